@@ -1,0 +1,18 @@
+//! MQTT control packets and their codec, sans-IO: bytes in, typed packets out, and back.
+//!
+//! Owns the wire format of MQTT 3.1 (`MQIsdp`, level 3), 3.1.1 (level 4) and 5.0 (level 5):
+//! every packet type, every v5 property and reason code, topic name/filter validation and
+//! matching. No I/O and no broker policy live here.
+//!
+//! Entry points: [`decode`] (incremental, from a growing `BytesMut`) and [`encode`].
+
+mod codec;
+mod error;
+mod reason;
+pub mod topic;
+mod types;
+
+pub use codec::{decode, encode, encoded_len};
+pub use error::DecodeError;
+pub use reason::ReasonCode;
+pub use types::*;
