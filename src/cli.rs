@@ -1,0 +1,295 @@
+//! The command line of the `midge` binary: clap derive types, no behaviour.
+//!
+//! Owns the user-facing contract of flags and subcommands (see DESIGN.md, "Interface
+//! contract"). Turning the flags into a [`Config`](crate::config::Config) lives in
+//! [`Config::from_cli`](crate::config::Config::from_cli); running anything lives in `main.rs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// midge: an MQTT 3.1 / 3.1.1 / 5.0 broker with a live terminal dashboard.
+///
+/// Without a command, runs the broker and shows its dashboard in this terminal.
+/// Command-line flags override the values of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "midge", version, about, long_about)]
+pub struct Cli {
+    /// Run the broker only, without the dashboard; logs go to stderr.
+    /// SIGINT or SIGTERM shut it down gracefully.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Read the configuration from this TOML file [default: none, built-in defaults].
+    /// Relative paths inside the file are relative to the file's directory.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Listen for plain MQTT over TCP on this address (IP:PORT); repeat for several.
+    /// Replaces the [[listener]] tables of the config file
+    /// [default: 127.0.0.1:1883 when no listener is configured anywhere].
+    #[arg(short = 'l', long = "listen", value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+
+    /// Keep the durable store (sessions, queues, retained messages) in this directory.
+    /// Overrides [storage] dir and in_memory of the config file
+    /// [default: the platform data dir, e.g. ~/.local/share/midge].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep all state in memory only: nothing survives a restart [default: off].
+    #[arg(long)]
+    pub in_memory: bool,
+
+    /// Accept clients that connect without a username [default: true].
+    #[arg(long, value_name = "BOOL", value_parser = clap::value_parser!(bool))]
+    pub allow_anonymous: Option<bool>,
+
+    /// Check usernames and passwords against this Mosquitto-format password file
+    /// (create it with `midge passwd`) [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Restrict publish/subscribe by topic with this Mosquitto-syntax ACL file
+    /// [default: none, every client may use every topic].
+    #[arg(long, value_name = "FILE")]
+    pub acl_file: Option<PathBuf>,
+
+    /// Append logs to this file [default: stderr when headless; the dashboard's log pane
+    /// otherwise].
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands; `None` in [`Cli::command`] means "run the broker".
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Show the dashboard of another MQTT broker (reads its $SYS topics and traffic).
+    Monitor(MonitorArgs),
+    /// Add, change or delete a user in a Mosquitto-compatible password file.
+    Passwd(PasswdArgs),
+    /// Generate MQTT load against a broker and report throughput and latency.
+    Bench(BenchArgs),
+}
+
+/// `midge monitor URL`: attach the dashboard to a running broker.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct MonitorArgs {
+    /// The broker to watch: mqtt://[user[:pass]@]host[:port] (port 1883) or
+    /// mqtts://[user[:pass]@]host[:port] (TLS, port 8883).
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Trust the broker's certificate if it chains to this PEM CA file
+    /// [default: the system's root certificates].
+    #[arg(long, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+
+    /// Present this PEM client certificate (needs --key) [default: none].
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The PEM private key of --cert [default: none].
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Do not verify the broker's certificate or host name (testing only) [default: off].
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `midge passwd FILE USER`, with `mosquitto_passwd` semantics: the file is created if
+/// missing, the user added or their password replaced; the password is prompted for
+/// (twice on a terminal) or read from stdin by the auth module.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct PasswdArgs {
+    /// Delete USER from FILE instead of setting a password.
+    #[arg(short = 'D', long, conflicts_with = "batch")]
+    pub delete: bool,
+
+    /// Take the password from the command line (PASSWORD) instead of prompting; it is then
+    /// visible in the process list and shell history.
+    #[arg(short = 'b', long, requires = "password")]
+    pub batch: bool,
+
+    /// The password file (Mosquitto format).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The username.
+    #[arg(value_name = "USER")]
+    pub user: String,
+
+    /// The password, with --batch only.
+    #[arg(value_name = "PASSWORD", requires = "batch")]
+    pub password: Option<String>,
+}
+
+/// `midge bench …`: placeholder; the load generator's options are defined by the bench
+/// module's owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct BenchArgs {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("midge").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_runs_the_broker_with_defaults() {
+        let cli = parse(&[]).expect("empty command line parses");
+        assert!(!cli.headless);
+        assert!(cli.command.is_none());
+        assert!(cli.listen.is_empty());
+        assert_eq!(cli.allow_anonymous, None);
+        assert!(!cli.in_memory);
+    }
+
+    #[test]
+    fn all_broker_flags_parse() {
+        let cli = parse(&[
+            "--headless",
+            "-c",
+            "midge.toml",
+            "-l",
+            "127.0.0.1:1883",
+            "--listen",
+            "[::1]:1884",
+            "--data-dir",
+            "/var/lib/midge",
+            "--allow-anonymous",
+            "false",
+            "--password-file",
+            "passwd",
+            "--acl-file",
+            "acl",
+            "--log-file",
+            "midge.log",
+        ])
+        .expect("valid flags parse");
+        assert!(cli.headless);
+        assert_eq!(cli.config, Some(PathBuf::from("midge.toml")));
+        let expected: Vec<SocketAddr> = vec![
+            "127.0.0.1:1883".parse().expect("literal"),
+            "[::1]:1884".parse().expect("literal"),
+        ];
+        assert_eq!(cli.listen, expected);
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/var/lib/midge")));
+        assert_eq!(cli.allow_anonymous, Some(false));
+        assert_eq!(cli.password_file, Some(PathBuf::from("passwd")));
+        assert_eq!(cli.acl_file, Some(PathBuf::from("acl")));
+        assert_eq!(cli.log_file, Some(PathBuf::from("midge.log")));
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let unknown = parse(&["--no-such-flag"]).expect_err("unknown flag");
+        assert_eq!(unknown.kind(), ErrorKind::UnknownArgument);
+        // clap exits with 2 on usage errors; main relies on it.
+        assert_eq!(unknown.exit_code(), 2);
+
+        let bad_addr = parse(&["-l", "localhost:1883"]).expect_err("not an IP");
+        assert_eq!(bad_addr.kind(), ErrorKind::ValueValidation);
+        assert!(bad_addr.to_string().contains("--listen"), "{bad_addr}");
+
+        let bad_bool = parse(&["--allow-anonymous", "maybe"]).expect_err("not a bool");
+        assert_eq!(bad_bool.kind(), ErrorKind::ValueValidation);
+
+        let missing = parse(&["--allow-anonymous"]).expect_err("needs a value");
+        assert_eq!(missing.exit_code(), 2);
+    }
+
+    #[test]
+    fn data_dir_and_in_memory_conflict() {
+        let err = parse(&["--in-memory", "--data-dir", "d"]).expect_err("conflict");
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn monitor_takes_url_and_tls_options() {
+        let cli = parse(&[
+            "monitor",
+            "mqtts://u:p@example.org",
+            "--cafile",
+            "ca.pem",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+        ])
+        .expect("monitor parses");
+        let Some(Command::Monitor(args)) = cli.command else {
+            panic!("expected monitor, got {:?}", cli.command);
+        };
+        assert_eq!(args.url, "mqtts://u:p@example.org");
+        assert_eq!(args.cafile, Some(PathBuf::from("ca.pem")));
+        assert_eq!(args.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(args.key, Some(PathBuf::from("k.pem")));
+        assert!(!args.insecure);
+
+        let err = parse(&["monitor", "mqtt://h", "--cert", "c.pem"]).expect_err("cert w/o key");
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let err = parse(&["monitor"]).expect_err("url required");
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn passwd_forms() {
+        let cli = parse(&["passwd", "pw", "alice"]).expect("set");
+        assert_eq!(
+            cli.command,
+            Some(Command::Passwd(PasswdArgs {
+                delete: false,
+                batch: false,
+                file: PathBuf::from("pw"),
+                user: "alice".to_owned(),
+                password: None,
+            }))
+        );
+
+        let cli = parse(&["passwd", "--delete", "pw", "alice"]).expect("delete");
+        assert!(matches!(cli.command, Some(Command::Passwd(PasswdArgs { delete: true, .. }))));
+        let cli = parse(&["passwd", "-D", "pw", "alice"]).expect("mosquitto's -D");
+        assert!(matches!(cli.command, Some(Command::Passwd(PasswdArgs { delete: true, .. }))));
+
+        let cli = parse(&["passwd", "-b", "pw", "alice", "s3cret"]).expect("batch");
+        let Some(Command::Passwd(args)) = cli.command else {
+            panic!("expected passwd");
+        };
+        assert!(args.batch);
+        assert_eq!(args.password.as_deref(), Some("s3cret"));
+
+        // A password only with --batch, and --batch only with a password.
+        assert!(parse(&["passwd", "pw", "alice", "s3cret"]).is_err());
+        assert!(parse(&["passwd", "-b", "pw", "alice"]).is_err());
+        assert!(parse(&["passwd", "pw"]).is_err());
+    }
+
+    #[test]
+    fn bench_placeholder_parses() {
+        let cli = parse(&["bench"]).expect("bench");
+        assert_eq!(cli.command, Some(Command::Bench(BenchArgs {})));
+    }
+
+    #[test]
+    fn help_states_defaults() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in ["127.0.0.1:1883", "--allow-anonymous <BOOL>", "[default: true]"] {
+            assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
+        }
+    }
+}
