@@ -207,7 +207,7 @@ mod tests {
         assert!(bad_addr.to_string().contains("--listen"), "{bad_addr}");
 
         let bad_bool = parse(&["--allow-anonymous", "maybe"]).expect_err("not a bool");
-        assert_eq!(bad_bool.kind(), ErrorKind::ValueValidation);
+        assert_eq!(bad_bool.kind(), ErrorKind::InvalidValue);
 
         let missing = parse(&["--allow-anonymous"]).expect_err("needs a value");
         assert_eq!(missing.exit_code(), 2);
@@ -262,9 +262,15 @@ mod tests {
         );
 
         let cli = parse(&["passwd", "--delete", "pw", "alice"]).expect("delete");
-        assert!(matches!(cli.command, Some(Command::Passwd(PasswdArgs { delete: true, .. }))));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Passwd(PasswdArgs { delete: true, .. }))
+        ));
         let cli = parse(&["passwd", "-D", "pw", "alice"]).expect("mosquitto's -D");
-        assert!(matches!(cli.command, Some(Command::Passwd(PasswdArgs { delete: true, .. }))));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Passwd(PasswdArgs { delete: true, .. }))
+        ));
 
         let cli = parse(&["passwd", "-b", "pw", "alice", "s3cret"]).expect("batch");
         let Some(Command::Passwd(args)) = cli.command else {
@@ -288,7 +294,11 @@ mod tests {
     #[test]
     fn help_states_defaults() {
         let help = Cli::command().render_long_help().to_string();
-        for needle in ["127.0.0.1:1883", "--allow-anonymous <BOOL>", "[default: true]"] {
+        for needle in [
+            "127.0.0.1:1883",
+            "--allow-anonymous <BOOL>",
+            "[default: true]",
+        ] {
             assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
         }
     }

@@ -292,7 +292,12 @@ impl Config {
             None => Config::default(),
         };
         if !cli.listen.is_empty() {
-            config.listeners = cli.listen.iter().copied().map(ListenerConfig::tcp).collect();
+            config.listeners = cli
+                .listen
+                .iter()
+                .copied()
+                .map(ListenerConfig::tcp)
+                .collect();
         }
         if let Some(dir) = &cli.data_dir {
             config.storage.dir = Some(dir.clone());

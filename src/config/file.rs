@@ -12,8 +12,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    AuthConfig, Config, ConfigError, Limits, ListenerConfig, ListenerKind, StorageConfig,
-    SyncMode, SysConfig, TlsConfig, MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE,
+    AuthConfig, Config, ConfigError, Limits, ListenerConfig, ListenerKind, StorageConfig, SyncMode,
+    SysConfig, TlsConfig, MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE,
 };
 
 const U16_MAX: i64 = u16::MAX as i64;
@@ -110,7 +110,13 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         limits: cx.limits(&raw.limits)?,
         storage: cx.storage(raw.storage)?,
         sys: SysConfig {
-            interval_secs: cx.int("[sys] interval_secs", raw.sys.interval_secs.as_ref(), 0, i64::MAX)?
+            interval_secs: cx
+                .int(
+                    "[sys] interval_secs",
+                    raw.sys.interval_secs.as_ref(),
+                    0,
+                    i64::MAX,
+                )?
                 .unwrap_or(SysConfig::default().interval_secs),
         },
         log_file: raw.log_file.map(|p| cx.path(p)),
@@ -208,7 +214,11 @@ impl Cx<'_> {
                 Some(path) => {
                     let key = "[[listener]] ws_path";
                     if listener.kind != ListenerKind::Ws {
-                        return Err(self.invalid(key, path.span(), "only applies to kind = \"ws\""));
+                        return Err(self.invalid(
+                            key,
+                            path.span(),
+                            "only applies to kind = \"ws\"",
+                        ));
                     }
                     if !path.get_ref().starts_with('/') {
                         return Err(self.invalid(key, path.span(), "must start with '/'"));
@@ -258,7 +268,12 @@ impl Cx<'_> {
         let d = Limits::default();
         Ok(Limits {
             max_connections: self
-                .int("[limits] max_connections", raw.max_connections.as_ref(), 1, i64::MAX)?
+                .int(
+                    "[limits] max_connections",
+                    raw.max_connections.as_ref(),
+                    1,
+                    i64::MAX,
+                )?
                 .unwrap_or(d.max_connections),
             max_packet_size: self
                 .int(
@@ -269,7 +284,12 @@ impl Cx<'_> {
                 )?
                 .unwrap_or(d.max_packet_size),
             max_inflight: self
-                .int("[limits] max_inflight", raw.max_inflight.as_ref(), 1, U16_MAX)?
+                .int(
+                    "[limits] max_inflight",
+                    raw.max_inflight.as_ref(),
+                    1,
+                    U16_MAX,
+                )?
                 .unwrap_or(d.max_inflight),
             max_queued_messages: self
                 .int(
@@ -296,7 +316,12 @@ impl Cx<'_> {
                 )?
                 .unwrap_or(d.max_keepalive_secs),
             max_topic_levels: self
-                .int("[limits] max_topic_levels", raw.max_topic_levels.as_ref(), 1, i64::MAX)?
+                .int(
+                    "[limits] max_topic_levels",
+                    raw.max_topic_levels.as_ref(),
+                    1,
+                    i64::MAX,
+                )?
                 .unwrap_or(d.max_topic_levels),
             // Topic names and filters are UTF-8 strings with a two-byte length
             // (MQTT 3.1.1 §1.5.3, MQTT 5.0 §1.5.4), so 65535 is the protocol's own bound.
@@ -342,7 +367,15 @@ impl Cx<'_> {
 /// Turns a toml parse or deserialize error into a message with file, line and the offending
 /// line, in the same shape as our own validation errors.
 fn syntax_error(text: &str, origin: &Path, err: &toml::de::Error) -> ConfigError {
-    let message = err.message().trim_end().to_owned();
+    // toml's messages can span lines ("invalid string\nexpected ..."), and our integers are
+    // read as i64, which users know as "an integer".
+    let message = err
+        .message()
+        .trim_end()
+        .lines()
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace("expected i64", "expected an integer");
     let Some(span) = err.span() else {
         return ConfigError::Unlocated {
             file: origin.to_owned(),
