@@ -16,25 +16,30 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(name = "midge", version, about, long_about)]
 pub struct Cli {
-    /// Run the broker only, without the dashboard; logs go to stderr.
-    /// SIGINT or SIGTERM shut it down gracefully.
+    /// Run the broker only, without the dashboard [default: off]
+    ///
+    /// Logs go to stderr (or --log-file); SIGINT or SIGTERM shut it down gracefully.
     #[arg(long)]
     pub headless: bool,
 
-    /// Read the configuration from this TOML file [default: none, built-in defaults].
-    /// Relative paths inside the file are relative to the file's directory.
+    /// Read the configuration from this TOML file [default: none, built-in defaults]
+    ///
+    /// Unknown keys are errors. Relative paths inside the file are relative to the file's
+    /// directory. Flags override the file's values. See midge.example.toml.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Listen for plain MQTT over TCP on this address (IP:PORT); repeat for several.
-    /// Replaces the [[listener]] tables of the config file
-    /// [default: 127.0.0.1:1883 when no listener is configured anywhere].
+    /// Listen for plain MQTT over TCP on ADDR (IP:PORT); repeatable [default: 127.0.0.1:1883]
+    ///
+    /// Replaces the [[listener]] tables of the config file. The default applies only when
+    /// no listener is configured anywhere.
     #[arg(short = 'l', long = "listen", value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
 
-    /// Keep the durable store (sessions, queues, retained messages) in this directory.
-    /// Overrides [storage] dir and in_memory of the config file
-    /// [default: the platform data dir, e.g. ~/.local/share/midge].
+    /// Keep the durable store in DIR [default: the platform data dir, e.g. ~/.local/share/midge]
+    ///
+    /// The store holds persistent sessions, their queues and in-flight messages, and
+    /// retained messages. Overrides [storage] dir and in_memory of the config file.
     #[arg(long, value_name = "DIR", conflicts_with = "in_memory")]
     pub data_dir: Option<PathBuf>,
 
@@ -46,18 +51,19 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", value_parser = clap::value_parser!(bool))]
     pub allow_anonymous: Option<bool>,
 
-    /// Check usernames and passwords against this Mosquitto-format password file
-    /// (create it with `midge passwd`) [default: none].
+    /// Check usernames and passwords against this password file [default: none]
+    ///
+    /// Mosquitto format; create and edit it with `midge passwd`.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
-    /// Restrict publish/subscribe by topic with this Mosquitto-syntax ACL file
-    /// [default: none, every client may use every topic].
+    /// Restrict publish/subscribe by topic with this ACL file [default: none, all allowed]
+    ///
+    /// Mosquitto syntax: `user`, `topic` and `pattern` lines.
     #[arg(long, value_name = "FILE")]
     pub acl_file: Option<PathBuf>,
 
-    /// Append logs to this file [default: stderr when headless; the dashboard's log pane
-    /// otherwise].
+    /// Append logs to this file [default: stderr when headless, else the dashboard]
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
 
@@ -107,12 +113,13 @@ pub struct MonitorArgs {
 /// (twice on a terminal) or read from stdin by the auth module.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct PasswdArgs {
-    /// Delete USER from FILE instead of setting a password.
+    /// Delete USER from FILE instead of setting a password
     #[arg(short = 'D', long, conflicts_with = "batch")]
     pub delete: bool,
 
-    /// Take the password from the command line (PASSWORD) instead of prompting; it is then
-    /// visible in the process list and shell history.
+    /// Take the password from the command line (PASSWORD) instead of prompting
+    ///
+    /// The password is then visible in the process list and shell history.
     #[arg(short = 'b', long, requires = "password")]
     pub batch: bool,
 
