@@ -1,3 +1,21 @@
+//! midge: an MQTT 3.1 / 3.1.1 / 5.0 broker with a live terminal dashboard.
+//!
+//! # Layout
+//! - [`protocol`]: packets and codec, sans-IO.
+//! - [`transport`]: listeners and the framed packet reader/writer.
+//! - [`broker`]: router (the one owner of broker state), client tasks, sessions,
+//!   subscription trie, retained messages, `$SYS`.
+//! - [`config`] / [`cli`]: the TOML config and the command line.
+//!
+//! # Data flow
+//! ```text
+//! accept → client task: CONNECT (timeout) → auth → router registers the session
+//!   inbound PUBLISH → router: retained, trie match → try_send to each subscriber's queue
+//!   client task: queue → Session (packet ids, window) → batched writes
+//! ```
+
+pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod protocol;
+pub mod transport;

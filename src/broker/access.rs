@@ -1,0 +1,50 @@
+//! The broker's view of authentication and authorisation: one trait, so the client task
+//! and router ask the same questions whether or not password and ACL files are set.
+
+use crate::protocol::ReasonCode;
+
+/// What a connection may do. Implementations must be cheap: `allow_*` run on the publish
+/// path.
+pub trait Access: Send + Sync + 'static {
+    /// CONNECT credentials. `Err` carries the v5 reason (0x86 bad credentials, 0x87 not
+    /// authorised); v3 CONNACK maps them to 4 and 5.
+    fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> Result<(), ReasonCode>;
+    /// Whether any ACL is configured; when false the `allow_*` checks are skipped.
+    fn has_acl(&self) -> bool {
+        false
+    }
+    fn allow_publish(&self, _client_id: &str, _username: Option<&str>, _topic: &str) -> bool {
+        true
+    }
+    fn allow_subscribe(&self, _client_id: &str, _username: Option<&str>, _filter: &str) -> bool {
+        true
+    }
+    fn allow_delivery(&self, _client_id: &str, _username: Option<&str>, _topic: &str) -> bool {
+        true
+    }
+}
+
+/// No password file and no ACL: anonymous clients allowed or not.
+pub struct Open {
+    pub allow_anonymous: bool,
+}
+
+impl Access for Open {
+    fn authenticate(
+        &self,
+        _username: Option<&str>,
+        _password: Option<&[u8]>,
+    ) -> Result<(), ReasonCode> {
+        // Without a password file there is nobody to check a name against: like
+        // Mosquitto, everyone is let in when anonymous access is on, and nobody otherwise.
+        if self.allow_anonymous {
+            Ok(())
+        } else {
+            Err(ReasonCode::NotAuthorized)
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Packets from the client: PUBLISH (QoS 0/1/2, topic aliases, ACL), acknowledgements of
+//! our deliveries, SUBSCRIBE/UNSUBSCRIBE, PINGREQ, DISCONNECT.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::oneshot;
+
+use crate::protocol::{
+    topic, Ack, ByteStr, Packet, Properties, Publish, QosPid, ReasonCode, SubAck, Subscribe,
+    UnsubAck, Unsubscribe,
+};
+
+use super::{Client, End, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
+use crate::broker::message::Message;
+use crate::broker::router::{NewSubscription, RouterMsg};
+use crate::broker::session::SessionError;
+
+impl<R, W> Client<R, W>
+where
+    R: AsyncRead + Send + 'static,
+    W: AsyncWrite + Send + 'static,
+{
+    /// Handle one inbound packet; `Ok(Some)` ends the connection normally, `Err` with a
+    /// protocol error (a v5 DISCONNECT is queued first).
+    pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<Option<End>, String> {
+        let size = self.reader.last_packet_size() as u64;
+        self.stats.bytes_in.fetch_add(size, Relaxed);
+        self.ctx.metrics.bytes_received.fetch_add(size, Relaxed);
+        match packet {
+            Packet::Publish(p) => self.on_publish(p).await?,
+            Packet::PubAck(a) => {
+                let r = self.session.on_puback(a.pid);
+                self.on_ack_result(r, "PUBACK")?;
+            }
+            Packet::PubRec(a) => {
+                let refused = a.reason.is_error();
+                match self.session.on_pubrec(a.pid, refused, Instant::now()) {
+                    Ok(true) => self.push(&Packet::PubRel(Ack::new(a.pid))),
+                    Ok(false) => {}
+                    Err(SessionError::UnknownPacketId(_)) => {
+                        // Answer with PUBREL so the client can finish [MQTT-4.3.3-?]; v5 says
+                        // why (0x92).
+                        let mut ack = Ack::new(a.pid);
+                        ack.reason = ReasonCode::PacketIdentifierNotFound;
+                        self.push(&Packet::PubRel(ack));
+                    }
+                    Err(e) => return Err(self.fail(ReasonCode::ProtocolError, &e.to_string())),
+                }
+            }
+            Packet::PubComp(a) => {
+                let r = self.session.on_pubcomp(a.pid);
+                self.on_ack_result(r, "PUBCOMP")?;
+            }
+            Packet::PubRel(a) => {
+                let mut ack = Ack::new(a.pid);
+                if !self.session.on_pubrel(a.pid) {
+                    ack.reason = ReasonCode::PacketIdentifierNotFound;
+                }
+                self.push(&Packet::PubComp(ack));
+            }
+            Packet::Subscribe(s) => self.on_subscribe(s).await?,
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u).await?,
+            Packet::PingReq => self.push(&Packet::PingResp),
+            Packet::Disconnect(d) => {
+                if let Some(exp) = d.properties.session_expiry_interval {
+                    // A session that was to end at disconnect can't be extended there
+                    // [MQTT-3.14.2-2].
+                    if self.session_expiry == 0 && exp != 0 {
+                        return Err(self.fail(
+                            ReasonCode::ProtocolError,
+                            "session expiry set on DISCONNECT",
+                        ));
+                    }
+                    self.session_expiry = exp;
+                }
+                // The will is dropped on a normal DISCONNECT [MQTT-3.14.4-3]; v5 0x04 keeps it.
+                let publish_will = d.reason == ReasonCode::DisconnectWithWillMessage;
+                return Ok(Some(End::Normal { publish_will }));
+            }
+            Packet::Auth(_) => {
+                // No authentication method was agreed at CONNECT [MQTT-4.12.0-1].
+                return Err(self.fail(
+                    ReasonCode::ProtocolError,
+                    "AUTH without an authentication method",
+                ));
+            }
+            other => {
+                // A second CONNECT [MQTT-3.1.0-2] or a server-to-client packet.
+                let why = format!("unexpected {} from a client", other.name());
+                return Err(self.fail(ReasonCode::ProtocolError, &why));
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_ack_result(&mut self, r: Result<(), SessionError>, what: &str) -> Result<(), String> {
+        match r {
+            Ok(()) => Ok(()),
+            // An ack for something not in flight (e.g. a duplicate) is harmless.
+            Err(SessionError::UnknownPacketId(pid)) => {
+                tracing::debug!(pid, ack = what, "acknowledgement for an unknown packet id");
+                Ok(())
+            }
+            Err(e) => Err(self.fail(ReasonCode::ProtocolError, &e.to_string())),
+        }
+    }
+
+    async fn on_publish(&mut self, mut p: Publish) -> Result<(), String> {
+        self.stats.messages_in.fetch_add(1, Relaxed);
+        self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
+        let topic = self.resolve_alias(&mut p)?;
+        if !self.topic_within_limits(&topic) {
+            return Err(self.fail(
+                ReasonCode::TopicNameInvalid,
+                "topic exceeds the configured limits",
+            ));
+        }
+        let mut reason = ReasonCode::Success;
+        let access = &self.ctx.options.access;
+        if access.has_acl()
+            && !access.allow_publish(&self.client_id, self.stats.info.username.as_deref(), &topic)
+        {
+            // v3: acknowledged and dropped; v5: refused with 0x87.
+            tracing::info!(%topic, "publish denied by the ACL");
+            reason = ReasonCode::NotAuthorized;
+        } else if p.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&p.payload).is_err()
+        {
+            // [MQTT-3.3.2-4] v5 receivers may check the format indicator.
+            reason = ReasonCode::PayloadFormatInvalid;
+        }
+        match p.qos_pid {
+            QosPid::Level0 => {
+                if reason == ReasonCode::Success {
+                    self.forward(p, topic).await?;
+                }
+            }
+            QosPid::Level1(pid) => {
+                if reason == ReasonCode::Success {
+                    self.forward(p, topic).await?;
+                }
+                self.push(&Packet::PubAck(self.ack(pid, reason)));
+            }
+            QosPid::Level2(pid) => {
+                if self.session.on_inbound_qos2(pid, &topic, Instant::now()) {
+                    if self.session.inbound_pending() > usize::from(RECEIVE_MAXIMUM) {
+                        // [MQTT-3.3.4-9] the client sent more than our Receive Maximum.
+                        return Err(self.fail(
+                            ReasonCode::ReceiveMaximumExceeded,
+                            "receive maximum exceeded",
+                        ));
+                    }
+                    if reason == ReasonCode::Success {
+                        self.forward(p, topic).await?;
+                    } else {
+                        self.session.on_pubrel(pid);
+                    }
+                }
+                // A duplicate of one awaiting PUBREL is acknowledged, not forwarded again
+                // [MQTT-4.3.3-10].
+                self.push(&Packet::PubRec(self.ack(pid, reason)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ack for a PUBLISH: v3 clients never see a failure code (an ACL refusal is
+    /// acknowledged as success and the message dropped).
+    fn ack(&self, pid: crate::protocol::PacketId, reason: ReasonCode) -> Ack {
+        let mut a = Ack::new(pid);
+        if self.version.is_v5() {
+            a.reason = reason;
+        }
+        a
+    }
+
+    /// Apply v5 topic aliases [MQTT-3.3.2-7..12]; returns the topic name.
+    fn resolve_alias(&mut self, p: &mut Publish) -> Result<ByteStr, String> {
+        let Some(alias) = p.properties.topic_alias.take() else {
+            return Ok(p.topic.clone());
+        };
+        if alias == 0 || alias > TOPIC_ALIAS_MAXIMUM {
+            return Err(self.fail(ReasonCode::TopicAliasInvalid, "topic alias out of range"));
+        }
+        if p.topic.is_empty() {
+            match self.aliases_in.get(&alias) {
+                Some(t) => Ok(t.clone()),
+                None => Err(self.fail(ReasonCode::ProtocolError, "unknown topic alias")),
+            }
+        } else {
+            self.aliases_in.insert(alias, p.topic.clone());
+            Ok(p.topic.clone())
+        }
+    }
+
+    fn topic_within_limits(&self, topic: &str) -> bool {
+        let o = &self.ctx.options;
+        topic.len() <= o.max_topic_length && topic.split('/').count() <= o.max_topic_levels
+    }
+
+    async fn forward(&mut self, p: Publish, topic: ByteStr) -> Result<(), String> {
+        let msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
+        self.ctx
+            .router
+            .send(RouterMsg::Publish(Arc::new(msg)))
+            .await
+            .map_err(|_| "broker shutting down".to_owned())
+    }
+
+    async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), String> {
+        let v5 = self.version.is_v5();
+        let sub_id = s.properties.subscription_identifiers.first().copied();
+        let mut reasons = Vec::with_capacity(s.filters.len());
+        let mut accepted = Vec::with_capacity(s.filters.len());
+        let user = self.stats.info.username.clone();
+        for (filter, options) in s.filters {
+            let shared = topic::parse_shared(&filter);
+            let plain = match shared {
+                Ok(Some(sf)) => sf.filter,
+                Ok(None) => &*filter,
+                Err(()) => "",
+            };
+            let reason = if plain.is_empty()
+                || !topic::valid_filter(plain)
+                || !self.topic_within_limits(plain)
+            {
+                ReasonCode::TopicFilterInvalid
+            } else if matches!(shared, Ok(Some(_))) && options.no_local {
+                // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+                return Err(self.fail(
+                    ReasonCode::ProtocolError,
+                    "No Local on a shared subscription",
+                ));
+            } else if self.ctx.options.access.has_acl()
+                && !self.ctx.options.access.allow_subscribe(
+                    &self.client_id,
+                    user.as_deref(),
+                    &filter,
+                )
+            {
+                tracing::info!(%filter, "subscribe denied by the ACL");
+                ReasonCode::NotAuthorized
+            } else {
+                ReasonCode::granted(options.qos)
+            };
+            if !reason.is_error() {
+                accepted.push(NewSubscription {
+                    filter,
+                    options,
+                    sub_id,
+                });
+            }
+            // v3 has one failure code; the encoder maps every error to 0x80.
+            reasons.push(if v5 || !reason.is_error() {
+                reason
+            } else {
+                ReasonCode::UnspecifiedError
+            });
+        }
+        let retained = if accepted.is_empty() {
+            Vec::new()
+        } else {
+            let (tx, rx) = oneshot::channel();
+            let msg = RouterMsg::Subscribe {
+                client: self.client_id.clone(),
+                subs: accepted,
+                reply: tx,
+            };
+            self.ctx
+                .router
+                .send(msg)
+                .await
+                .map_err(|_| "broker shutting down".to_owned())?;
+            rx.await.map_err(|_| "broker shutting down".to_owned())?
+        };
+        // The SUBACK goes before any retained message [MQTT-3.8.4-1].
+        self.push(&Packet::SubAck(SubAck {
+            pid: s.pid,
+            properties: Properties::default(),
+            reasons,
+        }));
+        for d in retained {
+            self.send_or_queue(d);
+        }
+        Ok(())
+    }
+
+    async fn on_unsubscribe(&mut self, u: Unsubscribe) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        let msg = RouterMsg::Unsubscribe {
+            client: self.client_id.clone(),
+            filters: u.filters,
+            reply: tx,
+        };
+        self.ctx
+            .router
+            .send(msg)
+            .await
+            .map_err(|_| "broker shutting down".to_owned())?;
+        let existed = rx.await.map_err(|_| "broker shutting down".to_owned())?;
+        let reasons = existed
+            .into_iter()
+            .map(|e| {
+                if e {
+                    ReasonCode::Success
+                } else {
+                    ReasonCode::NoSubscriptionExisted
+                }
+            })
+            .collect();
+        self.push(&Packet::UnsubAck(UnsubAck {
+            pid: u.pid,
+            properties: Properties::default(),
+            reasons,
+        }));
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! The client task: one per connection. Reads CONNECT within the connect timeout,
+//! authenticates, registers with the router, then loops over inbound packets, deliveries
+//! from the router, writable socket, keep-alive and control messages. It owns the
+//! connection's `Session` while the client is online and hands it back when it ends.
+
+mod handshake;
+mod inbound;
+mod outbound;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tracing::{debug, Instrument};
+
+use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
+use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
+
+use super::message::{ClientId, Delivery};
+use super::router::{Control, Disconnected, RouterMsg};
+use super::session::Session;
+use super::shared::{ClientStats, InflightDetail};
+use super::Context;
+
+/// Inbound QoS 2 messages we accept before PUBREL; announced as Receive Maximum.
+pub const RECEIVE_MAXIMUM: u16 = 1024;
+/// Topic aliases a v5 client may use towards us; announced as Topic Alias Maximum.
+pub const TOPIC_ALIAS_MAXIMUM: u16 = 64;
+/// Encoded bytes waiting for the socket beyond which we stop taking deliveries: the
+/// router's queue holds the rest, and overflows there are counted.
+const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Deliveries encoded per wake-up before the buffer is written: one syscall for many.
+const BATCH: usize = 64;
+
+/// How a connection ended, for the will and the log.
+#[derive(Debug)]
+enum End {
+    /// The client sent DISCONNECT (v5 0x04 asks for the will).
+    Normal { publish_will: bool },
+    /// Socket closed, keep-alive expired, protocol error: the will is published.
+    Abnormal(String),
+    /// The router asked us to go.
+    Control(ReasonCode),
+}
+
+/// A connection past CONNECT.
+struct Client<R, W> {
+    ctx: Arc<Context>,
+    reader: PacketReader<ReadHalf<R>>,
+    writer: PacketWriter<WriteHalf<W>>,
+    version: ProtocolVersion,
+    client_id: ClientId,
+    conn_id: u64,
+    stats: Arc<ClientStats>,
+    session: Session,
+    deliveries: mpsc::Receiver<Delivery>,
+    control: mpsc::UnboundedReceiver<Control>,
+    will: Option<LastWill>,
+    session_expiry: u32,
+    /// 1.5 × keep-alive [MQTT-3.1.2-24]; `None` when keep-alive is 0.
+    keep_alive: Option<Duration>,
+    /// Client → server topic aliases [MQTT-3.3.2-12].
+    aliases_in: HashMap<u16, ByteStr>,
+    /// Server → client topic aliases, up to the client's Topic Alias Maximum.
+    aliases_out: HashMap<ByteStr, u16>,
+    alias_out_max: u16,
+    /// The client's Maximum Packet Size [MQTT-3.1.2-24]: nothing larger is sent.
+    max_out: u32,
+    last_detail: Instant,
+}
+
+/// Serve one accepted byte stream until it closes.
+pub async fn serve<S>(stream: S, address: String, tls: bool, ctx: Arc<Context>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let span = tracing::info_span!("conn", %address, client_id = tracing::field::Empty);
+    async move {
+        let Some(client) = handshake::connect(stream, address, tls, ctx).await else {
+            return;
+        };
+        client.run().await;
+    }
+    .instrument(span)
+    .await;
+}
+
+impl<R, W> Client<R, W>
+where
+    R: AsyncRead + Send + 'static,
+    W: AsyncWrite + Send + 'static,
+{
+    async fn run(mut self) {
+        let end = match self.event_loop().await {
+            Ok(end) => end,
+            Err(e) => End::Abnormal(e),
+        };
+        let will = match &end {
+            End::Normal { publish_will } => self.will.take().filter(|_| *publish_will),
+            End::Control(ReasonCode::ServerShuttingDown) => None,
+            End::Control(_) | End::Abnormal(_) => self.will.take(),
+        };
+        match &end {
+            End::Normal { .. } => debug!("client disconnected"),
+            End::Control(r) => debug!(reason = ?r, "client disconnected by the broker"),
+            End::Abnormal(why) => debug!(%why, "connection closed"),
+        }
+        // Deliveries still queued for us go back with the session (QoS 1/2 only).
+        self.deliveries.close();
+        while let Ok(d) = self.deliveries.try_recv() {
+            let _ = self.session.enqueue(d, false);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.flush()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+        self.stats.inflight_out.store(0, Relaxed);
+        let msg = Disconnected {
+            client_id: self.client_id.clone(),
+            conn_id: self.conn_id,
+            session: self.session,
+            will,
+            session_expiry: self.session_expiry,
+        };
+        let _ = self
+            .ctx
+            .router
+            .send(RouterMsg::Disconnected(Box::new(msg)))
+            .await;
+    }
+
+    async fn event_loop(&mut self) -> Result<End, String> {
+        // One timer for keep-alive, re-armed only when it fires: a packet just records the
+        // time, so a busy connection costs no timer operations.
+        let keep_alive = self.keep_alive.unwrap_or(Duration::from_secs(86_400 * 365));
+        let mut last_rx = tokio::time::Instant::now();
+        let timer = tokio::time::sleep(keep_alive);
+        tokio::pin!(timer);
+        self.resume().await?;
+        loop {
+            let can_take = self.writer.pending() < WRITE_HIGH_WATER
+                && self.session.queued() == 0
+                && self.session.window_open();
+            tokio::select! {
+                biased;
+                ctl = self.control.recv() => {
+                    let reason = match ctl {
+                        Some(Control::Disconnect(r)) => r,
+                        None => ReasonCode::ServerShuttingDown,
+                    };
+                    if self.version.is_v5() {
+                        self.writer.push(&Packet::Disconnect(Disconnect::new(reason)));
+                    }
+                    return Ok(End::Control(reason));
+                }
+                res = self.reader.read_packet() => {
+                    match res {
+                        Ok(Some(packet)) => {
+                            last_rx = tokio::time::Instant::now();
+                            if let Some(end) = self.on_packet(packet).await? {
+                                return Ok(end);
+                            }
+                        }
+                        Ok(None) => return Err("closed by the client".into()),
+                        Err(ReadError::Decode(e)) => {
+                            self.ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+                            tracing::info!(error = %e, "malformed packet: closing");
+                            return Err(self.fail(e.reason_code(), &e.to_string()));
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                res = self.writer.write_some(), if self.writer.pending() > 0 => {
+                    res.map_err(|e| e.to_string())?;
+                }
+                d = self.deliveries.recv(), if can_take => {
+                    let Some(d) = d else { return Ok(End::Control(ReasonCode::ServerShuttingDown)) };
+                    self.send_delivery(d);
+                    for _ in 1..BATCH {
+                        if !(self.session.window_open() && self.writer.pending() < WRITE_HIGH_WATER) {
+                            break;
+                        }
+                        match self.deliveries.try_recv() {
+                            Ok(d) => self.send_delivery(d),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = &mut timer, if self.keep_alive.is_some() => {
+                    let due = last_rx + keep_alive;
+                    if tokio::time::Instant::now() >= due {
+                        // [MQTT-3.1.2-24]: nothing within 1.5 × keep-alive.
+                        return Err(self.fail(ReasonCode::KeepAliveTimeout, "keep-alive timeout"));
+                    }
+                    timer.as_mut().reset(due);
+                }
+            }
+            self.drain_queue();
+            self.publish_stats();
+        }
+    }
+
+    /// Queue a DISCONNECT with `reason` (v5 only) and return the log text.
+    fn fail(&mut self, reason: ReasonCode, why: &str) -> String {
+        if self.version.is_v5() {
+            self.writer
+                .push(&Packet::Disconnect(Disconnect::new(reason)));
+        }
+        why.to_owned()
+    }
+
+    fn publish_stats(&mut self) {
+        self.stats
+            .inflight_out
+            .store(self.session.inflight_len() as u32, Relaxed);
+        self.stats
+            .inflight_in
+            .store(self.session.inbound_pending() as u32, Relaxed);
+        if self.ctx.metrics.watched.load(Relaxed) {
+            let now = Instant::now();
+            if now.duration_since(self.last_detail) >= Duration::from_millis(250) {
+                self.last_detail = now;
+                self.refresh_detail();
+            }
+        }
+    }
+
+    fn refresh_detail(&self) {
+        use super::session::OutState;
+        let mut v: Vec<InflightDetail> = self
+            .session
+            .inflight()
+            .map(|e| InflightDetail {
+                outgoing: true,
+                packet_id: e.pid.get(),
+                topic: e.delivery.msg.topic.to_string(),
+                qos: e.delivery.qos,
+                state: match e.state {
+                    OutState::AwaitPubAck => 0,
+                    OutState::AwaitPubRec => 1,
+                    OutState::AwaitPubComp => 3,
+                },
+                since: e.since,
+                resends: e.resends,
+            })
+            .collect();
+        v.extend(self.session.inbound().iter().map(|e| InflightDetail {
+            outgoing: false,
+            packet_id: e.pid.get(),
+            topic: e.topic.to_string(),
+            qos: crate::protocol::QoS::ExactlyOnce,
+            state: 2,
+            since: e.since,
+            resends: 0,
+        }));
+        if let Ok(mut d) = self.stats.detail.lock() {
+            *d = v;
+        }
+    }
+}

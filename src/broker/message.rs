@@ -1,0 +1,116 @@
+//! The message as the broker carries it: decoded once, shared by every subscriber.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::protocol::{ByteStr, LastWill, Properties, Publish, QoS};
+
+/// A client identifier, shared cheaply between the router, sessions and snapshots.
+pub type ClientId = Arc<str>;
+
+/// An application message on its way through the broker. Immutable once built; delivered
+/// to each subscriber as an `Arc<Message>` so the payload is never copied per subscriber.
+#[derive(Debug)]
+pub struct Message {
+    pub topic: ByteStr,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub retain: bool,
+    /// Forwarded unchanged [MQTT-3.3.2-15..20]: payload format, content type, response
+    /// topic, correlation data, user properties. Topic alias, subscription ids and the
+    /// expiry interval are stripped: they are per hop and recomputed on send.
+    pub properties: Properties,
+    /// When the Message Expiry Interval runs out [MQTT-3.3.2-5].
+    pub expires_at: Option<Instant>,
+    /// Who published it, for No Local [MQTT-3.8.3-3]; `None` for wills and `$SYS`.
+    pub publisher: Option<ClientId>,
+    pub received_at: Instant,
+}
+
+impl Message {
+    pub fn from_publish(p: Publish, topic: ByteStr, publisher: Option<ClientId>) -> Self {
+        let now = Instant::now();
+        let mut properties = p.properties;
+        let expires_at = properties
+            .message_expiry_interval
+            .take()
+            .map(|s| now + Duration::from_secs(u64::from(s)));
+        properties.topic_alias = None;
+        properties.subscription_identifiers.clear();
+        Self {
+            topic,
+            payload: p.payload,
+            qos: p.qos_pid.qos(),
+            retain: p.retain,
+            properties,
+            expires_at,
+            publisher,
+            received_at: now,
+        }
+    }
+
+    pub fn from_will(will: LastWill) -> Self {
+        let now = Instant::now();
+        let mut properties = will.properties;
+        properties.will_delay_interval = None;
+        let expires_at = properties
+            .message_expiry_interval
+            .take()
+            .map(|s| now + Duration::from_secs(u64::from(s)));
+        Self {
+            topic: will.topic,
+            payload: will.payload,
+            qos: will.qos,
+            retain: will.retain,
+            properties,
+            expires_at,
+            publisher: None,
+            received_at: now,
+        }
+    }
+
+    /// A broker-originated message (`$SYS`, dashboard).
+    pub fn internal(topic: &str, payload: Bytes, qos: QoS, retain: bool) -> Self {
+        Self {
+            topic: ByteStr::from(topic),
+            payload,
+            qos,
+            retain,
+            properties: Properties::default(),
+            expires_at: None,
+            publisher: None,
+            received_at: Instant::now(),
+        }
+    }
+
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Seconds left of the expiry interval, rounded up, for the forwarded PUBLISH
+    /// [MQTT-3.3.2-6]. `None` when it has no expiry.
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|t| {
+            let left = t.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+/// One message bound for one subscriber: the shared message plus what differs per
+/// subscriber.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub msg: Arc<Message>,
+    /// min(publish QoS, granted QoS) [MQTT-3.8.4-8]; for overlapping subscriptions, the
+    /// highest of them.
+    pub qos: QoS,
+    /// The RETAIN flag to send: true for retained messages sent on subscribe, else the
+    /// publish's flag only with Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+    pub retain: bool,
+    /// Subscription identifiers of every matching subscription (v5) [MQTT-3.3.4-3].
+    pub sub_ids: Vec<u32>,
+}

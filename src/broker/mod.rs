@@ -1,0 +1,194 @@
+//! The broker: a router task owning all shared state, one task per client connection,
+//! and the listeners feeding them. `Broker::start` wires them up from a `Config`.
+
+pub mod access;
+mod client;
+pub mod drops;
+pub mod message;
+pub mod retained;
+pub mod router;
+pub mod session;
+pub mod shared;
+pub mod sys;
+pub mod trie;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::config::Config;
+
+pub use access::{Access, Open};
+pub use router::RouterMsg;
+pub use shared::Metrics;
+
+/// Limits and policy the client tasks and the router read; built once from `Config`.
+pub struct BrokerOptions {
+    pub max_connections: usize,
+    pub max_packet_size: u32,
+    pub max_inflight: u16,
+    pub max_queued: usize,
+    pub connect_timeout: Duration,
+    pub max_keepalive: u16,
+    pub max_topic_levels: usize,
+    pub max_topic_length: usize,
+    /// `$SYS` publish interval; `None` = off.
+    pub sys_interval: Option<Duration>,
+    pub access: Arc<dyn Access>,
+}
+
+impl BrokerOptions {
+    pub fn from_config(c: &Config, access: Arc<dyn Access>) -> Self {
+        let l = &c.limits;
+        Self {
+            max_connections: l.max_connections,
+            max_packet_size: l.max_packet_size,
+            max_inflight: l.max_inflight,
+            max_queued: l.max_queued_messages,
+            connect_timeout: Duration::from_secs(l.connect_timeout_secs),
+            max_keepalive: l.max_keepalive_secs,
+            max_topic_levels: l.max_topic_levels,
+            max_topic_length: l.max_topic_length,
+            sys_interval: (c.sys.interval_secs > 0)
+                .then(|| Duration::from_secs(c.sys.interval_secs)),
+            access,
+        }
+    }
+}
+
+/// What every client task shares.
+pub struct Context {
+    pub options: Arc<BrokerOptions>,
+    pub metrics: Arc<Metrics>,
+    /// Into the router. Bounded: a publisher waits here when the router is behind.
+    pub router: mpsc::Sender<RouterMsg>,
+    pub next_conn_id: AtomicU64,
+    /// One permit per open connection (`max_connections`).
+    pub connections: Arc<Semaphore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A running broker.
+pub struct Broker {
+    ctx: Arc<Context>,
+    local_addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    router_task: tokio::task::JoinHandle<()>,
+    /// Set by the embedded dashboard: every published message, for its topic tree.
+    tap: Option<mpsc::Receiver<Arc<message::Message>>>,
+}
+
+impl Broker {
+    /// Bind every listener and start serving. Must run inside a Tokio runtime.
+    pub async fn start(config: &Config, access: Arc<dyn Access>) -> Result<Self, Error> {
+        let options = Arc::new(BrokerOptions::from_config(config, access));
+        let metrics = Arc::new(Metrics::default());
+        let (router_tx, router_rx) = mpsc::channel(4096);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(Context {
+            connections: Arc::new(Semaphore::new(options.max_connections)),
+            options: options.clone(),
+            metrics: metrics.clone(),
+            router: router_tx,
+            next_conn_id: AtomicU64::new(1),
+        });
+        let mut local_addrs = Vec::new();
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            let listener = tokio::net::TcpListener::bind(l.bind)
+                .await
+                .map_err(|source| Error::Bind {
+                    addr: l.bind,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| Error::Bind {
+                addr: l.bind,
+                source,
+            })?;
+            local_addrs.push(addr);
+            listeners.push((listener, l.clone()));
+        }
+        let mut router = router::Router::new(options, metrics);
+        let (tap_tx, tap_rx) = mpsc::channel(4096);
+        router.tap = Some(tap_tx);
+        let router_task = tokio::spawn(router.run(router_rx, shutdown_rx.clone()));
+        for (listener, cfg) in listeners {
+            tokio::spawn(crate::transport::listener::accept_loop(
+                listener,
+                cfg,
+                ctx.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
+        for a in &local_addrs {
+            tracing::info!(address = %a, "listening");
+        }
+        Ok(Self {
+            ctx,
+            local_addrs,
+            shutdown,
+            router_task,
+            tap: Some(tap_rx),
+        })
+    }
+
+    /// The bound addresses (ephemeral ports resolved), in config order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.ctx.metrics.clone()
+    }
+
+    pub fn router(&self) -> mpsc::Sender<RouterMsg> {
+        self.ctx.router.clone()
+    }
+
+    /// The stream of every published message (once; for the embedded dashboard).
+    pub fn take_tap(&mut self) -> Option<mpsc::Receiver<Arc<message::Message>>> {
+        self.tap.take()
+    }
+
+    /// An in-process client connection, served like any socket (the dashboard's own
+    /// client). Returns the client's end.
+    pub fn connect_local(&self, label: &str) -> tokio::io::DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let ctx = self.ctx.clone();
+        let label = label.to_owned();
+        tokio::spawn(async move {
+            let Ok(_permit) = ctx.connections.clone().try_acquire_owned() else {
+                return;
+            };
+            client::serve(server, label, false, ctx).await;
+        });
+        client
+    }
+
+    /// Graceful shutdown: stop accepting, disconnect every client (v5: 0x8B), wait up to
+    /// `grace` for them to close.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let _ = self.router_task.await;
+        let max = self.ctx.options.max_connections as u32;
+        let all = self.ctx.connections.clone();
+        let _ = tokio::time::timeout(grace, all.acquire_many_owned(max)).await;
+        tracing::info!("broker stopped");
+    }
+}
+
+/// Accept-side hook used by listeners.
+pub(crate) use client::serve;

@@ -1,0 +1,245 @@
+//! Session lifecycle in the router: CONNECT (new, resumed, taken over), disconnection,
+//! session expiry and wills.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{LastWill, ReasonCode};
+
+use super::{ClientEntry, Control, Online, Router};
+use crate::broker::message::{ClientId, Delivery, Message};
+use crate::broker::session::Session;
+use crate::broker::shared::ClientStats;
+
+/// A client that completed CONNECT (authenticated) and wants its session.
+pub struct ConnectRequest {
+    pub client_id: ClientId,
+    pub conn_id: u64,
+    pub clean_start: bool,
+    /// Seconds; `u32::MAX` never expires (3.1.1 clean session = 0).
+    pub session_expiry: u32,
+    /// min(max_inflight, client's Receive Maximum).
+    pub window: u16,
+    pub stats: Arc<ClientStats>,
+    pub reply: oneshot::Sender<ConnectGranted>,
+}
+
+pub struct ConnectGranted {
+    pub session: Session,
+    pub session_present: bool,
+    pub deliveries: mpsc::Receiver<Delivery>,
+    pub control: mpsc::UnboundedReceiver<Control>,
+}
+
+/// A client task ended; it hands its session back.
+pub struct Disconnected {
+    pub client_id: ClientId,
+    pub conn_id: u64,
+    pub session: Session,
+    /// The will to publish: `None` after a normal DISCONNECT [MQTT-3.1.2-10].
+    pub will: Option<LastWill>,
+    /// Possibly changed by the v5 DISCONNECT [MQTT-3.14.2-?].
+    pub session_expiry: u32,
+}
+
+impl Router {
+    pub(super) fn connect(&mut self, req: Box<ConnectRequest>) {
+        if let Some(entry) = self.clients.get_mut(&req.client_id) {
+            if let Some(online) = &entry.online {
+                // Session takeover [MQTT-3.1.4-3]: the old connection goes first and hands
+                // its session over; the new one completes in `disconnected`.
+                let _ = online
+                    .control
+                    .send(Control::Disconnect(ReasonCode::SessionTakenOver));
+                if let Some(prev) = entry.pending.replace(req) {
+                    drop(prev); // its reply channel closes: that client task gives up
+                }
+                return;
+            }
+        }
+        self.complete_connect(req);
+    }
+
+    fn complete_connect(&mut self, req: Box<ConnectRequest>) {
+        let cap = self.options.max_queued.max(1);
+        let (tx, rx) = mpsc::channel(cap);
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let online = Online {
+            conn_id: req.conn_id,
+            deliveries: tx,
+            control: ctl_tx,
+        };
+        let existing = self.clients.remove(&req.client_id);
+        let (mut session, session_present, subs) = match existing {
+            Some(mut e) if !req.clean_start => {
+                // A reconnect cancels a delayed will [MQTT-3.1.3-9].
+                e.will = None;
+                let s = e.session.take().unwrap_or_else(|| self.new_session(&req));
+                (s, true, e.subscriptions)
+            }
+            Some(mut e) => {
+                // Clean Start discards the old session [MQTT-3.1.2-4]; a pending will
+                // of the old session is sent now (v5 3.1.3.2.2: the session ended).
+                if let Some((_, will)) = e.will.take() {
+                    self.publish_will(will);
+                }
+                self.drop_subscriptions(&req.client_id, &e.subscriptions);
+                (self.new_session(&req), false, Default::default())
+            }
+            None => (self.new_session(&req), false, Default::default()),
+        };
+        session.set_window(req.window);
+        session.set_max_queued(self.options.max_queued);
+        self.timed.remove(&req.client_id);
+        let entry = ClientEntry {
+            online: Some(online),
+            session: None,
+            subscriptions: subs,
+            session_expiry: req.session_expiry,
+            expires_at: None,
+            will: None,
+            pending: None,
+            limbo: Vec::new(),
+            stats: req.stats.clone(),
+        };
+        let granted = ConnectGranted {
+            session,
+            session_present,
+            deliveries: rx,
+            control: ctl_rx,
+        };
+        match req.reply.send(granted) {
+            Ok(()) => {
+                self.clients.insert(req.client_id.clone(), entry);
+                let n = self.metrics.clients_connected.fetch_add(1, Relaxed) + 1;
+                self.metrics.clients_maximum.fetch_max(n, Relaxed);
+            }
+            Err(granted) => {
+                // The client task is gone already: keep the session as if it disconnected.
+                self.clients.insert(req.client_id.clone(), entry);
+                self.metrics.clients_connected.fetch_add(1, Relaxed);
+                self.disconnected(Disconnected {
+                    client_id: req.client_id.clone(),
+                    conn_id: req.conn_id,
+                    session: granted.session,
+                    will: None,
+                    session_expiry: req.session_expiry,
+                });
+            }
+        }
+    }
+
+    fn new_session(&self, req: &ConnectRequest) -> Session {
+        Session::new(req.client_id.clone(), self.options.max_queued, req.window)
+    }
+
+    pub(super) fn disconnected(&mut self, d: Disconnected) {
+        let Some(entry) = self.clients.get_mut(&d.client_id) else {
+            return;
+        };
+        if entry.online.as_ref().map(|o| o.conn_id) != Some(d.conn_id) {
+            return; // a stale connection: already replaced
+        }
+        self.metrics.clients_connected.fetch_sub(1, Relaxed);
+        entry.online = None;
+        let mut session = d.session;
+        for late in entry.limbo.drain(..) {
+            let _ = session.enqueue(late, false);
+        }
+        entry.session_expiry = d.session_expiry;
+        entry.session = Some(session);
+        let will_delay = d
+            .will
+            .as_ref()
+            .and_then(|w| w.properties.will_delay_interval)
+            .unwrap_or(0);
+
+        if let Some(req) = entry.pending.take() {
+            // Takeover: the old will goes now unless delayed, and a delayed one is
+            // cancelled by the new connection [MQTT-3.1.3-9]. `complete_connect` resumes
+            // or discards the session per the new Clean Start.
+            if let Some(w) = d.will.filter(|_| will_delay == 0) {
+                self.publish_will(w);
+            }
+            self.complete_connect(req);
+            return;
+        }
+        if d.session_expiry == 0 {
+            // The session ends with the connection [MQTT-3.1.2-23]; so does a will.
+            if let Some(e) = self.clients.remove(&d.client_id) {
+                self.drop_subscriptions(&d.client_id, &e.subscriptions);
+            }
+            if let Some(w) = d.will {
+                self.publish_will(w);
+            }
+            return;
+        }
+        let now = Instant::now();
+        if d.session_expiry != u32::MAX {
+            entry.expires_at = Some(now + Duration::from_secs(u64::from(d.session_expiry)));
+        }
+        match d.will {
+            Some(w) if will_delay > 0 => {
+                // Sent at the earlier of the delay and the session's end [MQTT-3.1.3-9].
+                let delay = will_delay.min(d.session_expiry);
+                entry.will = Some((now + Duration::from_secs(u64::from(delay)), w));
+            }
+            Some(w) => self.publish_will(w),
+            None => {}
+        }
+        if let Some(e) = self.clients.get(&d.client_id) {
+            if e.expires_at.is_some() || e.will.is_some() {
+                self.timed.insert(d.client_id.clone());
+            }
+        }
+    }
+
+    /// End offline sessions whose expiry passed and send wills whose delay passed.
+    pub(super) fn expire(&mut self, now: Instant) {
+        if self.timed.is_empty() {
+            return;
+        }
+        let due: Vec<ClientId> = self
+            .timed
+            .iter()
+            .filter(|id| {
+                self.clients.get(*id).is_none_or(|e| {
+                    e.expires_at.is_some_and(|t| t <= now)
+                        || e.will.as_ref().is_some_and(|(t, _)| *t <= now)
+                })
+            })
+            .cloned()
+            .collect();
+        for id in due {
+            let Some(entry) = self.clients.get_mut(&id) else {
+                self.timed.remove(&id);
+                continue;
+            };
+            if entry.will.as_ref().is_some_and(|(t, _)| *t <= now) {
+                if let Some((_, w)) = entry.will.take() {
+                    self.publish_will(w);
+                }
+            }
+            let Some(entry) = self.clients.get(&id) else {
+                continue;
+            };
+            if entry.expires_at.is_some_and(|t| t <= now) {
+                if let Some(e) = self.clients.remove(&id) {
+                    self.drop_subscriptions(&id, &e.subscriptions);
+                    tracing::debug!(client_id = %id, "session expired");
+                }
+                self.timed.remove(&id);
+            } else if entry.will.is_none() && entry.expires_at.is_none() {
+                self.timed.remove(&id);
+            }
+        }
+    }
+
+    pub(super) fn publish_will(&mut self, will: LastWill) {
+        let msg = Message::from_will(will);
+        self.publish(Arc::new(msg));
+    }
+}

@@ -1,0 +1,243 @@
+//! The router: the one owner of broker state — sessions, the subscription trie, retained
+//! messages, pending wills — driven by messages from client tasks. It never awaits a
+//! client: deliveries go out with `try_send`, and a full queue is a counted drop, so a
+//! slow subscriber never stalls a publisher or anyone else.
+
+mod connect;
+mod publish;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::protocol::{ByteStr, LastWill, ReasonCode, SubscriptionOptions};
+
+use super::message::{ClientId, Delivery, Message};
+use super::retained::RetainedStore;
+use super::session::Session;
+use super::shared::{ClientStats, Metrics};
+use super::trie::Trie;
+use super::BrokerOptions;
+
+pub use connect::{ConnectGranted, ConnectRequest, Disconnected};
+
+/// Sent to a connected client task by the router.
+#[derive(Debug)]
+pub enum Control {
+    /// Close the connection; v5 clients get a DISCONNECT with this reason first
+    /// (0x8E session taken over, 0x98 kicked, 0x8B shutting down).
+    Disconnect(ReasonCode),
+}
+
+/// A subscription the client task validated and authorised.
+#[derive(Debug)]
+pub struct NewSubscription {
+    pub filter: ByteStr,
+    pub options: SubscriptionOptions,
+    pub sub_id: Option<u32>,
+}
+
+pub enum RouterMsg {
+    Connect(Box<ConnectRequest>),
+    Publish(Arc<Message>),
+    /// Reply: the retained messages to send after the SUBACK, in order.
+    Subscribe {
+        client: ClientId,
+        subs: Vec<NewSubscription>,
+        reply: oneshot::Sender<Vec<Delivery>>,
+    },
+    /// Reply: per filter, whether a subscription existed.
+    Unsubscribe {
+        client: ClientId,
+        filters: Vec<ByteStr>,
+        reply: oneshot::Sender<Vec<bool>>,
+    },
+    Disconnected(Box<Disconnected>),
+    /// Disconnect a client (dashboard action); reply: whether it was online.
+    Kick {
+        client_id: String,
+        reply: Option<oneshot::Sender<bool>>,
+    },
+    /// Read-only access for snapshots and `$SYS`: runs on the router task.
+    Inspect(Box<dyn FnOnce(&Router) + Send>),
+}
+
+/// Router-side view of a connected client.
+struct Online {
+    conn_id: u64,
+    deliveries: mpsc::Sender<Delivery>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+/// Everything the router keeps per client id, online or not.
+pub struct ClientEntry {
+    online: Option<Online>,
+    /// The session while the client is offline (online, the client task owns it).
+    session: Option<Session>,
+    /// Full filter text (with `$share/g/` when shared) → options.
+    pub subscriptions: HashMap<ByteStr, (SubscriptionOptions, Option<u32>)>,
+    /// Seconds; `u32::MAX` never expires.
+    session_expiry: u32,
+    /// When an offline session ends [MQTT-3.1.2-23].
+    expires_at: Option<Instant>,
+    /// A delayed will [MQTT-3.1.3-9].
+    will: Option<(Instant, LastWill)>,
+    /// A connection waiting for the previous one to hand the session over.
+    pending: Option<Box<ConnectRequest>>,
+    /// Deliveries that raced with the client task closing; appended to its session.
+    limbo: Vec<Delivery>,
+    pub stats: Arc<ClientStats>,
+}
+
+impl ClientEntry {
+    pub fn is_online(&self) -> bool {
+        self.online.is_some()
+    }
+    pub fn offline_session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+    pub fn queued(&self) -> usize {
+        match (&self.online, &self.session) {
+            (Some(o), _) => o.deliveries.max_capacity() - o.deliveries.capacity(),
+            (None, Some(s)) => s.queued(),
+            (None, None) => 0,
+        }
+    }
+}
+
+pub struct Router {
+    pub options: Arc<BrokerOptions>,
+    pub metrics: Arc<Metrics>,
+    pub clients: HashMap<ClientId, ClientEntry>,
+    pub trie: Trie,
+    pub retained: RetainedStore,
+    /// Clients offline with a session expiry or a delayed will to watch.
+    timed: HashSet<ClientId>,
+    /// Every published message, for the dashboard's topic tree; `try_send`, drops counted.
+    pub tap: Option<mpsc::Sender<Arc<Message>>>,
+    pub tap_dropped: u64,
+    pub drops: super::drops::DropLog,
+    pub started: Instant,
+    scratch: Vec<super::trie::Matched>,
+}
+
+impl Router {
+    pub fn new(options: Arc<BrokerOptions>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            options,
+            metrics,
+            clients: HashMap::new(),
+            trie: Trie::default(),
+            retained: RetainedStore::default(),
+            timed: HashSet::new(),
+            tap: None,
+            tap_dropped: 0,
+            drops: super::drops::DropLog::default(),
+            started: Instant::now(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The router task: runs until every sender is gone or `shutdown` fires.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RouterMsg>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let sys_every = self.options.sys_interval;
+        let mut next_sys = Instant::now() + Duration::from_secs(1);
+        let mut sys = super::sys::SysState::default();
+        loop {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => {
+                        self.handle(m);
+                        // Drain what is already there before looking at timers.
+                        for _ in 0..256 {
+                            match rx.try_recv() {
+                                Ok(m) => self.handle(m),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    self.expire(now);
+                    if let Some(every) = sys_every {
+                        if now >= next_sys {
+                            next_sys = now + every;
+                            for msg in sys.messages(&self, now) {
+                                self.publish(Arc::new(msg));
+                            }
+                        }
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.shutdown_all();
+    }
+
+    fn handle(&mut self, msg: RouterMsg) {
+        match msg {
+            RouterMsg::Connect(req) => self.connect(req),
+            RouterMsg::Publish(m) => self.publish(m),
+            RouterMsg::Subscribe {
+                client,
+                subs,
+                reply,
+            } => {
+                let retained = self.subscribe(&client, subs);
+                let _ = reply.send(retained);
+            }
+            RouterMsg::Unsubscribe {
+                client,
+                filters,
+                reply,
+            } => {
+                let existed = filters
+                    .iter()
+                    .map(|f| self.unsubscribe(&client, f))
+                    .collect();
+                let _ = reply.send(existed);
+            }
+            RouterMsg::Disconnected(d) => self.disconnected(*d),
+            RouterMsg::Kick { client_id, reply } => {
+                let online = self
+                    .clients
+                    .get(client_id.as_str())
+                    .and_then(|e| e.online.as_ref());
+                if let Some(o) = online {
+                    let _ = o
+                        .control
+                        .send(Control::Disconnect(ReasonCode::AdministrativeAction));
+                }
+                if let Some(r) = reply {
+                    let _ = r.send(online.is_some());
+                }
+            }
+            RouterMsg::Inspect(f) => f(self),
+        }
+    }
+
+    fn shutdown_all(&mut self) {
+        for e in self.clients.values() {
+            if let Some(o) = &e.online {
+                let _ = o
+                    .control
+                    .send(Control::Disconnect(ReasonCode::ServerShuttingDown));
+            }
+        }
+    }
+
+    /// Number of offline sessions kept.
+    pub fn offline_sessions(&self) -> usize {
+        self.clients.values().filter(|e| e.online.is_none()).count()
+    }
+}

@@ -1,0 +1,493 @@
+//! The sans-IO session: QoS 1/2 state in both directions, packet identifiers, the
+//! outgoing in-flight window and the offline queue. It does no I/O: each handler returns
+//! what to send, so it is unit-tested without sockets. Owned by the client task while the
+//! client is online and by the router while it is offline.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU16;
+use std::time::Instant;
+
+use crate::protocol::{PacketId, QoS};
+
+use super::message::{ClientId, Delivery};
+
+/// Why a message bound for this session was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The session's queue (`max_queued_messages`) was full.
+    QueueFull,
+    /// Larger than the client's Maximum Packet Size [MQTT-3.1.2-25].
+    TooLarge,
+    /// Its Message Expiry Interval ran out while queued [MQTT-3.3.2-5].
+    Expired,
+    /// The ACL refused delivery to this client.
+    Acl,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    #[error("acknowledgement for packet id {0} which is not in flight")]
+    UnknownPacketId(u16),
+    #[error("{ack} for packet id {pid} which is awaiting another acknowledgement")]
+    WrongState { ack: &'static str, pid: u16 },
+}
+
+/// Where an outgoing QoS 1/2 message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutState {
+    /// QoS 1, PUBLISH sent.
+    AwaitPubAck,
+    /// QoS 2, PUBLISH sent.
+    AwaitPubRec,
+    /// QoS 2, PUBREL sent.
+    AwaitPubComp,
+}
+
+#[derive(Clone, Debug)]
+pub struct InflightOut {
+    pub pid: PacketId,
+    pub delivery: Delivery,
+    pub state: OutState,
+    pub since: Instant,
+    pub resends: u32,
+}
+
+/// An inbound QoS 2 message whose PUBREL has not arrived yet.
+#[derive(Clone, Debug)]
+pub struct InflightIn {
+    pub pid: PacketId,
+    pub topic: crate::protocol::ByteStr,
+    pub since: Instant,
+}
+
+/// What the client task must write next.
+#[derive(Debug)]
+pub enum Outgoing {
+    Publish {
+        pid: Option<PacketId>,
+        dup: bool,
+        delivery: Delivery,
+    },
+    PubRel(PacketId),
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub client_id: ClientId,
+    /// Outgoing QoS 1/2 messages in send order [MQTT-4.6.0-1].
+    inflight: VecDeque<InflightOut>,
+    /// Messages waiting for the window or for the client to come back.
+    queue: VecDeque<Delivery>,
+    max_queued: usize,
+    /// min(max_inflight, the client's Receive Maximum) [MQTT-3.3.4-9].
+    window: usize,
+    next_pid: u16,
+    inbound_qos2: Vec<InflightIn>,
+    /// Drops since the session began, by reason.
+    pub dropped: DropCounts,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    pub queue_full: u64,
+    pub too_large: u64,
+    pub expired: u64,
+    pub acl: u64,
+}
+
+impl DropCounts {
+    pub fn add(&mut self, reason: DropReason) {
+        match reason {
+            DropReason::QueueFull => self.queue_full += 1,
+            DropReason::TooLarge => self.too_large += 1,
+            DropReason::Expired => self.expired += 1,
+            DropReason::Acl => self.acl += 1,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.queue_full + self.too_large + self.expired + self.acl
+    }
+}
+
+impl Session {
+    pub fn new(client_id: ClientId, max_queued: usize, window: u16) -> Self {
+        Self {
+            client_id,
+            inflight: VecDeque::new(),
+            queue: VecDeque::new(),
+            max_queued,
+            window: usize::from(window.max(1)),
+            next_pid: 0,
+            inbound_qos2: Vec::new(),
+            dropped: DropCounts::default(),
+        }
+    }
+
+    pub fn set_window(&mut self, window: u16) {
+        self.window = usize::from(window.max(1));
+    }
+
+    pub fn set_max_queued(&mut self, max_queued: usize) {
+        self.max_queued = max_queued;
+    }
+
+    /// Room in the outgoing window for one more QoS 1/2 message.
+    pub fn window_open(&self) -> bool {
+        self.inflight.len() < self.window
+    }
+
+    pub fn inflight(&self) -> impl Iterator<Item = &InflightOut> {
+        self.inflight.iter()
+    }
+
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    pub fn inbound(&self) -> &[InflightIn] {
+        &self.inbound_qos2
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn queue(&self) -> impl Iterator<Item = &Delivery> {
+        self.queue.iter()
+    }
+
+    /// Queue a message for later (client offline, or window closed). QoS 0 messages are
+    /// only queued when `keep_qos0` (a live client); offline sessions keep QoS 1/2 only.
+    pub fn enqueue(&mut self, d: Delivery, keep_qos0: bool) -> Result<(), DropReason> {
+        if d.qos == QoS::AtMostOnce && !keep_qos0 {
+            return Ok(());
+        }
+        if self.queue.len() >= self.max_queued {
+            self.dropped.add(DropReason::QueueFull);
+            return Err(DropReason::QueueFull);
+        }
+        self.queue.push_back(d);
+        Ok(())
+    }
+
+    /// Take the next queued message that may be sent now, dropping expired ones.
+    pub fn next_queued(&mut self, now: Instant) -> Option<Delivery> {
+        loop {
+            let front = self.queue.front()?;
+            if front.msg.is_expired(now) {
+                self.queue.pop_front();
+                self.dropped.add(DropReason::Expired);
+                continue;
+            }
+            if front.qos != QoS::AtMostOnce && !self.window_open() {
+                return None;
+            }
+            return self.queue.pop_front();
+        }
+    }
+
+    /// Start sending `d`: QoS 0 goes straight out; QoS 1/2 gets a packet id and enters
+    /// the in-flight window. The caller checks `window_open` first for QoS 1/2.
+    pub fn start(&mut self, d: Delivery, now: Instant) -> Outgoing {
+        if d.qos == QoS::AtMostOnce {
+            return Outgoing::Publish {
+                pid: None,
+                dup: false,
+                delivery: d,
+            };
+        }
+        let pid = self.alloc_pid();
+        let state = if d.qos == QoS::AtLeastOnce {
+            OutState::AwaitPubAck
+        } else {
+            OutState::AwaitPubRec
+        };
+        self.inflight.push_back(InflightOut {
+            pid,
+            delivery: d.clone(),
+            state,
+            since: now,
+            resends: 0,
+        });
+        Outgoing::Publish {
+            pid: Some(pid),
+            dup: false,
+            delivery: d,
+        }
+    }
+
+    /// A packet id not in use by an outgoing message [MQTT-2.2.1-3]. The window is small
+    /// (≤ 65,535 and usually ~100), so a scan on wrap-around is cheap.
+    fn alloc_pid(&mut self) -> PacketId {
+        loop {
+            self.next_pid = self.next_pid.wrapping_add(1);
+            let Some(pid) = NonZeroU16::new(self.next_pid) else {
+                continue;
+            };
+            if !self.inflight.iter().any(|e| e.pid == pid) {
+                return pid;
+            }
+        }
+    }
+
+    fn position(&self, pid: PacketId) -> Option<usize> {
+        // Acks usually arrive in order: the front is the common hit.
+        if self.inflight.front().is_some_and(|e| e.pid == pid) {
+            return Some(0);
+        }
+        self.inflight.iter().position(|e| e.pid == pid)
+    }
+
+    /// PUBACK: a QoS 1 flow completes.
+    pub fn on_puback(&mut self, pid: PacketId) -> Result<(), SessionError> {
+        let i = self
+            .position(pid)
+            .ok_or(SessionError::UnknownPacketId(pid.get()))?;
+        if self.inflight[i].state != OutState::AwaitPubAck {
+            return Err(SessionError::WrongState {
+                ack: "PUBACK",
+                pid: pid.get(),
+            });
+        }
+        self.inflight.remove(i);
+        Ok(())
+    }
+
+    /// PUBREC: answer with PUBREL unless the receiver refused the message (reason ≥ 0x80
+    /// ends the flow [MQTT-4.3.3-4] v5). Returns whether to send PUBREL.
+    pub fn on_pubrec(
+        &mut self,
+        pid: PacketId,
+        refused: bool,
+        now: Instant,
+    ) -> Result<bool, SessionError> {
+        let i = self
+            .position(pid)
+            .ok_or(SessionError::UnknownPacketId(pid.get()))?;
+        match self.inflight[i].state {
+            OutState::AwaitPubRec if refused => {
+                self.inflight.remove(i);
+                Ok(false)
+            }
+            OutState::AwaitPubRec | OutState::AwaitPubComp => {
+                // A repeated PUBREC gets the PUBREL again.
+                let e = &mut self.inflight[i];
+                e.state = OutState::AwaitPubComp;
+                e.since = now;
+                Ok(true)
+            }
+            OutState::AwaitPubAck => Err(SessionError::WrongState {
+                ack: "PUBREC",
+                pid: pid.get(),
+            }),
+        }
+    }
+
+    /// PUBCOMP: a QoS 2 flow completes.
+    pub fn on_pubcomp(&mut self, pid: PacketId) -> Result<(), SessionError> {
+        let i = self
+            .position(pid)
+            .ok_or(SessionError::UnknownPacketId(pid.get()))?;
+        if self.inflight[i].state != OutState::AwaitPubComp {
+            return Err(SessionError::WrongState {
+                ack: "PUBCOMP",
+                pid: pid.get(),
+            });
+        }
+        self.inflight.remove(i);
+        Ok(())
+    }
+
+    /// On reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL,
+    /// in their original order, before anything new [MQTT-4.4.0-1], [MQTT-4.6.0-1].
+    pub fn resend_all(&mut self, now: Instant) -> Vec<Outgoing> {
+        let mut out = Vec::with_capacity(self.inflight.len());
+        let mut keep = VecDeque::with_capacity(self.inflight.len());
+        for mut e in self.inflight.drain(..) {
+            if e.state != OutState::AwaitPubComp && e.delivery.msg.is_expired(now) {
+                self.dropped.add(DropReason::Expired);
+                continue;
+            }
+            e.resends += 1;
+            e.since = now;
+            out.push(match e.state {
+                OutState::AwaitPubComp => Outgoing::PubRel(e.pid),
+                _ => Outgoing::Publish {
+                    pid: Some(e.pid),
+                    dup: true,
+                    delivery: e.delivery.clone(),
+                },
+            });
+            keep.push_back(e);
+        }
+        self.inflight = keep;
+        out
+    }
+
+    /// Inbound QoS 2 PUBLISH. `true` if it is new (forward it), `false` for a duplicate
+    /// of one awaiting PUBREL (acknowledge only) [MQTT-4.3.3-10].
+    pub fn on_inbound_qos2(
+        &mut self,
+        pid: PacketId,
+        topic: &crate::protocol::ByteStr,
+        now: Instant,
+    ) -> bool {
+        if self.inbound_qos2.iter().any(|e| e.pid == pid) {
+            return false;
+        }
+        self.inbound_qos2.push(InflightIn {
+            pid,
+            topic: topic.clone(),
+            since: now,
+        });
+        true
+    }
+
+    /// Inbound QoS 2 messages not yet released (counts against our Receive Maximum).
+    pub fn inbound_pending(&self) -> usize {
+        self.inbound_qos2.len()
+    }
+
+    /// PUBREL from the client: `true` if that id was pending.
+    pub fn on_pubrel(&mut self, pid: PacketId) -> bool {
+        match self.inbound_qos2.iter().position(|e| e.pid == pid) {
+            Some(i) => {
+                self.inbound_qos2.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::Message;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    fn delivery(qos: QoS) -> Delivery {
+        Delivery {
+            msg: Arc::new(Message::internal("t", Bytes::from_static(b"x"), qos, false)),
+            qos,
+            retain: false,
+            sub_ids: vec![],
+        }
+    }
+
+    fn pid_of(o: &Outgoing) -> PacketId {
+        match o {
+            Outgoing::Publish { pid: Some(p), .. } | Outgoing::PubRel(p) => *p,
+            Outgoing::Publish { pid: None, .. } => panic!("qos 0 has no pid"),
+        }
+    }
+
+    fn session() -> Session {
+        Session::new(Arc::from("c"), 10, 2)
+    }
+
+    #[test]
+    fn qos1_flow_and_window() {
+        let now = Instant::now();
+        let mut s = session();
+        let a = s.start(delivery(QoS::AtLeastOnce), now);
+        let b = s.start(delivery(QoS::AtLeastOnce), now);
+        assert_ne!(pid_of(&a), pid_of(&b));
+        assert!(!s.window_open());
+        s.on_puback(pid_of(&a)).expect("in flight");
+        assert!(s.window_open());
+        assert_eq!(
+            s.on_puback(pid_of(&a)),
+            Err(SessionError::UnknownPacketId(pid_of(&a).get()))
+        );
+    }
+
+    #[test]
+    fn qos2_flow() {
+        let now = Instant::now();
+        let mut s = session();
+        let p = pid_of(&s.start(delivery(QoS::ExactlyOnce), now));
+        assert!(matches!(
+            s.on_puback(p),
+            Err(SessionError::WrongState { .. })
+        ));
+        assert!(matches!(
+            s.on_pubcomp(p),
+            Err(SessionError::WrongState { .. })
+        ));
+        assert_eq!(s.on_pubrec(p, false, now), Ok(true));
+        // A repeated PUBREC is answered again.
+        assert_eq!(s.on_pubrec(p, false, now), Ok(true));
+        s.on_pubcomp(p).expect("awaiting pubcomp");
+        assert_eq!(s.inflight_len(), 0);
+    }
+
+    #[test]
+    fn refused_pubrec_ends_flow() {
+        let now = Instant::now();
+        let mut s = session();
+        let p = pid_of(&s.start(delivery(QoS::ExactlyOnce), now));
+        assert_eq!(s.on_pubrec(p, true, now), Ok(false));
+        assert_eq!(s.inflight_len(), 0);
+    }
+
+    #[test]
+    fn resend_keeps_order_and_sets_dup() {
+        let now = Instant::now();
+        let mut s = Session::new(Arc::from("c"), 10, 10);
+        let p1 = pid_of(&s.start(delivery(QoS::ExactlyOnce), now));
+        let p2 = pid_of(&s.start(delivery(QoS::AtLeastOnce), now));
+        s.on_pubrec(p1, false, now).expect("in flight");
+        let out = s.resend_all(now);
+        assert!(matches!(out[0], Outgoing::PubRel(p) if p == p1));
+        assert!(matches!(out[1], Outgoing::Publish { pid: Some(p), dup: true, .. } if p == p2));
+        assert_eq!(
+            s.inflight().map(|e| e.resends).collect::<Vec<_>>(),
+            vec![1, 1]
+        );
+    }
+
+    #[test]
+    fn pid_wraps_without_collision() {
+        let now = Instant::now();
+        let mut s = Session::new(Arc::from("c"), 10, 3);
+        let held = pid_of(&s.start(delivery(QoS::AtLeastOnce), now));
+        for _ in 0..70_000 {
+            let p = pid_of(&s.start(delivery(QoS::AtLeastOnce), now));
+            assert_ne!(p, held);
+            s.on_puback(p).expect("in flight");
+        }
+    }
+
+    #[test]
+    fn queue_bound_and_qos0_policy() {
+        let now = Instant::now();
+        let mut s = Session::new(Arc::from("c"), 2, 1);
+        s.enqueue(delivery(QoS::AtMostOnce), false)
+            .expect("ignored, not an error");
+        assert_eq!(s.queued(), 0);
+        s.enqueue(delivery(QoS::AtLeastOnce), false).expect("room");
+        s.enqueue(delivery(QoS::AtLeastOnce), false).expect("room");
+        assert_eq!(
+            s.enqueue(delivery(QoS::AtLeastOnce), false),
+            Err(DropReason::QueueFull)
+        );
+        assert_eq!(s.dropped.queue_full, 1);
+        let d = s.next_queued(now).expect("window open");
+        s.start(d, now);
+        assert!(s.next_queued(now).is_none(), "window of 1 is full");
+    }
+
+    #[test]
+    fn inbound_qos2_dedup() {
+        let now = Instant::now();
+        let mut s = session();
+        let pid = NonZeroU16::new(7).expect("non-zero");
+        let topic = crate::protocol::ByteStr::from("t");
+        assert!(s.on_inbound_qos2(pid, &topic, now));
+        assert!(!s.on_inbound_qos2(pid, &topic, now));
+        assert!(s.on_pubrel(pid));
+        assert!(!s.on_pubrel(pid));
+    }
+}

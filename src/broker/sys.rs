@@ -1,0 +1,106 @@
+//! `$SYS/broker/…` topics with Mosquitto's names, published as retained messages every
+//! `[sys] interval_secs` by the router.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::protocol::QoS;
+
+use super::message::Message;
+use super::router::Router;
+
+/// Exponentially damped per-minute rates, as Mosquitto computes its `load/…` topics.
+#[derive(Debug, Default)]
+pub struct SysState {
+    last: Option<(Instant, [u64; 5])>,
+    /// [counter][1 min, 5 min, 15 min]
+    load: [[f64; 3]; 5],
+}
+
+const LOAD_NAMES: [&str; 5] = [
+    "messages/received",
+    "messages/sent",
+    "bytes/received",
+    "bytes/sent",
+    "connections",
+];
+
+impl SysState {
+    pub fn messages(&mut self, r: &Router, now: Instant) -> Vec<Message> {
+        let m = &r.metrics;
+        let totals = [
+            m.messages_received.load(Relaxed),
+            m.messages_sent.load(Relaxed),
+            m.bytes_received.load(Relaxed),
+            m.bytes_sent.load(Relaxed),
+            m.connections_total.load(Relaxed),
+        ];
+        if let Some((then, prev)) = self.last {
+            let secs = now.duration_since(then).as_secs_f64().max(0.001);
+            for (i, load) in self.load.iter_mut().enumerate() {
+                let per_min = (totals[i].saturating_sub(prev[i])) as f64 * 60.0 / secs;
+                for (j, window) in [60.0, 300.0, 900.0].into_iter().enumerate() {
+                    let k = (-secs / window).exp();
+                    load[j] = per_min + k * (load[j] - per_min);
+                }
+            }
+        }
+        self.last = Some((now, totals));
+
+        let connected = m.clients_connected.load(Relaxed);
+        let disconnected = r.offline_sessions() as u64;
+        let mut out = Vec::with_capacity(32);
+        let mut put = |topic: &str, value: String| {
+            out.push(Message::internal(
+                topic,
+                Bytes::from(value),
+                QoS::AtMostOnce,
+                true,
+            ));
+        };
+        put(
+            "$SYS/broker/version",
+            format!("midge version {}", env!("CARGO_PKG_VERSION")),
+        );
+        put(
+            "$SYS/broker/uptime",
+            format!("{} seconds", r.started.elapsed().as_secs()),
+        );
+        put("$SYS/broker/clients/connected", connected.to_string());
+        put("$SYS/broker/clients/active", connected.to_string());
+        put("$SYS/broker/clients/disconnected", disconnected.to_string());
+        put("$SYS/broker/clients/inactive", disconnected.to_string());
+        put(
+            "$SYS/broker/clients/total",
+            (connected + disconnected).to_string(),
+        );
+        put(
+            "$SYS/broker/clients/maximum",
+            m.clients_maximum.load(Relaxed).to_string(),
+        );
+        put("$SYS/broker/messages/received", totals[0].to_string());
+        put("$SYS/broker/messages/sent", totals[1].to_string());
+        put("$SYS/broker/bytes/received", totals[2].to_string());
+        put("$SYS/broker/bytes/sent", totals[3].to_string());
+        put(
+            "$SYS/broker/publish/messages/dropped",
+            m.publish_dropped.load(Relaxed).to_string(),
+        );
+        put("$SYS/broker/subscriptions/count", r.trie.len().to_string());
+        put(
+            "$SYS/broker/retained messages/count",
+            r.retained.len().to_string(),
+        );
+        for (i, name) in LOAD_NAMES.iter().enumerate() {
+            for (j, w) in ["1min", "5min", "15min"].iter().enumerate() {
+                put(
+                    &format!("$SYS/broker/load/{name}/{w}"),
+                    format!("{:.2}", self.load[i][j]),
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,274 @@
+//! The subscription trie: topic filters by level, plain and shared subscriptions, and the
+//! match of a topic name against all of them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::protocol::SubscriptionOptions;
+
+use super::message::ClientId;
+
+#[derive(Clone, Debug)]
+pub struct Subscriber {
+    pub client: ClientId,
+    pub options: SubscriptionOptions,
+    /// v5 Subscription Identifier given with this subscription.
+    pub sub_id: Option<u32>,
+}
+
+/// One `$share/{group}/{filter}`: its members and the round-robin cursor.
+#[derive(Debug, Default)]
+struct SharedGroup {
+    members: Vec<Subscriber>,
+    next: usize,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<Box<str>, Node>,
+    subscribers: Vec<Subscriber>,
+    shared: HashMap<Arc<str>, SharedGroup>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
+    }
+}
+
+/// A subscriber selected by a match.
+#[derive(Clone, Debug)]
+pub struct Matched {
+    pub client: ClientId,
+    pub options: SubscriptionOptions,
+    pub sub_id: Option<u32>,
+    pub shared: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Trie {
+    root: Node,
+    count: usize,
+}
+
+impl Trie {
+    /// Number of subscriptions (plain and shared members).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Add or replace `client`'s subscription to `filter` (in `group` if shared). Returns
+    /// true if it replaced an existing one [MQTT-3.8.4-3].
+    pub fn insert(&mut self, filter: &str, group: Option<&str>, sub: Subscriber) -> bool {
+        let mut node = &mut self.root;
+        for level in filter.split('/') {
+            node = node.children.entry(level.into()).or_default();
+        }
+        let list = match group {
+            None => &mut node.subscribers,
+            Some(g) => &mut node.shared.entry(Arc::from(g)).or_default().members,
+        };
+        if let Some(existing) = list.iter_mut().find(|s| s.client == sub.client) {
+            *existing = sub;
+            true
+        } else {
+            list.push(sub);
+            self.count += 1;
+            false
+        }
+    }
+
+    /// Remove `client`'s subscription; true if there was one.
+    pub fn remove(&mut self, filter: &str, group: Option<&str>, client: &str) -> bool {
+        let levels: Vec<&str> = filter.split('/').collect();
+        let removed = remove_at(&mut self.root, &levels, group, client);
+        if removed {
+            self.count -= 1;
+        }
+        removed
+    }
+
+    /// Every subscription matching `topic`: all plain subscribers, and one member per
+    /// matching shared group, chosen round-robin among those `online` says are connected
+    /// (any member when none is).
+    pub fn matches(&mut self, topic: &str, online: &dyn Fn(&str) -> bool, out: &mut Vec<Matched>) {
+        let levels: Vec<&str> = topic.split('/').collect();
+        // [MQTT-4.7.2-1] a leading wildcard does not match a `$` topic.
+        let dollar = topic.starts_with('$');
+        visit(&mut self.root, &levels, 0, dollar, online, out);
+    }
+}
+
+fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str) -> bool {
+    let Some((first, rest)) = levels.split_first() else {
+        return match group {
+            None => {
+                let before = node.subscribers.len();
+                node.subscribers.retain(|s| &*s.client != client);
+                before != node.subscribers.len()
+            }
+            Some(g) => {
+                let Some(sg) = node.shared.get_mut(g) else {
+                    return false;
+                };
+                let before = sg.members.len();
+                sg.members.retain(|s| &*s.client != client);
+                let removed = before != sg.members.len();
+                if sg.members.is_empty() {
+                    node.shared.remove(g);
+                }
+                removed
+            }
+        };
+    };
+    let Some(child) = node.children.get_mut(*first) else {
+        return false;
+    };
+    let removed = remove_at(child, rest, group, client);
+    if child.is_empty() {
+        node.children.remove(*first);
+    }
+    removed
+}
+
+fn collect(node: &mut Node, online: &dyn Fn(&str) -> bool, out: &mut Vec<Matched>) {
+    out.extend(node.subscribers.iter().map(|s| Matched {
+        client: s.client.clone(),
+        options: s.options,
+        sub_id: s.sub_id,
+        shared: false,
+    }));
+    for group in node.shared.values_mut() {
+        let n = group.members.len();
+        if n == 0 {
+            continue;
+        }
+        let start = group.next % n;
+        let pick = (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| online(&group.members[i].client))
+            .unwrap_or(start);
+        group.next = pick + 1;
+        let s = &group.members[pick];
+        out.push(Matched {
+            client: s.client.clone(),
+            options: s.options,
+            sub_id: s.sub_id,
+            shared: true,
+        });
+    }
+}
+
+fn visit(
+    node: &mut Node,
+    levels: &[&str],
+    depth: usize,
+    dollar: bool,
+    online: &dyn Fn(&str) -> bool,
+    out: &mut Vec<Matched>,
+) {
+    let wild_ok = !(dollar && depth == 0);
+    if wild_ok {
+        // `#` matches the parent level too: "a/#" matches "a" [MQTT-4.7.1-2].
+        if let Some(hash) = node.children.get_mut("#") {
+            collect(hash, online, out);
+        }
+    }
+    let Some(level) = levels.get(depth) else {
+        collect(node, online, out);
+        return;
+    };
+    if wild_ok {
+        if let Some(plus) = node.children.get_mut("+") {
+            visit(plus, levels, depth + 1, dollar, online, out);
+        }
+    }
+    if *level != "+" && *level != "#" {
+        if let Some(child) = node.children.get_mut(*level) {
+            visit(child, levels, depth + 1, dollar, online, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{topic, QoS};
+
+    fn sub(c: &str) -> Subscriber {
+        Subscriber {
+            client: Arc::from(c),
+            options: SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+            sub_id: None,
+        }
+    }
+
+    fn clients(t: &mut Trie, topic: &str) -> Vec<String> {
+        let mut out = vec![];
+        t.matches(topic, &|_| true, &mut out);
+        let mut v: Vec<String> = out.into_iter().map(|m| m.client.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn agrees_with_topic_matches() {
+        let filters = [
+            "#", "+", "a/#", "a/+", "a/b", "+/b", "a/+/c", "$SYS/#", "+/+", "/+", "a/b/#", "$SYS/+",
+        ];
+        let topics = [
+            "a", "a/b", "a/b/c", "b", "/x", "$SYS/x", "$SYS", "a/x/c", "x/b", "a/",
+        ];
+        let mut t = Trie::default();
+        for f in filters {
+            t.insert(f, None, sub(f));
+        }
+        for topic_name in topics {
+            let mut want: Vec<String> = filters
+                .iter()
+                .filter(|f| topic::matches(f, topic_name))
+                .map(|f| f.to_string())
+                .collect();
+            want.sort();
+            assert_eq!(clients(&mut t, topic_name), want, "topic {topic_name}");
+        }
+    }
+
+    #[test]
+    fn replace_and_remove() {
+        let mut t = Trie::default();
+        assert!(!t.insert("a/+", None, sub("c1")));
+        assert!(t.insert("a/+", None, sub("c1")));
+        assert_eq!(t.len(), 1);
+        assert!(t.remove("a/+", None, "c1"));
+        assert!(!t.remove("a/+", None, "c1"));
+        assert!(t.is_empty());
+        assert!(t.root.is_empty(), "empty nodes are pruned");
+    }
+
+    #[test]
+    fn shared_round_robin_prefers_online() {
+        let mut t = Trie::default();
+        for c in ["s1", "s2", "s3"] {
+            t.insert("job/+", Some("g"), sub(c));
+        }
+        t.insert("job/+", None, sub("plain"));
+        let mut picks = vec![];
+        for _ in 0..6 {
+            let mut out = vec![];
+            t.matches("job/1", &|c| c != "s2", &mut out);
+            assert_eq!(out.iter().filter(|m| !m.shared).count(), 1);
+            let shared: Vec<_> = out.iter().filter(|m| m.shared).collect();
+            assert_eq!(shared.len(), 1, "one member per group");
+            picks.push(shared[0].client.to_string());
+        }
+        assert_eq!(picks, ["s1", "s3", "s1", "s3", "s1", "s3"]);
+    }
+}
