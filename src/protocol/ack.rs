@@ -9,24 +9,29 @@ use super::wire::Reader;
 use super::{Ack, DecodeError, Properties, ProtocolVersion, ReasonCode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which of the four acks: PUBACK, PUBREC, PUBREL, PUBCOMP.
 pub(crate) enum Kind {
-    PubAck,
-    PubRec,
-    PubRel,
-    PubComp,
+    Ack,
+    Rec,
+    Rel,
+    Comp,
 }
 
 impl Kind {
     /// Sections 3.4.2.1 / 3.5.2.1 (PUBACK, PUBREC) and 3.6.2.1 / 3.7.2.1 (PUBREL, PUBCOMP).
-    fn allowed(self) -> &'static [u8] {
+    pub(crate) fn allowed(self) -> &'static [u8] {
         match self {
-            Self::PubAck | Self::PubRec => &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99],
-            Self::PubRel | Self::PubComp => &[0x00, 0x92],
+            Self::Ack | Self::Rec => &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99],
+            Self::Rel | Self::Comp => &[0x00, 0x92],
         }
     }
 }
 
-pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion, kind: Kind) -> Result<Ack, DecodeError> {
+pub(crate) fn decode(
+    r: &mut Reader,
+    version: ProtocolVersion,
+    kind: Kind,
+) -> Result<Ack, DecodeError> {
     let pid = read_pid(r)?;
     // Remaining Length 2: Success and no properties; 3: a reason and no properties.
     if !version.is_v5() || r.is_empty() {
@@ -38,7 +43,11 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion, kind: Kind) -> Re
     } else {
         properties::decode(r, Context::Ack)?
     };
-    Ok(Ack { pid, reason, properties })
+    Ok(Ack {
+        pid,
+        reason,
+        properties,
+    })
 }
 
 fn is_short(a: &Ack) -> bool {

@@ -9,11 +9,14 @@ use super::wire::Reader;
 use super::{Auth, DecodeError, Properties, ReasonCode};
 
 /// Section 3.15.2.1.
-const ALLOWED: &[u8] = &[0x00, 0x18, 0x19];
+pub(crate) const ALLOWED: &[u8] = &[0x00, 0x18, 0x19];
 
 pub(crate) fn decode(r: &mut Reader) -> Result<Auth, DecodeError> {
     if r.is_empty() {
-        return Ok(Auth { reason: ReasonCode::Success, properties: Properties::default() });
+        return Ok(Auth {
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        });
     }
     let reason = read_reason(r, ALLOWED)?;
     let properties = if r.is_empty() {

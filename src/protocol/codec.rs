@@ -46,7 +46,10 @@ pub fn decode(
     };
     let size = 1 + n + remaining as usize;
     if size > usize::try_from(max_size).unwrap_or(usize::MAX) {
-        return Err(DecodeError::PacketTooLarge { size, max: max_size });
+        return Err(DecodeError::PacketTooLarge {
+            size,
+            max: max_size,
+        });
     }
     if buf.len() < size {
         return Ok(None);
@@ -58,10 +61,10 @@ pub fn decode(
         CONNECT => Packet::Connect(Box::new(connect::decode(&mut r)?)),
         CONNACK => Packet::ConnAck(connack::decode(&mut r, version)?),
         PUBLISH => Packet::Publish(publish::decode(&mut r, flags, version)?),
-        PUBACK => Packet::PubAck(ack::decode(&mut r, version, ack::Kind::PubAck)?),
-        PUBREC => Packet::PubRec(ack::decode(&mut r, version, ack::Kind::PubRec)?),
-        PUBREL => Packet::PubRel(ack::decode(&mut r, version, ack::Kind::PubRel)?),
-        PUBCOMP => Packet::PubComp(ack::decode(&mut r, version, ack::Kind::PubComp)?),
+        PUBACK => Packet::PubAck(ack::decode(&mut r, version, ack::Kind::Ack)?),
+        PUBREC => Packet::PubRec(ack::decode(&mut r, version, ack::Kind::Rec)?),
+        PUBREL => Packet::PubRel(ack::decode(&mut r, version, ack::Kind::Rel)?),
+        PUBCOMP => Packet::PubComp(ack::decode(&mut r, version, ack::Kind::Comp)?),
         SUBSCRIBE => Packet::Subscribe(subscribe::decode(&mut r, version)?),
         SUBACK => Packet::SubAck(suback::decode(&mut r, version)?),
         UNSUBSCRIBE => Packet::Unsubscribe(unsubscribe::decode(&mut r, version)?),
@@ -83,7 +86,9 @@ fn check_fixed_header(kind: u8, flags: u8, version: ProtocolVersion) -> Result<(
     let want = match kind {
         0 => return Err(DecodeError::Malformed("reserved packet type 0")),
         AUTH if !version.is_v5() => {
-            return Err(DecodeError::Malformed("packet type 15 (AUTH) before MQTT 5"))
+            return Err(DecodeError::Malformed(
+                "packet type 15 (AUTH) before MQTT 5",
+            ))
         }
         PUBLISH => return Ok(()),
         PUBREL | SUBSCRIBE | UNSUBSCRIBE => 0b0010,
@@ -173,8 +178,7 @@ fn first_byte(packet: &Packet) -> u8 {
 
 /// A Packet Identifier: never 0 [MQTT-2.2.1-3].
 pub(crate) fn read_pid(r: &mut Reader) -> Result<PacketId, DecodeError> {
-    PacketId::new(r.u16()?)
-        .ok_or(DecodeError::Protocol("[MQTT-2.2.1-3] packet identifier 0"))
+    PacketId::new(r.u16()?).ok_or(DecodeError::Protocol("[MQTT-2.2.1-3] packet identifier 0"))
 }
 
 /// A v5 reason code that must be one of `allowed` (the table of section 3.x.2.1 for the
@@ -182,7 +186,9 @@ pub(crate) fn read_pid(r: &mut Reader) -> Result<PacketId, DecodeError> {
 pub(crate) fn read_reason(r: &mut Reader, allowed: &[u8]) -> Result<ReasonCode, DecodeError> {
     let byte = r.u8()?;
     if !allowed.contains(&byte) {
-        return Err(DecodeError::Malformed("reason code not allowed in this packet"));
+        return Err(DecodeError::Malformed(
+            "reason code not allowed in this packet",
+        ));
     }
     ReasonCode::try_from(byte).map_err(|_| DecodeError::Malformed("unknown reason code"))
 }

@@ -8,9 +8,9 @@ use super::wire::Reader;
 use super::{ConnAck, DecodeError, Properties, ProtocolVersion, ReasonCode};
 
 /// Reason codes a v5 CONNACK may carry (section 3.2.2.2).
-const ALLOWED: &[u8] = &[
-    0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95,
-    0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+pub(crate) const ALLOWED: &[u8] = &[
+    0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97,
+    0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
 ];
 
 /// The v3 return codes 0..=5 (3.1.1 section 3.2.2.3).
@@ -49,10 +49,18 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<ConnAck
     if version.is_v5() {
         let reason = read_reason(r, ALLOWED)?;
         let properties = properties::decode(r, Context::ConnAck)?;
-        Ok(ConnAck { session_present, reason, properties })
+        Ok(ConnAck {
+            session_present,
+            reason,
+            properties,
+        })
     } else {
         let reason = from_return_code(r.u8()?)?;
-        Ok(ConnAck { session_present, reason, properties: Properties::default() })
+        Ok(ConnAck {
+            session_present,
+            reason,
+            properties: Properties::default(),
+        })
     }
 }
 

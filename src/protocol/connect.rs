@@ -25,7 +25,9 @@ fn read_protocol(r: &mut Reader) -> Result<ProtocolVersion, DecodeError> {
         (b"MQTT", 5) => Ok(ProtocolVersion::V5),
         (b"MQIsdp", 3) => Ok(ProtocolVersion::V3_1),
         (b"MQTT" | b"MQIsdp", _) => Err(DecodeError::UnsupportedProtocolVersion(level)),
-        _ => Err(DecodeError::Protocol("[MQTT-3.1.2-1] unknown protocol name")),
+        _ => Err(DecodeError::Protocol(
+            "[MQTT-3.1.2-1] unknown protocol name",
+        )),
     }
 }
 
@@ -73,12 +75,26 @@ pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
             ));
         }
         let payload = r.binary()?;
-        Some(LastWill { topic, payload, qos: will_qos, retain: will_retain, properties })
+        Some(LastWill {
+            topic,
+            payload,
+            qos: will_qos,
+            retain: will_retain,
+            properties,
+        })
     } else {
         None
     };
-    let username = if has_username { Some(r.string()?) } else { None };
-    let password = if has_password { Some(r.binary()?) } else { None };
+    let username = if has_username {
+        Some(r.string()?)
+    } else {
+        None
+    };
+    let password = if has_password {
+        Some(r.binary()?)
+    } else {
+        None
+    };
     Ok(Connect {
         protocol,
         clean_start: flags & CLEAN_START != 0,

@@ -28,3 +28,6 @@ pub use codec::{decode, encode, encoded_len};
 pub use error::DecodeError;
 pub use reason::ReasonCode;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -54,7 +54,7 @@ const SHARED_SUBSCRIPTION_AVAILABLE: u32 = 0x2A;
 
 /// May a packet of kind `ctx` carry property `id`? (Tables of sections 3.1.2.11, 3.1.3.2,
 /// 3.2.2.3, 3.3.2.3, 3.4-3.7.2.2, 3.8.2.1, 3.9.2.1, 3.10.2.1, 3.11.2.1, 3.14.2.2, 3.15.2.2.)
-fn allowed(ctx: Context, id: u32) -> bool {
+pub(crate) fn allowed(ctx: Context, id: u32) -> bool {
     use Context::*;
     if id == USER_PROPERTY {
         return true;
@@ -153,9 +153,8 @@ fn non_zero_u16(r: &mut Reader, rule: &'static str) -> Result<u16, DecodeError> 
 /// Reads a property block (length, then properties) for a packet of kind `ctx`.
 pub(crate) fn decode(r: &mut Reader, ctx: Context) -> Result<Properties, DecodeError> {
     let len = r.varint()?;
-    let len = usize::try_from(len).map_err(|_| {
-        DecodeError::Malformed("property length runs past the end of the packet")
-    })?;
+    let len = usize::try_from(len)
+        .map_err(|_| DecodeError::Malformed("property length runs past the end of the packet"))?;
     if len > r.remaining() {
         return Err(DecodeError::Malformed(
             "property length runs past the end of the packet",
@@ -183,12 +182,7 @@ fn known(id: u32) -> bool {
     )
 }
 
-fn read_one(
-    r: &mut Reader,
-    ctx: Context,
-    id: u32,
-    p: &mut Properties,
-) -> Result<(), DecodeError> {
+fn read_one(r: &mut Reader, ctx: Context, id: u32, p: &mut Properties) -> Result<(), DecodeError> {
     match id {
         PAYLOAD_FORMAT_INDICATOR => set_once(
             &mut p.payload_format_indicator,
@@ -200,7 +194,9 @@ fn read_one(
             let topic = r.string()?;
             // The Response Topic is a Topic Name: no wildcards [MQTT-3.3.2-14].
             if !super::topic::valid_topic_name(&topic) {
-                return Err(DecodeError::Protocol("[MQTT-3.3.2-14] invalid Response Topic"));
+                return Err(DecodeError::Protocol(
+                    "[MQTT-3.3.2-14] invalid Response Topic",
+                ));
             }
             set_once(&mut p.response_topic, topic)
         }
@@ -325,7 +321,10 @@ pub(crate) fn block_len(p: &Properties) -> usize {
 /// Writes the property block (length prefix, then properties in identifier order).
 pub(crate) fn encode(p: &Properties, buf: &mut BytesMut) {
     put_varint(buf, content_len(p));
-    #[expect(clippy::cast_possible_truncation, reason = "identifiers are below 0x80")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "identifiers are below 0x80"
+    )]
     let id = |buf: &mut BytesMut, id: u32| buf.put_u8(id as u8);
     let put_u8 = |buf: &mut BytesMut, i: u32, v: Option<u8>| {
         if let Some(v) = v {
@@ -366,13 +365,25 @@ pub(crate) fn encode(p: &Properties, buf: &mut BytesMut) {
         put_varint(buf, sub as usize);
     }
     put_u32(buf, SESSION_EXPIRY_INTERVAL, p.session_expiry_interval);
-    put_b(buf, ASSIGNED_CLIENT_IDENTIFIER, s(&p.assigned_client_identifier));
+    put_b(
+        buf,
+        ASSIGNED_CLIENT_IDENTIFIER,
+        s(&p.assigned_client_identifier),
+    );
     put_u16(buf, SERVER_KEEP_ALIVE, p.server_keep_alive);
     put_b(buf, AUTHENTICATION_METHOD, s(&p.authentication_method));
     put_b(buf, AUTHENTICATION_DATA, p.authentication_data.as_deref());
-    put_u8(buf, REQUEST_PROBLEM_INFORMATION, p.request_problem_information);
+    put_u8(
+        buf,
+        REQUEST_PROBLEM_INFORMATION,
+        p.request_problem_information,
+    );
     put_u32(buf, WILL_DELAY_INTERVAL, p.will_delay_interval);
-    put_u8(buf, REQUEST_RESPONSE_INFORMATION, p.request_response_information);
+    put_u8(
+        buf,
+        REQUEST_RESPONSE_INFORMATION,
+        p.request_response_information,
+    );
     put_b(buf, RESPONSE_INFORMATION, s(&p.response_information));
     put_b(buf, SERVER_REFERENCE, s(&p.server_reference));
     put_b(buf, REASON_STRING, s(&p.reason_string));

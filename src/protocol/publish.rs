@@ -21,9 +21,16 @@ pub(crate) fn decode(
     let qos = QoS::try_from((flags >> 1) & 0b11)
         .map_err(|_| DecodeError::Malformed("[MQTT-3.3.1-4] PUBLISH with QoS 3"))?;
     if dup && qos == QoS::AtMostOnce {
-        return Err(DecodeError::Malformed("[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH"));
+        return Err(DecodeError::Malformed(
+            "[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH",
+        ));
     }
     let topic = r.string()?;
+    if !topic.is_empty() && !topic::valid_topic_name(&topic) {
+        return Err(DecodeError::Malformed(
+            "[MQTT-3.3.2-2] wildcard in topic name",
+        ));
+    }
     let qos_pid = match qos {
         QoS::AtMostOnce => QosPid::Level0,
         QoS::AtLeastOnce => QosPid::Level1(read_pid(r)?),
@@ -40,13 +47,20 @@ pub(crate) fn decode(
             return Err(DecodeError::Malformed("[MQTT-4.7.3-1] empty topic name"));
         }
         if properties.topic_alias.is_none() {
-            return Err(DecodeError::Protocol("empty topic name without a Topic Alias"));
+            return Err(DecodeError::Protocol(
+                "empty topic name without a Topic Alias",
+            ));
         }
-    } else if !topic::valid_topic_name(&topic) {
-        return Err(DecodeError::Malformed("[MQTT-3.3.2-2] wildcard in topic name"));
     }
     let payload = r.rest();
-    Ok(Publish { dup, qos_pid, retain, topic, properties, payload })
+    Ok(Publish {
+        dup,
+        qos_pid,
+        retain,
+        topic,
+        properties,
+        payload,
+    })
 }
 
 pub(crate) fn flags(p: &Publish) -> u8 {
@@ -62,7 +76,11 @@ pub(crate) fn flags(p: &Publish) -> u8 {
 
 pub(crate) fn body_len(p: &Publish, version: ProtocolVersion) -> usize {
     let pid = if p.qos_pid.pid().is_some() { 2 } else { 0 };
-    let props = if version.is_v5() { properties::block_len(&p.properties) } else { 0 };
+    let props = if version.is_v5() {
+        properties::block_len(&p.properties)
+    } else {
+        0
+    };
     bin_len(p.topic.as_bytes()) + pid + props + p.payload.len()
 }
 

@@ -9,7 +9,9 @@ use super::wire::Reader;
 use super::{DecodeError, Properties, ProtocolVersion, ReasonCode, SubAck};
 
 /// Section 3.9.3.
-const ALLOWED: &[u8] = &[0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2];
+pub(crate) const ALLOWED: &[u8] = &[
+    0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2,
+];
 const ALLOWED_V3: &[u8] = &[0x00, 0x01, 0x02, 0x80];
 
 pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<SubAck, DecodeError> {
@@ -23,7 +25,11 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<SubAck,
     while !r.is_empty() {
         reasons.push(read_reason(r, allowed)?);
     }
-    Ok(SubAck { pid, properties, reasons })
+    Ok(SubAck {
+        pid,
+        properties,
+        reasons,
+    })
 }
 
 fn v3_code(reason: ReasonCode) -> u8 {
@@ -36,7 +42,11 @@ fn v3_code(reason: ReasonCode) -> u8 {
 }
 
 pub(crate) fn body_len(s: &SubAck, version: ProtocolVersion) -> usize {
-    let props = if version.is_v5() { properties::block_len(&s.properties) } else { 0 };
+    let props = if version.is_v5() {
+        properties::block_len(&s.properties)
+    } else {
+        0
+    };
     2 + props + s.reasons.len()
 }
 

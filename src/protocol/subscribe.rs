@@ -7,8 +7,7 @@ use super::codec::read_pid;
 use super::properties::{self, Context};
 use super::wire::{bin_len, put_bin, Reader};
 use super::{
-    DecodeError, Properties, ProtocolVersion, QoS, RetainHandling, Subscribe,
-    SubscriptionOptions,
+    DecodeError, Properties, ProtocolVersion, QoS, RetainHandling, Subscribe, SubscriptionOptions,
 };
 
 const NO_LOCAL: u8 = 0b0000_0100;
@@ -29,9 +28,15 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<Subscri
         filters.push((filter, options));
     }
     if filters.is_empty() {
-        return Err(DecodeError::Protocol("[MQTT-3.8.3-3] SUBSCRIBE without topic filters"));
+        return Err(DecodeError::Protocol(
+            "[MQTT-3.8.3-3] SUBSCRIBE without topic filters",
+        ));
     }
-    Ok(Subscribe { pid, properties, filters })
+    Ok(Subscribe {
+        pid,
+        properties,
+        filters,
+    })
 }
 
 fn read_options(byte: u8, version: ProtocolVersion) -> Result<SubscriptionOptions, DecodeError> {
@@ -44,7 +49,10 @@ fn read_options(byte: u8, version: ProtocolVersion) -> Result<SubscriptionOption
         }
         let qos = QoS::try_from(byte)
             .map_err(|_| DecodeError::Malformed("[MQTT-3-8.3-4] requested QoS 3"))?;
-        return Ok(SubscriptionOptions { qos, ..SubscriptionOptions::default() });
+        return Ok(SubscriptionOptions {
+            qos,
+            ..SubscriptionOptions::default()
+        });
     }
     if byte & 0b1100_0000 != 0 {
         return Err(DecodeError::Malformed(
@@ -82,8 +90,16 @@ fn options_byte(o: SubscriptionOptions, version: ProtocolVersion) -> u8 {
 }
 
 pub(crate) fn body_len(s: &Subscribe, version: ProtocolVersion) -> usize {
-    let props = if version.is_v5() { properties::block_len(&s.properties) } else { 0 };
-    2 + props + s.filters.iter().map(|(f, _)| bin_len(f.as_bytes()) + 1).sum::<usize>()
+    let props = if version.is_v5() {
+        properties::block_len(&s.properties)
+    } else {
+        0
+    };
+    2 + props
+        + s.filters
+            .iter()
+            .map(|(f, _)| bin_len(f.as_bytes()) + 1)
+            .sum::<usize>()
 }
 
 pub(crate) fn write(s: &Subscribe, version: ProtocolVersion, buf: &mut BytesMut) {

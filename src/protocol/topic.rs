@@ -65,7 +65,10 @@ pub fn parse_shared(filter: &str) -> Result<Option<SharedFilter<'_>>, ()> {
     if group.is_empty() || group.contains(['+', '#']) || !valid_filter(inner) {
         return Err(());
     }
-    Ok(Some(SharedFilter { group, filter: inner }))
+    Ok(Some(SharedFilter {
+        group,
+        filter: inner,
+    }))
 }
 
 #[cfg(test)]
@@ -74,7 +77,18 @@ mod tests {
 
     #[test]
     fn filter_validity() {
-        for ok in ["a", "/", "a/b", "+", "#", "a/+/b", "a/#", "+/+", "$SYS/#", "sport/tennis/+"] {
+        for ok in [
+            "a",
+            "/",
+            "a/b",
+            "+",
+            "#",
+            "a/+/b",
+            "a/#",
+            "+/+",
+            "$SYS/#",
+            "sport/tennis/+",
+        ] {
             assert!(valid_filter(ok), "{ok}");
         }
         for bad in ["", "a#", "a/#/b", "a+", "a/b+/c", "#/a", "a\0b"] {
@@ -95,7 +109,11 @@ mod tests {
     fn matching_table() {
         let table = [
             ("sport/tennis/player1/#", "sport/tennis/player1", true),
-            ("sport/tennis/player1/#", "sport/tennis/player1/ranking", true),
+            (
+                "sport/tennis/player1/#",
+                "sport/tennis/player1/ranking",
+                true,
+            ),
             ("sport/#", "sport", true),
             ("#", "a/b/c", true),
             ("sport/tennis/+", "sport/tennis/player1", true),
@@ -123,7 +141,10 @@ mod tests {
         assert_eq!(parse_shared("a/b"), Ok(None));
         assert_eq!(
             parse_shared("$share/g/a/+"),
-            Ok(Some(SharedFilter { group: "g", filter: "a/+" }))
+            Ok(Some(SharedFilter {
+                group: "g",
+                filter: "a/+"
+            }))
         );
         assert_eq!(parse_shared("$share//a"), Err(()));
         assert_eq!(parse_shared("$share/g"), Err(()));

@@ -256,7 +256,11 @@ pub struct Ack {
 
 impl Ack {
     pub fn new(pid: PacketId) -> Self {
-        Self { pid, reason: ReasonCode::Success, properties: Properties::default() }
+        Self {
+            pid,
+            reason: ReasonCode::Success,
+            properties: Properties::default(),
+        }
     }
 }
 
@@ -325,7 +329,10 @@ pub struct Disconnect {
 
 impl Disconnect {
     pub fn new(reason: ReasonCode) -> Self {
-        Self { reason, properties: Properties::default() }
+        Self {
+            reason,
+            properties: Properties::default(),
+        }
     }
 }
 

@@ -9,19 +9,27 @@ use super::wire::Reader;
 use super::{DecodeError, Properties, ProtocolVersion, UnsubAck};
 
 /// Section 3.11.3.
-const ALLOWED: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
+pub(crate) const ALLOWED: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
 
 pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<UnsubAck, DecodeError> {
     let pid = read_pid(r)?;
     if !version.is_v5() {
-        return Ok(UnsubAck { pid, properties: Properties::default(), reasons: Vec::new() });
+        return Ok(UnsubAck {
+            pid,
+            properties: Properties::default(),
+            reasons: Vec::new(),
+        });
     }
     let properties = properties::decode(r, Context::UnsubAck)?;
     let mut reasons = Vec::with_capacity(r.remaining());
     while !r.is_empty() {
         reasons.push(read_reason(r, ALLOWED)?);
     }
-    Ok(UnsubAck { pid, properties, reasons })
+    Ok(UnsubAck {
+        pid,
+        properties,
+        reasons,
+    })
 }
 
 pub(crate) fn body_len(u: &UnsubAck, version: ProtocolVersion) -> usize {

@@ -19,14 +19,28 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<Unsubsc
         filters.push(r.string()?);
     }
     if filters.is_empty() {
-        return Err(DecodeError::Protocol("[MQTT-3.10.3-2] UNSUBSCRIBE without topic filters"));
+        return Err(DecodeError::Protocol(
+            "[MQTT-3.10.3-2] UNSUBSCRIBE without topic filters",
+        ));
     }
-    Ok(Unsubscribe { pid, properties, filters })
+    Ok(Unsubscribe {
+        pid,
+        properties,
+        filters,
+    })
 }
 
 pub(crate) fn body_len(u: &Unsubscribe, version: ProtocolVersion) -> usize {
-    let props = if version.is_v5() { properties::block_len(&u.properties) } else { 0 };
-    2 + props + u.filters.iter().map(|f| bin_len(f.as_bytes())).sum::<usize>()
+    let props = if version.is_v5() {
+        properties::block_len(&u.properties)
+    } else {
+        0
+    };
+    2 + props
+        + u.filters
+            .iter()
+            .map(|f| bin_len(f.as_bytes()))
+            .sum::<usize>()
 }
 
 pub(crate) fn write(u: &Unsubscribe, version: ProtocolVersion, buf: &mut BytesMut) {

@@ -97,7 +97,9 @@ impl Reader {
     pub(crate) fn string(&mut self) -> Result<ByteStr, DecodeError> {
         let raw = self.binary()?;
         if raw.contains(&0) {
-            return Err(DecodeError::Malformed("[MQTT-1.5.4-2] U+0000 in a UTF-8 string"));
+            return Err(DecodeError::Malformed(
+                "[MQTT-1.5.4-2] U+0000 in a UTF-8 string",
+            ));
         }
         ByteStr::try_from(raw)
             .map_err(|_| DecodeError::Malformed("[MQTT-1.5.4-1] ill-formed UTF-8 string"))
@@ -141,7 +143,10 @@ pub(crate) fn varint_len(value: usize) -> usize {
 /// caller keeps packets under the maximum size, and we write the low 28 bits so the length
 /// still matches [`varint_len`].
 pub(crate) fn put_varint(buf: &mut BytesMut, value: usize) {
-    debug_assert!(value <= VARINT_MAX as usize, "Variable Byte Integer overflow");
+    debug_assert!(
+        value <= VARINT_MAX as usize,
+        "Variable Byte Integer overflow"
+    );
     let mut v = value;
     for _ in 0..4 {
         #[expect(clippy::cast_possible_truncation, reason = "masked to seven bits")]
@@ -218,13 +223,17 @@ mod tests {
         let mut r = Reader::new(Bytes::from_static(&[0, 3, b'a', 0, b'b']));
         assert_eq!(
             r.string(),
-            Err(DecodeError::Malformed("[MQTT-1.5.4-2] U+0000 in a UTF-8 string"))
+            Err(DecodeError::Malformed(
+                "[MQTT-1.5.4-2] U+0000 in a UTF-8 string"
+            ))
         );
         // An encoded surrogate (U+D800) is ill-formed UTF-8.
         let mut r = Reader::new(Bytes::from_static(&[0, 3, 0xED, 0xA0, 0x80]));
         assert_eq!(
             r.string(),
-            Err(DecodeError::Malformed("[MQTT-1.5.4-1] ill-formed UTF-8 string"))
+            Err(DecodeError::Malformed(
+                "[MQTT-1.5.4-1] ill-formed UTF-8 string"
+            ))
         );
         let mut r = Reader::new(Bytes::from_static(&[0, 4, b'a']));
         assert_eq!(r.string(), Err(PAST_END));
