@@ -6,13 +6,28 @@
 //!
 //! Entry points: [`decode`] (incremental, from a growing `BytesMut`) and [`encode`].
 
+mod ack;
+mod auth;
 mod codec;
+mod connack;
+mod connect;
+mod disconnect;
 mod error;
+mod properties;
+mod publish;
 mod reason;
+mod suback;
+mod subscribe;
 pub mod topic;
 mod types;
+mod unsuback;
+mod unsubscribe;
+mod wire;
 
 pub use codec::{decode, encode, encoded_len};
 pub use error::DecodeError;
 pub use reason::ReasonCode;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;
