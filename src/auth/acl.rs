@@ -94,10 +94,7 @@ impl Perm {
 #[derive(Clone, Debug)]
 enum Filter {
     Levels(Box<[Box<str>]>),
-    Template {
-        text: Box<str>,
-        uses_username: bool,
-    },
+    Template { text: Box<str>, uses_username: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -169,9 +166,10 @@ impl AclFile {
 
     /// Parses the text of an ACL file; `origin` names it in errors and rule labels.
     pub fn parse(text: &str, origin: &Path) -> Result<Self, AuthError> {
-        let name = origin
-            .file_name()
-            .map_or_else(|| origin.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = origin.file_name().map_or_else(
+            || origin.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let mut acl = Self::default();
         // `None` until the first `user` line: the anonymous block.
         let mut user: Option<Box<str>> = None;

@@ -10,7 +10,12 @@ use super::{AuthError, PasswordFile};
 /// The password is asked twice without echo when stdin is a terminal, otherwise read as
 /// one line from stdin (for scripts). `argon2` writes an argon2id hash (Mosquitto 2.1+)
 /// instead of `$7$` PBKDF2-SHA512 (Mosquitto 2.0+).
-pub fn passwd_command(file: &Path, user: &str, delete: bool, argon2: bool) -> Result<(), AuthError> {
+pub fn passwd_command(
+    file: &Path,
+    user: &str,
+    delete: bool,
+    argon2: bool,
+) -> Result<(), AuthError> {
     edit(file, user, delete, argon2, read_password)
 }
 
@@ -24,9 +29,7 @@ pub(crate) fn edit(
 ) -> Result<(), AuthError> {
     let mut pw = match PasswordFile::load(file) {
         Ok(pw) => pw,
-        Err(AuthError::Io { err, .. })
-            if !delete && err.kind() == std::io::ErrorKind::NotFound =>
-        {
+        Err(AuthError::Io { err, .. }) if !delete && err.kind() == std::io::ErrorKind::NotFound => {
             PasswordFile::new()
         }
         Err(e) => return Err(e),

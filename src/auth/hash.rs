@@ -131,11 +131,7 @@ impl PasswordHash {
                 iterations,
                 salt,
                 hash,
-            } => format!(
-                "$7${iterations}${}${}",
-                B64.encode(salt),
-                B64.encode(hash)
-            ),
+            } => format!("$7${iterations}${}${}", B64.encode(salt), B64.encode(hash)),
             Self::Argon2id {
                 version,
                 m_cost,
@@ -242,7 +238,10 @@ pub fn dummy_verify(password: &[u8]) {
     std::hint::black_box(out);
 }
 
-fn split_salt_hash(rest: &str, scheme: &'static str) -> Result<(Vec<u8>, [u8; HASH_LEN]), HashError> {
+fn split_salt_hash(
+    rest: &str,
+    scheme: &'static str,
+) -> Result<(Vec<u8>, [u8; HASH_LEN]), HashError> {
     let (salt_b64, hash_b64) = rest
         .split_once('$')
         .ok_or_else(|| malformed(scheme, "expected salt$hash"))?;
@@ -266,7 +265,9 @@ fn split_salt_hash(rest: &str, scheme: &'static str) -> Result<(Vec<u8>, [u8; HA
 fn parse_argon2id(rest: &str) -> Result<PasswordHash, HashError> {
     const S: &str = "argon2id";
     let mut parts = rest.split('$');
-    let mut field = parts.next().ok_or_else(|| malformed(S, "missing parameters"))?;
+    let mut field = parts
+        .next()
+        .ok_or_else(|| malformed(S, "missing parameters"))?;
     let mut version = 0x10;
     if let Some(v) = field.strip_prefix("v=") {
         version = v

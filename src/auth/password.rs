@@ -205,10 +205,9 @@ impl PasswordFile {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = path.file_name().map_or_else(
-            || "passwd".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = path
+            .file_name()
+            .map_or_else(|| "passwd".into(), |n| n.to_string_lossy().into_owned());
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let result = write_private(&tmp, self.to_text().as_bytes())
             .and_then(|()| std::fs::rename(&tmp, path));

@@ -20,7 +20,9 @@ fn mosquitto_passwd(args: &[&str]) -> Option<()> {
             Some(())
         }
         Err(e) => {
-            eprintln!("SKIPPED: mosquitto_passwd not runnable ({e}); install the mosquitto package");
+            eprintln!(
+                "SKIPPED: mosquitto_passwd not runnable ({e}); install the mosquitto package"
+            );
             None
         }
     }
@@ -91,7 +93,8 @@ fn argon2id_from_mosquitto_passwd_when_supported() {
 
 /// Made by the reference implementation (Debian `argon2`):
 /// `echo -n hunter2 | argon2 midgesaltsalt -id -t 2 -m 10 -p 2 -l 32 -e`.
-const ARGON2ID_VECTOR: &str = "$argon2id$v=19$m=1024,t=2,p=2$bWlkZ2VzYWx0c2FsdA$mH8LUgRQ89pkWGeI0IskZgQKOIMtucT+OOARB4ReAfU";
+const ARGON2ID_VECTOR: &str =
+    "$argon2id$v=19$m=1024,t=2,p=2$bWlkZ2VzYWx0c2FsdA$mH8LUgRQ89pkWGeI0IskZgQKOIMtucT+OOARB4ReAfU";
 /// A 64-byte salt and 64-byte hash, the sizes Mosquitto 2.1 writes:
 /// `echo -n pässwörd | argon2 SSSS…(64) -id -t 1 -m 6 -p 1 -l 64 -e`.
 const ARGON2ID_LONG_SALT: &str = "$argon2id$v=19$m=64,t=1,p=1$U1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTUw$N4ZGMLKMLBM560dSYGYhvBz94syz0oeGd8kzj3LV3FSFBfV9Dvlg9kRjnyonNvn+bL3HoWMW3aEwsrxXNjIsXA";
@@ -115,7 +118,10 @@ fn argon2id_made_by_the_argon2_crate() {
     pw.set_argon2id_with("gina", b"correct horse", 64, 1, 1)
         .expect("set");
     let text = pw.to_text();
-    assert!(text.starts_with("gina:$argon2id$v=19$m=64,t=1,p=1$"), "{text}");
+    assert!(
+        text.starts_with("gina:$argon2id$v=19$m=64,t=1,p=1$"),
+        "{text}"
+    );
     let back = PasswordFile::parse(&text, Path::new("passwd")).expect("parse");
     assert!(back.verify("gina", b"correct horse"));
     assert!(!back.verify("gina", b"battery staple"));
@@ -139,7 +145,11 @@ fn our_pbkdf2_has_mosquitto_passwd_fields() {
     }
     let their_line = std::fs::read_to_string(&theirs).expect("read");
     let their_fields: Vec<&str> = their_line.trim_end().split('$').collect();
-    assert_eq!(our_fields.len(), their_fields.len(), "{our_line} vs {their_line}");
+    assert_eq!(
+        our_fields.len(),
+        their_fields.len(),
+        "{our_line} vs {their_line}"
+    );
     // Same salt size (12 bytes, all Mosquitto 2.0 accepts) and hash size (64 bytes).
     assert_eq!(our_fields[3].len(), their_fields[3].len());
     assert_eq!(our_fields[4].len(), their_fields[4].len());
@@ -159,7 +169,10 @@ fn set_remove_save_round_trip_keeps_comments_and_order() {
     pw.set_with_iterations("alice", b"one", 101).expect("set");
     pw.set_with_iterations("bob", b"two", 101).expect("set");
     pw.save(&file).expect("save");
-    let with_comment = format!("# users\n\n{}", std::fs::read_to_string(&file).expect("read"));
+    let with_comment = format!(
+        "# users\n\n{}",
+        std::fs::read_to_string(&file).expect("read")
+    );
     std::fs::write(&file, with_comment).expect("write");
 
     let mut pw = PasswordFile::load(&file).expect("load");
@@ -213,17 +226,23 @@ fn malformed_lines_are_named() {
         ("alice:$6$AAAAAAAAAAAAAAAA$AAAA\n", 1, "64 bytes"),
         (":$6$AAAA$AAAA\n", 1, "empty username"),
         ("alice:\n", 1, "no password hash"),
-        ("alice:$argon2id$v=19$m=64,t=1$AAAAAAAAAAA$AAAAAAAAAAA\n", 1, "m, t and p"),
+        (
+            "alice:$argon2id$v=19$m=64,t=1$AAAAAAAAAAA$AAAAAAAAAAA\n",
+            1,
+            "m, t and p",
+        ),
     ];
     for (text, line, what) in cases {
-        let err = PasswordFile::parse(text, Path::new("/etc/midge/passwd"))
-            .expect_err(text);
+        let err = PasswordFile::parse(text, Path::new("/etc/midge/passwd")).expect_err(text);
         let msg = err.to_string();
         assert!(
             matches!(err, AuthError::Parse { line: l, .. } if l == line),
             "{text:?}: {msg}"
         );
-        assert!(msg.starts_with(&format!("/etc/midge/passwd:{line}: ")), "{msg}");
+        assert!(
+            msg.starts_with(&format!("/etc/midge/passwd:{line}: ")),
+            "{msg}"
+        );
         assert!(msg.contains(what), "{text:?}: {msg}");
     }
 }
@@ -231,7 +250,10 @@ fn malformed_lines_are_named() {
 #[test]
 fn missing_file_error_names_it() {
     let err = PasswordFile::load(Path::new("/nonexistent/midge-passwd")).expect_err("missing");
-    assert!(err.to_string().starts_with("/nonexistent/midge-passwd: "), "{err}");
+    assert!(
+        err.to_string().starts_with("/nonexistent/midge-passwd: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -244,9 +266,14 @@ fn passwd_command_creates_updates_and_deletes() {
     let pw = PasswordFile::load(&file).expect("load");
     assert!(pw.verify("alice", b"pw1"));
     assert!(pw.verify("bob", b"pw2"));
-    assert!(std::fs::read_to_string(&file).expect("read").contains("bob:$argon2id$"));
+    assert!(std::fs::read_to_string(&file)
+        .expect("read")
+        .contains("bob:$argon2id$"));
 
-    edit(&file, "alice", true, false, || unreachable!("no prompt on delete")).expect("delete");
+    edit(&file, "alice", true, false, || {
+        unreachable!("no prompt on delete")
+    })
+    .expect("delete");
     let err = edit(&file, "alice", true, false, || Ok(Vec::new())).expect_err("gone");
     assert!(matches!(err, AuthError::UnknownUser(_)), "{err}");
     let pw = PasswordFile::load(&file).expect("load");
@@ -259,21 +286,43 @@ fn passwd_command_creates_updates_and_deletes() {
 #[test]
 fn authenticate_follows_mosquitto() {
     let mut pw = PasswordFile::new();
-    pw.set_with_iterations("alice", b"secret", 101).expect("set");
+    pw.set_with_iterations("alice", b"secret", 101)
+        .expect("set");
     let strict = Authenticator::from_parts(false, Some(pw.clone()), None);
-    assert_eq!(strict.authenticate(Some("alice"), Some(b"secret")), AuthResult::Allowed);
-    assert_eq!(strict.authenticate(Some("alice"), Some(b"nope")), AuthResult::BadCredentials);
-    assert_eq!(strict.authenticate(Some("alice"), None), AuthResult::BadCredentials);
-    assert_eq!(strict.authenticate(Some("eve"), Some(b"secret")), AuthResult::BadCredentials);
+    assert_eq!(
+        strict.authenticate(Some("alice"), Some(b"secret")),
+        AuthResult::Allowed
+    );
+    assert_eq!(
+        strict.authenticate(Some("alice"), Some(b"nope")),
+        AuthResult::BadCredentials
+    );
+    assert_eq!(
+        strict.authenticate(Some("alice"), None),
+        AuthResult::BadCredentials
+    );
+    assert_eq!(
+        strict.authenticate(Some("eve"), Some(b"secret")),
+        AuthResult::BadCredentials
+    );
     assert_eq!(strict.authenticate(None, None), AuthResult::NotAuthorized);
 
     let open = Authenticator::from_parts(true, Some(pw), None);
     assert_eq!(open.authenticate(None, None), AuthResult::Allowed);
     // A username still has to be right when a password file is configured.
-    assert_eq!(open.authenticate(Some("eve"), Some(b"x")), AuthResult::BadCredentials);
+    assert_eq!(
+        open.authenticate(Some("eve"), Some(b"x")),
+        AuthResult::BadCredentials
+    );
 
     let nothing = Authenticator::from_parts(false, None, None);
-    assert_eq!(nothing.authenticate(Some("alice"), Some(b"x")), AuthResult::NotAuthorized);
+    assert_eq!(
+        nothing.authenticate(Some("alice"), Some(b"x")),
+        AuthResult::NotAuthorized
+    );
     let anyone = Authenticator::from_parts(true, None, None);
-    assert_eq!(anyone.authenticate(Some("alice"), Some(b"x")), AuthResult::Allowed);
+    assert_eq!(
+        anyone.authenticate(Some("alice"), Some(b"x")),
+        AuthResult::Allowed
+    );
 }
