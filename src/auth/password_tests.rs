@@ -326,3 +326,107 @@ fn authenticate_follows_mosquitto() {
         AuthResult::Allowed
     );
 }
+
+/// Kills the broker this test started when the test ends, pass or fail.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real Mosquitto broker accepts a password file we wrote: a right password connects,
+/// a wrong one is refused.
+#[test]
+fn real_mosquitto_accepts_our_file() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    if Command::new("mosquitto_pub")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: mosquitto_pub not runnable; install mosquitto-clients");
+        return;
+    }
+    let dir = tmp();
+    let file = dir.path().join("passwd");
+    let mut pw = PasswordFile::parse("# written by midge\n", Path::new("passwd")).expect("parse");
+    pw.set("alice", b"secret").expect("set");
+    pw.save(&file).expect("save");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+             log_dest stderr\nuser root\n",
+            file.display()
+        ),
+    )
+    .expect("write conf");
+    let spawned = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut broker = match spawned {
+        Ok(child) => Child(child),
+        Err(e) => {
+            eprintln!("SKIPPED: mosquitto not runnable ({e}); install the mosquitto package");
+            return;
+        }
+    };
+    // Wait for the broker to say it is listening (or to exit), at most 10 s.
+    let stderr = broker.0.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let running = line.contains(" running");
+            if tx.send(line).is_err() || running {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.contains(" running") => break,
+            Ok(line) => log.push(line),
+            Err(_) => panic!("mosquitto did not start: {log:#?}"),
+        }
+    }
+    let publish = |password: &str| {
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-u", "alice", "-P", password, "-t", "t", "-m", "x"])
+            .output()
+            .expect("run mosquitto_pub")
+    };
+    let ok = publish("secret");
+    assert!(
+        ok.status.success(),
+        "right password refused: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = publish("wrong");
+    assert!(!refused.status.success(), "wrong password accepted");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not authorised"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
