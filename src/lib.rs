@@ -5,6 +5,7 @@
 //! - [`transport`]: listeners and the framed packet reader/writer.
 //! - [`broker`]: router (the one owner of broker state), client tasks, sessions,
 //!   subscription trie, retained messages, `$SYS`.
+//! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //!
 //! # Data flow
@@ -14,6 +15,7 @@
 //!   client task: queue → Session (packet ids, window) → batched writes
 //! ```
 
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod config;

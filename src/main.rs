@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 
-use midge::broker::{Broker, Open};
+use midge::auth::Authenticator;
+use midge::broker::{Access, Broker, Open};
 use midge::cli::{Cli, Command};
 use midge::config::Config;
 
@@ -55,15 +56,29 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
-        let access = Arc::new(Open {
-            allow_anonymous: config.auth.allow_anonymous,
-        });
+        let access = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
         wait_for_signal().await;
         tracing::info!("shutting down");
         broker.shutdown(Duration::from_secs(2)).await;
         Ok(())
     })
+}
+
+/// The password and ACL files of `[auth]`, or open access when neither is set.
+fn access_from(config: &Config) -> anyhow::Result<Arc<dyn Access>> {
+    let a = &config.auth;
+    if a.password_file.is_none() && a.acl_file.is_none() {
+        return Ok(Arc::new(Open {
+            allow_anonymous: a.allow_anonymous,
+        }));
+    }
+    let auth = Authenticator::new(
+        a.allow_anonymous,
+        a.password_file.as_deref(),
+        a.acl_file.as_deref(),
+    )?;
+    Ok(Arc::new(auth))
 }
 
 /// SIGINT or SIGTERM.

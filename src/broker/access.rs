@@ -48,3 +48,33 @@ impl Access for Open {
         }
     }
 }
+
+/// Password file and ACL file, as Mosquitto reads them.
+impl Access for crate::auth::Authenticator {
+    fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> Result<(), ReasonCode> {
+        match crate::auth::Authenticator::authenticate(self, username, password) {
+            crate::auth::AuthResult::Allowed => Ok(()),
+            crate::auth::AuthResult::BadCredentials => Err(ReasonCode::BadUserNameOrPassword),
+            crate::auth::AuthResult::NotAuthorized => Err(ReasonCode::NotAuthorized),
+        }
+    }
+    fn has_acl(&self) -> bool {
+        self.acl().is_some()
+    }
+    fn allow_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+        self.authorize(client_id, username, topic, crate::auth::Access::Write)
+            .allowed
+    }
+    fn allow_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
+        self.authorize(client_id, username, filter, crate::auth::Access::Subscribe)
+            .allowed
+    }
+    fn allow_delivery(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+        self.authorize(client_id, username, topic, crate::auth::Access::Read)
+            .allowed
+    }
+}

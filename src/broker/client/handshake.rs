@@ -115,18 +115,17 @@ where
         refuse(halves, version, ReasonCode::BadAuthenticationMethod).await;
         return None;
     }
-    let username = connect.username.as_deref();
-    if let Err(reason) = ctx
-        .options
-        .access
-        .authenticate(username, connect.password.as_deref())
-    {
+    // Password hashing takes milliseconds: keep it off the runtime's worker threads.
+    let access = ctx.options.access.clone();
+    let (user, pass) = (connect.username.clone(), connect.password.clone());
+    let verdict =
+        tokio::task::spawn_blocking(move || access.authenticate(user.as_deref(), pass.as_deref()))
+            .await
+            .unwrap_or(Err(ReasonCode::ServerUnavailable));
+    if let Err(reason) = verdict {
         ctx.metrics.auth_failures.fetch_add(1, Relaxed);
-        info!(
-            username = username.unwrap_or(""),
-            ?reason,
-            "authentication failed"
-        );
+        let username = connect.username.as_deref().unwrap_or("");
+        info!(username, ?reason, "authentication failed");
         refuse(halves, version, reason).await;
         return None;
     }
