@@ -173,7 +173,11 @@ impl Broker {
             let Ok(_permit) = ctx.connections.clone().try_acquire_owned() else {
                 return;
             };
-            client::serve(server, label, false, ctx).await;
+            let peer = Peer {
+                address: label,
+                ..Peer::default()
+            };
+            client::serve(server, peer, ctx).await;
         });
         client
     }
@@ -190,5 +194,4 @@ impl Broker {
     }
 }
 
-/// Accept-side hook used by listeners.
-pub(crate) use client::serve;
+pub use client::{serve, Peer};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::broker::Context;
+use crate::broker::{Context, Peer};
 use crate::config::ListenerConfig;
 
 pub async fn accept_loop(
@@ -44,7 +44,11 @@ pub async fn accept_loop(
         let ctx = ctx.clone();
         let _ = &cfg;
         tokio::spawn(async move {
-            crate::broker::serve(stream, peer.to_string(), false, ctx).await;
+            let peer = Peer {
+                address: peer.to_string(),
+                ..Peer::default()
+            };
+            crate::broker::serve(stream, peer, ctx).await;
             drop(permit);
         });
     }

@@ -44,8 +44,7 @@ async fn refuse<S: AsyncRead + AsyncWrite>(
 
 pub(super) async fn connect<S>(
     stream: S,
-    address: String,
-    tls: bool,
+    peer: super::Peer,
     ctx: Arc<Context>,
 ) -> Option<Client<S, S>>
 where
@@ -115,22 +114,30 @@ where
         refuse(halves, version, ReasonCode::BadAuthenticationMethod).await;
         return None;
     }
-    // Password hashing takes milliseconds: keep it off the runtime's worker threads.
-    let access = ctx.options.access.clone();
-    let (user, pass) = (connect.username.clone(), connect.password.clone());
-    let verdict =
+    // With `identity_as_username` the verified certificate is the credential.
+    let username: Option<String> = match &peer.cert_identity {
+        Some(cn) => Some(cn.clone()),
+        None => connect.username.as_ref().map(|u| u.to_string()),
+    };
+    let verdict = if peer.cert_identity.is_some() {
+        Ok(())
+    } else {
+        // Password hashing takes milliseconds: keep it off the runtime's worker threads.
+        let access = ctx.options.access.clone();
+        let (user, pass) = (username.clone(), connect.password.clone());
         tokio::task::spawn_blocking(move || access.authenticate(user.as_deref(), pass.as_deref()))
             .await
-            .unwrap_or(Err(ReasonCode::ServerUnavailable));
+            .unwrap_or(Err(ReasonCode::ServerUnavailable))
+    };
     if let Err(reason) = verdict {
         ctx.metrics.auth_failures.fetch_add(1, Relaxed);
-        let username = connect.username.as_deref().unwrap_or("");
-        info!(username, ?reason, "authentication failed");
+        let address = &peer.address;
+        info!(username = username.as_deref().unwrap_or(""), %address, ?reason, "authentication failed");
         refuse(halves, version, reason).await;
         return None;
     }
     if let Some(will) = &connect.will {
-        let user = connect.username.as_deref();
+        let user = username.as_deref();
         if ctx.options.access.has_acl()
             && !ctx
                 .options
@@ -173,10 +180,10 @@ where
     ctx.metrics.connections_total.fetch_add(1, Relaxed);
     let stats = ClientStats::new(ClientInfo {
         client_id: client_id.clone(),
-        address,
+        address: peer.address,
         protocol: version,
-        username: connect.username.as_ref().map(|u| u.to_string()),
-        tls,
+        username,
+        tls: peer.tls,
         keep_alive,
         connected_since: SystemTime::now(),
         clean_start: connect.clean_start,

@@ -46,6 +46,17 @@ enum End {
     Control(ReasonCode),
 }
 
+/// Who is on the other end, as the transport saw it.
+#[derive(Clone, Debug, Default)]
+pub struct Peer {
+    /// "ip:port" for sockets, a label for in-process connections.
+    pub address: String,
+    pub tls: bool,
+    /// With `identity_as_username`: the client certificate's CN, used as the username
+    /// (no password is asked).
+    pub cert_identity: Option<String>,
+}
+
 /// A connection past CONNECT.
 struct Client<R, W> {
     ctx: Arc<Context>,
@@ -73,13 +84,14 @@ struct Client<R, W> {
 }
 
 /// Serve one accepted byte stream until it closes.
-pub async fn serve<S>(stream: S, address: String, tls: bool, ctx: Arc<Context>)
+pub async fn serve<S>(stream: S, peer: Peer, ctx: Arc<Context>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let span = tracing::info_span!("conn", %address, client_id = tracing::field::Empty);
+    let span =
+        tracing::info_span!("conn", address = %peer.address, client_id = tracing::field::Empty);
     async move {
-        let Some(client) = handshake::connect(stream, address, tls, ctx).await else {
+        let Some(client) = handshake::connect(stream, peer, ctx).await else {
             return;
         };
         client.run().await;
