@@ -60,6 +60,7 @@ fn snapshot_step(k: u64) -> Snapshot {
             ],
             started_at_ms: Some(STARTED_AT_MS),
             connected: true,
+            own_client_id: Some("midge-dashboard".to_owned()),
         },
         counters: Counters {
             messages_received: Some(received),

@@ -38,6 +38,9 @@ pub struct SourceInfo {
     pub started_at_ms: Option<u64>,
     /// Whether the link to a remote broker is up (always true when embedded).
     pub connected: bool,
+    /// The client id the dashboard's own commands use, so the UI can mark it and not
+    /// count it as "clients connected" when asking to confirm quitting.
+    pub own_client_id: Option<String>,
 }
 
 impl Default for SourceInfo {
@@ -48,6 +51,7 @@ impl Default for SourceInfo {
             listeners: Vec::new(),
             started_at_ms: None,
             connected: true,
+            own_client_id: None,
         }
     }
 }
