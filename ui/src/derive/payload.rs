@@ -134,7 +134,6 @@ pub fn lines(payload: &[u8], max_lines: usize) -> Vec<String> {
 /// Human bytes: `512 B`, `1.5 KiB`, `3.2 MiB`.
 #[must_use]
 pub fn human_bytes(n: u64) -> String {
-    #[expect(clippy::cast_precision_loss, reason = "shown rounded")]
     let f = n as f64;
     if n < 1024 {
         format!("{n} B")

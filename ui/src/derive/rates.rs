@@ -23,9 +23,7 @@ impl Rates {
         if t1 <= t0 {
             return Self::default();
         }
-        #[expect(clippy::cast_precision_loss, reason = "rates are shown rounded")]
         let secs = (t1 - t0) as f64 / 1000.0;
-        #[expect(clippy::cast_precision_loss, reason = "rates are shown rounded")]
         let r = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / secs),
             _ => None,
@@ -146,7 +144,6 @@ impl RateHistory {
                 break;
             }
             let Some(v) = series.pick(&r) else { continue };
-            #[expect(clippy::cast_possible_truncation, reason = "bucket index < buckets")]
             let i = ((t.min(now_ms) - start) as u128 * buckets as u128
                 / (range_ms.max(1) as u128 + 1)) as usize;
             let i = i.min(buckets - 1);
@@ -197,7 +194,6 @@ impl ClientRates {
                     if msgs >= s.base_msgs && c.dropped >= s.base_dropped && now >= s.base_ms =>
                 {
                     if now - s.base_ms >= CURRENT_WINDOW_MS {
-                        #[expect(clippy::cast_precision_loss, reason = "rates are shown rounded")]
                         let per_s = |d: u64| d as f64 * 1000.0 / (now - s.base_ms) as f64;
                         ClientSample {
                             msgs: Some(per_s(msgs - s.base_msgs)),

@@ -79,9 +79,7 @@ impl TopicData {
         if now_ms >= self.window_start + 2 * RATE_WINDOW_MS {
             0.0
         } else if now_ms >= self.window_start + RATE_WINDOW_MS {
-            #[expect(clippy::cast_precision_loss, reason = "rates are shown rounded")]
-            let r = self.window_count as f64 * 1000.0 / RATE_WINDOW_MS as f64;
-            r
+            self.window_count as f64 * 1000.0 / RATE_WINDOW_MS as f64
         } else {
             self.last_rate
         }
