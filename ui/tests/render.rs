@@ -22,11 +22,17 @@ fn every_view_at_both_sizes() {
             assert_eq!(app.view, *v);
             if *v == View::Trace {
                 // Pick sensor-kitchen, which the fixtures traced.
-                let pos = app.trace_candidates().iter().position(|c| *c == "sensor-kitchen").unwrap_or(0);
+                let pos = app
+                    .trace_candidates()
+                    .iter()
+                    .position(|c| *c == "sensor-kitchen")
+                    .unwrap_or(0);
                 app.selected[View::Trace.index()] = pos;
                 key(&mut app, Key::Enter);
                 for e in midge_model::fixtures::events() {
-                    midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+                    if matches!(e, midge_model::Event::Trace(_)) {
+                        midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+                    }
                 }
             }
             if *v == View::Topics {
@@ -35,7 +41,17 @@ fn every_view_at_both_sizes() {
                     key(&mut app, Key::Char('j'));
                 }
             }
-            insta::assert_snapshot!(name(&format!("{}_{}", i + 1, v.title().replace([' ', '/'], "_").to_lowercase()), size), render(&app, size.0, size.1));
+            insta::assert_snapshot!(
+                name(
+                    &format!(
+                        "{}_{}",
+                        i + 1,
+                        v.title().replace([' ', '/'], "_").to_lowercase()
+                    ),
+                    size
+                ),
+                render(&app, size.0, size.1)
+            );
         }
     }
 }

@@ -76,7 +76,7 @@ fn snapshot_step(k: u64) -> Snapshot {
             connections_total: Some(311),
             auth_failures: Some(4),
         },
-        connections: Some(connections()),
+        connections: Some(connections_at(k)),
         inflight: Some(inflight()),
         drops: Some(drops()),
         events_dropped: 0,
@@ -361,6 +361,27 @@ fn inflight_entry(
         since_ms: NOW_MS - age_s * 1000,
         resends,
     }
+}
+
+/// The sessions at step `k`: publishers and subscribers move at steady rates.
+fn connections_at(k: u64) -> Vec<ConnectionInfo> {
+    let mut v = connections();
+    for c in &mut v {
+        let (din, dout, ddrop) = match c.client_id.as_str() {
+            "sensor-kitchen" => (k / 2, 0, 0),
+            "plc-line1" => (k * 3, 0, 0),
+            "cam-01" => (k / 4, 0, 0),
+            "historian" => (0, k * 3, k / 2),
+            "dashboard-web" => (0, k, 0),
+            "midge-dashboard" => (0, k / 2, 0),
+            "tiny-device-9" => (0, k / 8, k / 40),
+            _ => (0, 0, 0),
+        };
+        c.messages_in += din;
+        c.messages_out += dout;
+        c.dropped += ddrop;
+    }
+    v
 }
 
 /// QoS 1/2 messages in flight, in every state, some of them old.

@@ -37,9 +37,9 @@ impl FormField {
             FormField::Payload => "payload",
             FormField::Qos => "QoS",
             FormField::Retain => "retain",
-            FormField::ContentType => "content type (v5)",
-            FormField::ResponseTopic => "response topic (v5)",
-            FormField::UserProperties => "user props k=v, …",
+            FormField::ContentType => "content type",
+            FormField::ResponseTopic => "resp. topic",
+            FormField::UserProperties => "user props",
         }
     }
 

@@ -187,6 +187,8 @@ pub struct App {
     /// The client being traced (tracing runs only while the Trace view is open).
     pub trace_client: Option<String>,
     pub notice: Option<Notice>,
+    /// Lines the help overlay is scrolled by.
+    pub help_scroll: u16,
     pub should_quit: bool,
 }
 
@@ -233,6 +235,7 @@ impl App {
             trace: Ring::new(limits.trace_lines, limits.trace_lines * 512),
             trace_client: None,
             notice: None,
+            help_scroll: 0,
             should_quit: false,
         }
     }

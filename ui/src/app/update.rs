@@ -111,6 +111,12 @@ fn on_overlay_key(app: &mut App, overlay: &Overlay, key: Key) -> Option<Command>
         },
         Overlay::Help | Overlay::Message(_) => {
             match key {
+                Key::Down | Key::Char('j') => app.help_scroll = app.help_scroll.saturating_add(1),
+                Key::Up | Key::Char('k') => app.help_scroll = app.help_scroll.saturating_sub(1),
+                Key::PageDown | Key::Char(' ') => {
+                    app.help_scroll = app.help_scroll.saturating_add(10)
+                }
+                Key::PageUp => app.help_scroll = app.help_scroll.saturating_sub(10),
                 Key::Esc | Key::Enter | Key::Char('q' | '?') => app.overlay = None,
                 Key::Ctrl('c') => {
                     app.overlay = None;
@@ -292,7 +298,10 @@ fn act(app: &mut App, action: Action) -> Option<Command> {
                 app.should_quit = true;
             }
         }
-        Action::Help => app.overlay = Some(Overlay::Help),
+        Action::Help => {
+            app.help_scroll = 0;
+            app.overlay = Some(Overlay::Help);
+        }
         Action::NextView => return switch_view(app, app.view.next()),
         Action::PrevView => return switch_view(app, app.view.prev()),
         Action::Goto(v) => return switch_view(app, v),

@@ -164,7 +164,7 @@ mod tests {
     fn previews_and_dumps() {
         assert_eq!(preview(b"a\n  b", 10), "a b");
         assert_eq!(preview(b"abcdefghijkl", 5), "abcd…");
-        assert_eq!(preview(&[0xde, 0xad], 10), "0xdead");
+        assert_eq!(preview(&[0xff, 0x00], 10), "0xff00");
         assert_eq!(
             hex_dump(b"AB", 1),
             vec![format!("0000  41 42 {}AB", " ".repeat(3 * 14 + 1))]

@@ -281,12 +281,11 @@ impl TopicTree {
                     }
                     let depth = self.nodes.get(cur).map_or(0, |n| n.depth + 1);
                     let id = self.nodes.len();
-                    // New branches start expanded near the top, collapsed deeper down.
                     self.nodes.push(Node {
                         name: level.to_owned(),
                         parent: Some(cur),
                         depth,
-                        expanded: depth < 2,
+                        expanded: true,
                         ..Node::default()
                     });
                     if let Some(p) = self.nodes.get_mut(cur) {

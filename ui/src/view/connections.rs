@@ -32,7 +32,7 @@ fn fit(width: u16) -> Vec<(Column, usize)> {
                 usize::from(
                     c.width()
                         + if c == Column::ClientId {
-                            spare.min(20)
+                            spare.min(8)
                         } else {
                             0
                         },

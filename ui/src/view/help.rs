@@ -39,6 +39,14 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         height: h,
     };
     frame.render_widget(Clear, r);
-    let block = super::block(theme, " Help — Esc closes ", true);
-    frame.render_widget(Paragraph::new(lines).block(block), r);
+    let block = super::block(theme, " Help — j/k scroll, Esc closes ", true);
+    let max = u16::try_from(lines.len())
+        .unwrap_or(u16::MAX)
+        .saturating_sub(h.saturating_sub(2));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((app.help_scroll.min(max), 0)),
+        r,
+    );
 }

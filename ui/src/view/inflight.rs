@@ -51,9 +51,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let inner = block.inner(top);
     frame.render_widget(block, top);
-    let topic_w = usize::from(inner.width)
-        .saturating_sub(18 + 4 + 6 + 4 + 8 + 8 + 4 + 7)
-        .max(8);
+    let topic_w = usize::from(inner.width).saturating_sub(54).max(8);
     let header = format!(
         "{} {} {} {} {} {} {} {}",
         cell("client", 18),

@@ -25,12 +25,12 @@ fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let title = if editing {
         " Publish — Enter sends, Esc leaves "
     } else {
-        " Publish — p to edit "
+        " Publish (v5 props) — p edits "
     };
     let block = super::block(theme, title, editing);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let label_w = 20usize.min(usize::from(inner.width) / 2);
+    let label_w = 13usize.min(usize::from(inner.width) / 2);
     let val_w = usize::from(inner.width).saturating_sub(label_w);
     let lines: Vec<Line> = FormField::ALL
         .iter()
@@ -59,10 +59,7 @@ fn draw_subs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let focused = app.pubsub_focus == PubSubFocus::Subscriptions && app.editing.is_none();
     let block = super::block(
         theme,
-        format!(
-            " Subscriptions ({}) — a add, u remove ",
-            app.subscriptions.len()
-        ),
+        format!(" Subscriptions ({}) ", app.subscriptions.len()),
         focused,
     );
     let inner = block.inner(area);

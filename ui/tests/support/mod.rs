@@ -10,7 +10,11 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 pub fn options() -> Options {
-    Options { title: "midge 0.1.0".to_owned(), no_color: false, log_file: Some("/var/log/midge.log".into()) }
+    Options {
+        title: "midge 0.1.0".to_owned(),
+        no_color: false,
+        log_file: Some("/var/log/midge.log".into()),
+    }
 }
 
 /// An App that has seen one minute of snapshots and all fixture events.
