@@ -36,10 +36,12 @@ fn every_view_at_both_sizes() {
                 }
             }
             if *v == View::Topics {
-                // Select the JSON lamp payload.
-                for _ in 0..6 {
-                    key(&mut app, Key::Char('j'));
-                }
+                // Select the JSON lamp payload through the filter, then show the whole tree.
+                key(&mut app, Key::Char('/'));
+                chars(&mut app, "lamp");
+                key(&mut app, Key::Enter);
+                key(&mut app, Key::Char('j'));
+                key(&mut app, Key::Esc);
             }
             insta::assert_snapshot!(
                 name(
