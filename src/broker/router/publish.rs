@@ -81,7 +81,7 @@ impl Router {
             return;
         };
         let access = &self.options.access;
-        if access.has_acl() {
+        if access.has_acl() && !e.stats.info.internal {
             if !access.allow_delivery(client, e.stats.info.username.as_deref(), &d.msg.topic) {
                 self.drops.record(client, &d.msg.topic, DropReason::Acl);
                 return;
