@@ -83,7 +83,7 @@ impl Reader {
 
     /// Everything left (a PUBLISH payload).
     pub(crate) fn rest(&mut self) -> Bytes {
-        self.buf.split_off(0)
+        std::mem::take(&mut self.buf)
     }
 
     /// Binary Data: a two-byte length then that many bytes (section 1.5.6).
