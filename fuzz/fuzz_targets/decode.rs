@@ -6,8 +6,11 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use midge::protocol::{decode, encode, encoded_len, Packet, ProtocolVersion};
 
-const VERSIONS: [ProtocolVersion; 3] =
-    [ProtocolVersion::V3_1, ProtocolVersion::V3_1_1, ProtocolVersion::V5];
+const VERSIONS: [ProtocolVersion; 3] = [
+    ProtocolVersion::V3_1,
+    ProtocolVersion::V3_1_1,
+    ProtocolVersion::V5,
+];
 
 fuzz_target!(|data: &[u8]| {
     for version in VERSIONS {
