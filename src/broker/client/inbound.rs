@@ -112,6 +112,10 @@ where
     async fn on_publish(&mut self, mut p: Publish) -> Result<(), String> {
         self.stats.messages_in.fetch_add(1, Relaxed);
         self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
+        if !p.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers.
+            return Err(self.fail(ReasonCode::ProtocolError, "subscription identifier from a client"));
+        }
         let topic = self.resolve_alias(&mut p)?;
         if !self.topic_within_limits(&topic) {
             return Err(self.fail(
