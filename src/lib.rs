@@ -22,4 +22,5 @@ pub mod cli;
 pub mod config;
 pub mod monitor;
 pub mod protocol;
+pub mod storage;
 pub mod transport;

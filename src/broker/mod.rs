@@ -5,6 +5,7 @@ pub mod access;
 mod client;
 pub mod drops;
 pub mod message;
+pub mod persist;
 pub mod retained;
 pub mod router;
 pub mod session;
