@@ -113,4 +113,7 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of every matching subscription (v5) [MQTT-3.3.4-3].
     pub sub_ids: Vec<u32>,
+    /// Sequence number of its stored copy (persistent sessions with a store); the
+    /// packet id is derived from it so a resend after a restart reuses the same id.
+    pub seq: Option<u64>,
 }

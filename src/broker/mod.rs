@@ -73,6 +73,8 @@ pub struct Context {
     pub connections: Arc<Semaphore>,
     /// The dashboard's packet trace of one client.
     pub trace: trace::TraceHub,
+    /// The durable store; `None` with `--in-memory`.
+    pub store: Option<crate::storage::Store>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,7 @@ impl Broker {
             router: router_tx,
             next_conn_id: AtomicU64::new(1),
             trace: trace::TraceHub::default(),
+            store: None,
         });
         let mut local_addrs = Vec::new();
         let mut listeners = Vec::new();

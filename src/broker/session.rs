@@ -85,6 +85,17 @@ pub struct Session {
     inbound_qos2: Vec<InflightIn>,
     /// Drops since the session began, by reason.
     pub dropped: DropCounts,
+    /// Changes to stored deliveries (those with a `seq`) for the owner to write.
+    store_changes: Vec<StoreChange>,
+}
+
+/// A change to a delivery's stored copy.
+#[derive(Debug)]
+pub enum StoreChange {
+    /// The flow completed or the message was dropped: delete its copy.
+    Delete(u64),
+    /// QoS 2: PUBREC arrived, PUBREL sent with this id; a restart resends the PUBREL.
+    Released { seq: u64, pid: PacketId, delivery: Delivery },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,6 +131,7 @@ impl Session {
             next_pid: 0,
             inbound_qos2: Vec::new(),
             dropped: DropCounts::default(),
+            store_changes: Vec::new(),
         }
     }
 
@@ -156,6 +168,33 @@ impl Session {
         self.queue.iter()
     }
 
+    /// Changes to stored deliveries since the last call.
+    pub fn take_store_changes(&mut self) -> Vec<StoreChange> {
+        std::mem::take(&mut self.store_changes)
+    }
+
+    /// A delivery dropped before it was sent (expired, too large for the client).
+    pub fn discard(&mut self, d: &Delivery, reason: DropReason) {
+        self.dropped.add(reason);
+        self.forget(d);
+    }
+
+    fn forget(&mut self, d: &Delivery) {
+        if let Some(seq) = d.seq {
+            self.store_changes.push(StoreChange::Delete(seq));
+        }
+    }
+
+    /// At start-up: a stored message not yet sent.
+    pub fn restore_queued(&mut self, d: Delivery) {
+        self.queue.push_back(d);
+    }
+
+    /// At start-up: a stored message in flight.
+    pub fn restore_inflight(&mut self, pid: PacketId, d: Delivery, state: OutState, now: Instant) {
+        self.inflight.push_back(InflightOut { pid, delivery: d, state, since: now, resends: 0 });
+    }
+
     /// Queue a message for later (client offline, or window closed). QoS 0 messages are
     /// only queued when `keep_qos0` (a live client); offline sessions keep QoS 1/2 only.
     pub fn enqueue(&mut self, d: Delivery, keep_qos0: bool) -> Result<(), DropReason> {
@@ -164,6 +203,7 @@ impl Session {
         }
         if self.queue.len() >= self.max_queued {
             self.dropped.add(DropReason::QueueFull);
+            self.forget(&d);
             return Err(DropReason::QueueFull);
         }
         self.queue.push_back(d);
@@ -175,7 +215,9 @@ impl Session {
         loop {
             let front = self.queue.front()?;
             if front.msg.is_expired(now) {
-                self.queue.pop_front();
+                if let Some(d) = self.queue.pop_front() {
+                    self.forget(&d);
+                }
                 self.dropped.add(DropReason::Expired);
                 continue;
             }
@@ -196,7 +238,7 @@ impl Session {
                 delivery: d,
             };
         }
-        let pid = self.alloc_pid();
+        let pid = self.alloc_pid(d.seq);
         let state = if d.qos == QoS::AtLeastOnce {
             OutState::AwaitPubAck
         } else {
@@ -218,7 +260,16 @@ impl Session {
 
     /// A packet id not in use by an outgoing message [MQTT-2.2.1-3]. The window is small
     /// (≤ 65,535 and usually ~100), so a scan on wrap-around is cheap.
-    fn alloc_pid(&mut self) -> PacketId {
+    fn alloc_pid(&mut self, seq: Option<u64>) -> PacketId {
+        // A stored delivery's id follows from its sequence number, so a resend after a
+        // restart carries the id the client may already hold (its QoS 2 duplicate
+        // detection [MQTT-4.3.3-?] depends on it). On a collision any free id is used.
+        if let Some(seq) = seq {
+            let derived = NonZeroU16::new((seq % 65_535) as u16 + 1);
+            if let Some(pid) = derived.filter(|p| !self.inflight.iter().any(|e| e.pid == *p)) {
+                return pid;
+            }
+        }
         loop {
             self.next_pid = self.next_pid.wrapping_add(1);
             let Some(pid) = NonZeroU16::new(self.next_pid) else {
@@ -244,12 +295,11 @@ impl Session {
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
         if self.inflight[i].state != OutState::AwaitPubAck {
-            return Err(SessionError::WrongState {
-                ack: "PUBACK",
-                pid: pid.get(),
-            });
+                        return Err(SessionError::WrongState { ack: "PUBACK", pid: pid.get() });
         }
-        self.inflight.remove(i);
+        if let Some(e) = self.inflight.remove(i) {
+            self.forget(&e.delivery);
+        }
         Ok(())
     }
 
@@ -266,11 +316,20 @@ impl Session {
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
         match self.inflight[i].state {
             OutState::AwaitPubRec if refused => {
-                self.inflight.remove(i);
+                if let Some(e) = self.inflight.remove(i) {
+                    self.forget(&e.delivery);
+                }
                 Ok(false)
             }
             OutState::AwaitPubRec | OutState::AwaitPubComp => {
                 // A repeated PUBREC gets the PUBREL again.
+                let e = &mut self.inflight[i];
+                if e.state == OutState::AwaitPubRec {
+                    if let Some(seq) = e.delivery.seq {
+                        let delivery = e.delivery.clone();
+                        self.store_changes.push(StoreChange::Released { seq, pid, delivery });
+                    }
+                }
                 let e = &mut self.inflight[i];
                 e.state = OutState::AwaitPubComp;
                 e.since = now;
@@ -289,12 +348,11 @@ impl Session {
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
         if self.inflight[i].state != OutState::AwaitPubComp {
-            return Err(SessionError::WrongState {
-                ack: "PUBCOMP",
-                pid: pid.get(),
-            });
+                        return Err(SessionError::WrongState { ack: "PUBCOMP", pid: pid.get() });
         }
-        self.inflight.remove(i);
+        if let Some(e) = self.inflight.remove(i) {
+            self.forget(&e.delivery);
+        }
         Ok(())
     }
 
@@ -306,6 +364,9 @@ impl Session {
         for mut e in self.inflight.drain(..) {
             if e.state != OutState::AwaitPubComp && e.delivery.msg.is_expired(now) {
                 self.dropped.add(DropReason::Expired);
+                if let Some(seq) = e.delivery.seq {
+                    self.store_changes.push(StoreChange::Delete(seq));
+                }
                 continue;
             }
             e.resends += 1;
@@ -373,6 +434,7 @@ mod tests {
             qos,
             retain: false,
             sub_ids: vec![],
+            seq: None,
         }
     }
 

@@ -253,6 +253,8 @@ where
         aliases_out: HashMap::new(),
         alias_out_max: props.topic_alias_maximum.unwrap_or(0),
         max_out: props.maximum_packet_size.unwrap_or(u32::MAX),
+        pending_acks: Default::default(),
+        store_failed: false,
         last_detail: Instant::now(),
     })
 }

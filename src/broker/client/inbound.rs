@@ -13,7 +13,10 @@ use crate::protocol::{
     UnsubAck, Unsubscribe,
 };
 
-use super::{Client, End, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
+use super::{Client, End, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
+use crate::broker::persist;
+use crate::protocol::PacketId;
+use crate::storage::{Keyspace, Op};
 use crate::broker::message::Message;
 use crate::broker::router::{NewSubscription, RouterMsg};
 use crate::broker::session::SessionError;
@@ -57,7 +60,9 @@ where
             }
             Packet::PubRel(a) => {
                 let mut ack = Ack::new(a.pid);
-                if !self.session.on_pubrel(a.pid) {
+                if self.session.on_pubrel(a.pid) {
+                    self.store_inbound(a.pid, false);
+                } else if self.version.is_v5() {
                     ack.reason = ReasonCode::PacketIdentifierNotFound;
                 }
                 self.push(&Packet::PubComp(ack));
@@ -138,19 +143,19 @@ where
             // [MQTT-3.3.2-4] v5 receivers may check the format indicator.
             reason = ReasonCode::PayloadFormatInvalid;
         }
+        let ok = reason == ReasonCode::Success;
         match p.qos_pid {
             QosPid::Level0 => {
-                if reason == ReasonCode::Success {
-                    self.forward(p, topic).await?;
+                if ok {
+                    self.forward(p, topic, false).await?;
                 }
             }
             QosPid::Level1(pid) => {
-                if reason == ReasonCode::Success {
-                    self.forward(p, topic).await?;
-                }
-                self.push(&Packet::PubAck(self.ack(pid, reason)));
+                let wait = if ok { self.forward(p, topic, true).await? } else { None };
+                self.queue_ack(pid, false, reason, wait);
             }
             QosPid::Level2(pid) => {
+                let mut wait = None;
                 if self.session.on_inbound_qos2(pid, &topic, Instant::now()) {
                     if self.session.inbound_pending() > usize::from(RECEIVE_MAXIMUM) {
                         // [MQTT-3.3.4-9] the client sent more than our Receive Maximum.
@@ -159,18 +164,68 @@ where
                             "receive maximum exceeded",
                         ));
                     }
-                    if reason == ReasonCode::Success {
-                        self.forward(p, topic).await?;
+                    if ok {
+                        // Remember the id durably before the PUBREC, so a resend after a
+                        // restart is still recognised as a duplicate.
+                        self.store_inbound(pid, true);
+                        wait = self.forward(p, topic, true).await?;
                     } else {
                         self.session.on_pubrel(pid);
                     }
                 }
                 // A duplicate of one awaiting PUBREL is acknowledged, not forwarded again
-                // [MQTT-4.3.3-10].
-                self.push(&Packet::PubRec(self.ack(pid, reason)));
+                // [MQTT-4.3.3-10]; its PUBREC queues behind the first one's.
+                self.queue_ack(pid, true, reason, wait);
             }
         }
+        self.release_acks();
         Ok(())
+    }
+
+    /// Acknowledgements go out in the order the PUBLISHes came [MQTT-4.6.0-2], each once
+    /// its message is durable.
+    fn queue_ack(&mut self, pid: PacketId, qos2: bool, reason: ReasonCode, wait: Option<oneshot::Receiver<bool>>) {
+        self.pending_acks.push_back(PendingAck { pid, qos2, reason, wait, durable: true });
+    }
+
+    /// Send every acknowledgement at the front of the queue whose message is settled.
+    pub(super) fn release_acks(&mut self) {
+        while let Some(front) = self.pending_acks.front_mut() {
+            let durable = match front.wait.as_mut().map(|rx| rx.try_recv()) {
+                None => front.durable,
+                Some(Ok(ok)) => ok,
+                Some(Err(oneshot::error::TryRecvError::Empty)) => return,
+                Some(Err(oneshot::error::TryRecvError::Closed)) => false,
+            };
+            let Some(a) = self.pending_acks.pop_front() else { return };
+            let mut reason = a.reason;
+            if !durable {
+                // The store could not take it: refuse rather than acknowledge and lose it.
+                reason = ReasonCode::QuotaExceeded;
+                if a.qos2 {
+                    self.session.on_pubrel(a.pid);
+                    self.store_inbound(a.pid, false);
+                }
+                if !self.version.is_v5() {
+                    // v3 has no way to say so: close, and the client will resend.
+                    self.store_failed = true;
+                    return;
+                }
+            }
+            let ack = self.ack(a.pid, reason);
+            self.push(&if a.qos2 { Packet::PubRec(ack) } else { Packet::PubAck(ack) });
+        }
+    }
+
+    /// Record (or forget) an inbound QoS 2 id in the store, for persistent sessions.
+    pub(super) fn store_inbound(&self, pid: PacketId, keep: bool) {
+        let Some(store) = &self.ctx.store else { return };
+        if self.session_expiry == 0 {
+            return;
+        }
+        let key = persist::inbound_key(&self.client_id, pid.get());
+        let op = if keep { Op::Put { ks: Keyspace::Inbound, key, value: Vec::new() } } else { Op::Delete { ks: Keyspace::Inbound, key } };
+        store.submit(vec![op], None);
     }
 
     /// The ack for a PUBLISH: v3 clients never see a failure code (an ACL refusal is
@@ -207,13 +262,23 @@ where
         topic.len() <= o.max_topic_length && topic.split('/').count() <= o.max_topic_levels
     }
 
-    async fn forward(&mut self, p: Publish, topic: ByteStr) -> Result<(), String> {
+    /// Hand a message to the router. With a store and `durable`, returns the receiver
+    /// that says when its stored copies are on disk.
+    async fn forward(&mut self, p: Publish, topic: ByteStr, durable: bool) -> Result<Option<oneshot::Receiver<bool>>, String> {
         let msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
+        let (tx, rx) = match durable && self.ctx.store.is_some() {
+            true => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
         self.ctx
             .router
-            .send(RouterMsg::Publish(Arc::new(msg)))
+            .send(RouterMsg::Publish { msg: Arc::new(msg), durable: tx })
             .await
-            .map_err(|_| "broker shutting down".to_owned())
+            .map_err(|_| "broker shutting down".to_owned())?;
+        Ok(rx)
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), String> {

@@ -7,7 +7,7 @@ mod handshake;
 mod inbound;
 mod outbound;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,9 @@ use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 
 use super::message::{ClientId, Delivery};
 use super::router::{Control, Disconnected, RouterMsg};
-use super::session::Session;
+use super::persist;
+use super::session::{Session, StoreChange};
+use crate::storage::{Keyspace, Op};
 use super::shared::{ClientStats, InflightDetail, Stage};
 use super::Context;
 
@@ -60,6 +62,17 @@ pub struct Peer {
     pub internal: bool,
 }
 
+/// An acknowledgement owed to the client.
+struct PendingAck {
+    pid: crate::protocol::PacketId,
+    qos2: bool,
+    reason: ReasonCode,
+    /// `Some` until the router says the message's stored copies are durable.
+    wait: Option<tokio::sync::oneshot::Receiver<bool>>,
+    /// Whether they are (meaningful once `wait` is `None`).
+    durable: bool,
+}
+
 /// A connection past CONNECT.
 struct Client<R, W> {
     ctx: Arc<Context>,
@@ -83,6 +96,11 @@ struct Client<R, W> {
     alias_out_max: u16,
     /// The client's Maximum Packet Size [MQTT-3.1.2-24]: nothing larger is sent.
     max_out: u32,
+    /// PUBACK/PUBREC owed to the client, in order, each waiting for durability.
+    pending_acks: VecDeque<PendingAck>,
+    /// The store refused a v3 client's message: the connection is closed (v3 has no
+    /// failure acknowledgement) and the client resends later.
+    store_failed: bool,
     last_detail: Instant,
 }
 
@@ -128,6 +146,7 @@ where
         while let Ok(d) = self.deliveries.try_recv() {
             let _ = self.session.enqueue(d, false);
         }
+        self.write_store_changes();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
         self.stats.inflight_out.store(0, Relaxed);
@@ -186,6 +205,12 @@ where
                         Err(e) => return Err(e.to_string()),
                     }
                 }
+                _ = wait_front(&mut self.pending_acks), if self.pending_acks.front().is_some_and(|a| a.wait.is_some()) => {
+                    self.release_acks();
+                    if self.store_failed {
+                        return Err("the store refused a message".into());
+                    }
+                }
                 res = self.writer.write_some(), if self.writer.pending() > 0 => {
                     res.map_err(|e| e.to_string())?;
                 }
@@ -212,8 +237,35 @@ where
                 }
             }
             self.drain_queue();
+            self.write_store_changes();
             self.publish_stats();
         }
+    }
+
+    /// Write what the session changed about stored deliveries (completed, dropped,
+    /// released).
+    fn write_store_changes(&mut self) {
+        let changes = self.session.take_store_changes();
+        let Some(store) = &self.ctx.store else { return };
+        if changes.is_empty() {
+            return;
+        }
+        let ops = changes
+            .into_iter()
+            .map(|c| match c {
+                StoreChange::Delete(seq) => {
+                    Op::Delete { ks: Keyspace::Queues, key: persist::queue_key(&self.client_id, seq) }
+                }
+                StoreChange::Released { seq, pid, delivery } => {
+                    let mut msg = bytes::BytesMut::new();
+                    persist::encode_message(&delivery.msg, &mut msg);
+                    let state = persist::QueueState::Released(pid);
+                    let value = persist::queue_value(state, delivery.qos, delivery.retain, &delivery.sub_ids, &msg);
+                    Op::Put { ks: Keyspace::Queues, key: persist::queue_key(&self.client_id, seq), value }
+                }
+            })
+            .collect();
+        store.submit(ops, None);
     }
 
     /// Queue a DISCONNECT with `reason` (v5 only) and return the log text.
@@ -271,6 +323,16 @@ where
         }));
         if let Ok(mut d) = self.stats.detail.lock() {
             *d = v;
+        }
+    }
+}
+
+/// Waits for the oldest pending acknowledgement's durability and records it.
+async fn wait_front(acks: &mut VecDeque<PendingAck>) {
+    if let Some(front) = acks.front_mut() {
+        if let Some(rx) = front.wait.as_mut() {
+            front.durable = rx.await.unwrap_or(false);
+            front.wait = None;
         }
     }
 }

@@ -93,7 +93,7 @@ where
     }
 
     fn drop_delivery(&mut self, d: &Delivery, reason: DropReason) {
-        self.session.dropped.add(reason);
+        self.session.discard(d, reason);
         self.stats.dropped.fetch_add(1, Relaxed);
         self.ctx.metrics.publish_dropped.fetch_add(1, Relaxed);
         tracing::debug!(topic = %d.msg.topic, ?reason, "delivery dropped");

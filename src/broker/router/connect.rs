@@ -73,6 +73,7 @@ impl Router {
             control: ctl_tx,
         };
         let existing = self.clients.remove(&req.client_id);
+        let next_seq = existing.as_ref().map_or(0, |e| e.next_seq);
         let (mut session, session_present, subs) = match existing {
             Some(mut e) if !req.clean_start => {
                 // A reconnect cancels a delayed will [MQTT-3.1.3-9].
@@ -87,6 +88,7 @@ impl Router {
                     self.publish_will(will);
                 }
                 self.drop_subscriptions(&req.client_id, &e.subscriptions);
+                self.forget_session(&req.client_id, e.session.as_ref());
                 (self.new_session(&req), false, Default::default())
             }
             None => (self.new_session(&req), false, Default::default()),
@@ -103,6 +105,7 @@ impl Router {
             will: None,
             pending: None,
             limbo: Vec::new(),
+            next_seq,
             stats: req.stats.clone(),
         };
         let granted = ConnectGranted {
@@ -111,9 +114,15 @@ impl Router {
             deliveries: rx,
             control: ctl_rx,
         };
+        let persistent_before = session_present;
         match req.reply.send(granted) {
             Ok(()) => {
                 self.clients.insert(req.client_id.clone(), entry);
+                if req.session_expiry > 0 {
+                    self.store_session(&req.client_id);
+                } else if persistent_before {
+                    self.forget_session(&req.client_id, None);
+                }
                 let n = self.metrics.clients_connected.fetch_add(1, Relaxed) + 1;
                 self.metrics.clients_maximum.fetch_max(n, Relaxed);
             }
@@ -171,6 +180,7 @@ impl Router {
             // The session ends with the connection [MQTT-3.1.2-23]; so does a will.
             if let Some(e) = self.clients.remove(&d.client_id) {
                 self.drop_subscriptions(&d.client_id, &e.subscriptions);
+                self.forget_session(&d.client_id, e.session.as_ref());
             }
             if let Some(w) = d.will {
                 self.publish_will(w);
@@ -190,6 +200,7 @@ impl Router {
             Some(w) => self.publish_will(w),
             None => {}
         }
+        self.store_session(&d.client_id);
         if let Some(e) = self.clients.get(&d.client_id) {
             if e.expires_at.is_some() || e.will.is_some() {
                 self.timed.insert(d.client_id.clone());
@@ -229,6 +240,7 @@ impl Router {
             if entry.expires_at.is_some_and(|t| t <= now) {
                 if let Some(e) = self.clients.remove(&id) {
                     self.drop_subscriptions(&id, &e.subscriptions);
+                    self.forget_session(&id, e.session.as_ref());
                     tracing::debug!(client_id = %id, "session expired");
                 }
                 self.timed.remove(&id);
@@ -240,6 +252,6 @@ impl Router {
 
     pub(super) fn publish_will(&mut self, will: LastWill) {
         let msg = Message::from_will(will);
-        self.publish(Arc::new(msg));
+        self.publish(Arc::new(msg), None);
     }
 }

@@ -4,6 +4,7 @@
 //! slow subscriber never stalls a publisher or anyone else.
 
 mod connect;
+mod durable;
 mod publish;
 
 use std::collections::{HashMap, HashSet};
@@ -22,6 +23,7 @@ use super::trie::Trie;
 use super::BrokerOptions;
 
 pub use connect::{ConnectGranted, ConnectRequest, Disconnected};
+pub use durable::RestoreCounts;
 
 /// Sent to a connected client task by the router.
 #[derive(Debug)]
@@ -41,7 +43,9 @@ pub struct NewSubscription {
 
 pub enum RouterMsg {
     Connect(Box<ConnectRequest>),
-    Publish(Arc<Message>),
+    /// `durable`: answered when the message's stored copies are durable (see
+    /// `Router::publish`); only sent for QoS 1/2 with a store.
+    Publish { msg: Arc<Message>, durable: Option<oneshot::Sender<bool>> },
     /// Reply: the retained messages to send after the SUBACK, in order.
     Subscribe {
         client: ClientId,
@@ -88,6 +92,8 @@ pub struct ClientEntry {
     pending: Option<Box<ConnectRequest>>,
     /// Deliveries that raced with the client task closing; appended to its session.
     limbo: Vec<Delivery>,
+    /// Next sequence number for this session's stored deliveries.
+    next_seq: u64,
     pub stats: Arc<ClientStats>,
 }
 
@@ -121,6 +127,9 @@ pub struct Router {
     pub drops: super::drops::DropLog,
     pub started: Instant,
     scratch: Vec<super::trie::Matched>,
+    scratch_out: Vec<(ClientId, Delivery)>,
+    /// The durable store; `None` with `--in-memory`.
+    pub store: Option<crate::storage::Store>,
 }
 
 impl Router {
@@ -137,6 +146,8 @@ impl Router {
             drops: super::drops::DropLog::default(),
             started: Instant::now(),
             scratch: Vec::new(),
+            scratch_out: Vec::new(),
+            store: None,
         }
     }
 
@@ -173,7 +184,7 @@ impl Router {
                         if now >= next_sys {
                             next_sys = now + every;
                             for msg in sys.messages(&self, now) {
-                                self.publish(Arc::new(msg));
+                                self.publish(Arc::new(msg), None);
                             }
                         }
                     }
@@ -187,7 +198,7 @@ impl Router {
     fn handle(&mut self, msg: RouterMsg) {
         match msg {
             RouterMsg::Connect(req) => self.connect(req),
-            RouterMsg::Publish(m) => self.publish(m),
+            RouterMsg::Publish { msg, durable } => self.publish(msg, durable),
             RouterMsg::Subscribe {
                 client,
                 subs,

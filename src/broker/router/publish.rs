@@ -7,19 +7,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::oneshot;
 
 use crate::protocol::{topic, ByteStr, QoS, RetainHandling, SubscriptionOptions};
 
 use super::{NewSubscription, Router};
 use crate::broker::message::{ClientId, Delivery, Message};
+use crate::broker::persist::{self, QueueState};
+use crate::storage::{Done, Keyspace, Op};
 use crate::broker::session::DropReason;
 use crate::broker::trie::Subscriber;
 
 impl Router {
-    pub(crate) fn publish(&mut self, msg: Arc<Message>) {
+    /// Route one message. `durable` (QoS 1/2 from a client, with a store) is answered once
+    /// every stored copy the message produced is durable — only then does the publisher
+    /// get its PUBACK/PUBREC — or with `false` if the store failed.
+    pub(crate) fn publish(&mut self, msg: Arc<Message>, durable: Option<oneshot::Sender<bool>>) {
+        let mut ops = Vec::new();
         if msg.retain {
             // An empty retained payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
             self.retained.set(msg.clone());
+            if self.store.is_some() {
+                let key = msg.topic.as_bytes().to_vec();
+                ops.push(if msg.payload.is_empty() {
+                    Op::Delete { ks: Keyspace::Retained, key }
+                } else {
+                    Op::Put { ks: Keyspace::Retained, key, value: persist::retained_value(&msg) }
+                });
+            }
         }
         if let Some(tap) = &self.tap {
             if tap.try_send(msg.clone()).is_err() {
@@ -38,6 +53,7 @@ impl Router {
             // Overlapping subscriptions of one client become one delivery.
             matched.sort_unstable_by(|a, b| a.client.cmp(&b.client));
         }
+        let mut out = std::mem::take(&mut self.scratch_out);
         let mut i = 0;
         while i < matched.len() {
             let client = matched[i].client.clone();
@@ -60,25 +76,45 @@ impl Router {
                 }
             }
             if let Some(qos) = qos {
-                self.deliver(
-                    &client,
-                    Delivery {
-                        msg: msg.clone(),
-                        qos,
-                        retain,
-                        sub_ids,
-                    },
-                );
+                out.push((client, Delivery { msg: msg.clone(), qos, retain, sub_ids, seq: None }));
             }
         }
         self.scratch = matched;
+        // Stored copies go to the store before any client can see (and acknowledge) them,
+        // so a delete never overtakes its put.
+        let mut encoded = None;
+        out.retain_mut(|(client, d)| self.prepare(client, d, &mut ops, &mut encoded));
+        self.submit(ops, durable);
+        for (client, d) in out.drain(..) {
+            self.dispatch(&client, d);
+        }
+        self.scratch_out = out;
     }
 
-    /// Hand one delivery to a client: its queue when online (never waiting), its session
-    /// when offline.
-    pub(crate) fn deliver(&mut self, client: &ClientId, d: Delivery) {
+    /// Send `ops` to the store (if any) and answer `durable` when they are on disk.
+    pub(crate) fn submit(&self, ops: Vec<Op>, durable: Option<oneshot::Sender<bool>>) {
+        match (&self.store, ops.is_empty()) {
+            (Some(store), false) => {
+                let done: Option<Done> = durable.map(|tx| -> Done {
+                    Box::new(move |r: Result<(), crate::storage::Error>| {
+                        let _ = tx.send(r.is_ok());
+                    })
+                });
+                store.submit(ops, done);
+            }
+            _ => {
+                if let Some(tx) = durable {
+                    let _ = tx.send(true);
+                }
+            }
+        }
+    }
+
+    /// Check a delivery against the ACL and the client's queue room; for a persistent
+    /// session, give it a sequence number and its stored copy. `false`: don't deliver.
+    fn prepare(&mut self, client: &ClientId, d: &mut Delivery, ops: &mut Vec<Op>, encoded: &mut Option<Vec<u8>>) -> bool {
         let Some(e) = self.clients.get_mut(client) else {
-            return;
+            return false;
         };
         let access = &self.options.access;
         if access.has_acl()
@@ -86,31 +122,53 @@ impl Router {
             && !access.allow_delivery(client, e.stats.info.username.as_deref(), &d.msg.topic)
         {
             self.drops.record(client, &d.msg.topic, DropReason::Acl);
-            return;
+            return false;
         }
-        let dropped = match &e.online {
-            Some(o) => match o.deliveries.try_send(d) {
-                Ok(()) => None,
-                Err(TrySendError::Full(d)) => Some(d),
-                Err(TrySendError::Closed(d)) => {
-                    if e.limbo.len() < self.options.max_queued {
-                        e.limbo.push(d);
-                        None
-                    } else {
-                        Some(d)
-                    }
-                }
-            },
-            None => match e.session.as_mut() {
-                Some(s) => s.enqueue(d.clone(), false).err().map(|_| d),
-                None => None,
-            },
+        let room = match (&e.online, &e.session) {
+            (Some(o), _) => o.deliveries.capacity() > 0 || o.deliveries.is_closed(),
+            (None, Some(s)) => d.qos != QoS::AtMostOnce && s.queued() < self.options.max_queued,
+            (None, None) => false,
         };
-        if let Some(d) = dropped {
-            e.stats.dropped.fetch_add(1, Relaxed);
-            self.metrics.publish_dropped.fetch_add(1, Relaxed);
-            self.drops
-                .record(client, &d.msg.topic, DropReason::QueueFull);
+        if !room {
+            if e.online.is_some() || d.qos != QoS::AtMostOnce {
+                e.stats.dropped.fetch_add(1, Relaxed);
+                self.metrics.publish_dropped.fetch_add(1, Relaxed);
+                self.drops.record(client, &d.msg.topic, DropReason::QueueFull);
+            }
+            return false;
+        }
+        if self.store.is_some() && d.qos != QoS::AtMostOnce && e.session_expiry > 0 {
+            let seq = e.next_seq;
+            e.next_seq += 1;
+            d.seq = Some(seq);
+            let msg_bytes = encoded.get_or_insert_with(|| {
+                let mut b = bytes::BytesMut::new();
+                persist::encode_message(&d.msg, &mut b);
+                b.to_vec()
+            });
+            let value = persist::queue_value(QueueState::Queued, d.qos, d.retain, &d.sub_ids, msg_bytes);
+            ops.push(Op::Put { ks: Keyspace::Queues, key: persist::queue_key(client, seq), value });
+        }
+        true
+    }
+
+    /// Hand one prepared delivery to a client: its queue when online (never waiting), its
+    /// session when offline.
+    fn dispatch(&mut self, client: &ClientId, d: Delivery) {
+        let Some(e) = self.clients.get_mut(client) else {
+            return;
+        };
+        match &e.online {
+            Some(o) => match o.deliveries.try_send(d) {
+                Ok(()) => {}
+                // `prepare` saw room; only a closing client can refuse now.
+                Err(TrySendError::Full(d) | TrySendError::Closed(d)) => e.limbo.push(d),
+            },
+            None => {
+                if let Some(s) = e.session.as_mut() {
+                    let _ = s.enqueue(d, false);
+                }
+            }
         }
     }
 
@@ -154,6 +212,7 @@ impl Router {
             if send {
                 for msg in self.retained.matching(filter, now) {
                     out.push(Delivery {
+                        seq: None,
                         qos: msg.qos.min(s.options.qos),
                         retain: true,
                         sub_ids: s.sub_id.into_iter().collect(),
@@ -162,6 +221,7 @@ impl Router {
                 }
             }
         }
+        self.store_session(client);
         out
     }
 
@@ -173,7 +233,9 @@ impl Router {
             return false;
         }
         let (group, f) = split_shared(filter);
-        self.trie.remove(f, group, client)
+        let removed = self.trie.remove(f, group, client);
+        self.store_session(client);
+        removed
     }
 
     pub(super) fn drop_subscriptions(
