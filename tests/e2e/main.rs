@@ -6,3 +6,4 @@ mod bytes;
 mod support;
 
 mod connect;
+mod malformed;

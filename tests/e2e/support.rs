@@ -144,6 +144,11 @@ impl Raw {
         let _ = self.stream.write_all(bytes).await;
     }
 
+    /// Half-close: the broker sees EOF.
+    pub async fn shutdown_write(&mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
     /// The next packet or `Closed`, within `dur`; `None` when nothing came in time.
     pub async fn read_within(&mut self, dur: Duration) -> Option<Read> {
         tokio::time::timeout(dur, self.read()).await.ok()
