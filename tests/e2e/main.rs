@@ -7,3 +7,4 @@ mod support;
 
 mod connect;
 mod malformed;
+mod wills;
