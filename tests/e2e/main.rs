@@ -8,3 +8,4 @@ mod support;
 mod connect;
 mod malformed;
 mod wills;
+mod sessions;

@@ -308,3 +308,19 @@ pub async fn raw_sub(addr: SocketAddr, id: &str, filter: &str, qos: u8) -> Raw {
     assert_eq!(codes, vec![qos]);
     raw
 }
+
+/// Subscribe to a `$SYS` topic and read its (retained, then periodic) values until one
+/// satisfies `pred`; returns it. Needs `sys.interval_secs` > 0.
+pub async fn sys_until(addr: SocketAddr, topic: &str, pred: impl Fn(&str) -> bool) -> String {
+    let mut raw = raw_sub(addr, &format!("sys-{topic}"), topic, 0).await;
+    within(5.0, async {
+        loop {
+            let p = raw.recv_publish().await;
+            let v = String::from_utf8_lossy(&p.payload).into_owned();
+            if pred(&v) {
+                return v;
+            }
+        }
+    })
+    .await
+}
