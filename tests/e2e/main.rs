@@ -9,3 +9,4 @@ mod connect;
 mod malformed;
 mod wills;
 mod sessions;
+mod subscriptions;

@@ -144,6 +144,25 @@ impl Raw {
         let _ = self.stream.write_all(bytes).await;
     }
 
+    /// The next packet's raw bytes (to check encodings our decoder would normalise).
+    pub async fn read_raw_packet(&mut self) -> Vec<u8> {
+        within(WAIT.as_secs_f64(), async {
+            loop {
+                if self.buf.len() >= 2 {
+                    let len = 2 + usize::from(self.buf[1] & 0x7F);
+                    if self.buf[1] < 0x80 && self.buf.len() >= len {
+                        return self.buf.split_to(len).to_vec();
+                    }
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => panic!("closed while waiting for a packet"),
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+    }
+
     /// Half-close: the broker sees EOF.
     pub async fn shutdown_write(&mut self) {
         let _ = self.stream.shutdown().await;
