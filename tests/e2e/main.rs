@@ -7,6 +7,7 @@ mod support;
 
 mod connect;
 mod malformed;
-mod wills;
+mod publish;
 mod sessions;
 mod subscriptions;
+mod wills;

@@ -21,7 +21,8 @@ async fn persistent_session_keeps_subscriptions_and_qos1_2_messages() {
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
     publ.publish0("keep/q0", b"zero").await;
     publ.publish1("keep/q1", 1, b"one").await;
-    publ.send(&b::publish("keep/q2", 2, 2, false, false, b"two", None)).await;
+    publ.send(&b::publish("keep/q2", 2, 2, false, false, b"two", None))
+        .await;
     assert!(matches!(publ.recv().await, Packet::PubRec(_)));
     publ.send(&b::pubrel(2)).await;
     assert!(matches!(publ.recv().await, Packet::PubComp(_)));
@@ -33,10 +34,13 @@ async fn persistent_session_keeps_subscriptions_and_qos1_2_messages() {
     let c = sub.recv_publish().await;
     assert_eq!((&*a.topic, a.qos_pid.qos()), ("keep/q1", QoS::AtLeastOnce));
     assert_eq!((&*c.topic, c.qos_pid.qos()), ("keep/q2", QoS::ExactlyOnce));
-    sub.send(&b::puback(a.qos_pid.pid().expect("pid").get())).await;
-    sub.send(&b::pubrec(c.qos_pid.pid().expect("pid").get())).await;
+    sub.send(&b::puback(a.qos_pid.pid().expect("pid").get()))
+        .await;
+    sub.send(&b::pubrec(c.qos_pid.pid().expect("pid").get()))
+        .await;
     assert!(matches!(sub.recv().await, Packet::PubRel(_)));
-    sub.send(&b::pubcomp(c.qos_pid.pid().expect("pid").get())).await;
+    sub.send(&b::pubcomp(c.qos_pid.pid().expect("pid").get()))
+        .await;
     // QoS 0 was not queued; the subscription itself still works.
     assert!(sub.quiet().await.is_empty());
     publ.publish0("keep/live", b"live").await;
@@ -65,7 +69,8 @@ async fn offline_queue_is_bounded_and_drops_are_counted() {
     let mut got = Vec::new();
     for _ in 0..3 {
         let p = sub.recv_publish().await;
-        sub.send(&b::puback(p.qos_pid.pid().expect("pid").get())).await;
+        sub.send(&b::puback(p.qos_pid.pid().expect("pid").get()))
+            .await;
         got.push(String::from_utf8_lossy(&p.payload).into_owned());
     }
     assert!(sub.quiet().await.is_empty(), "more than the bound: {got:?}");
@@ -82,7 +87,8 @@ fn v5_connect(id: &str, clean: bool, expiry: u32) -> Vec<u8> {
 }
 
 async fn v5_session(addr: std::net::SocketAddr, id: &str, clean: bool, expiry: u32) -> (Raw, bool) {
-    let (raw, ack) = Raw::connect_with(addr, ProtocolVersion::V5, &v5_connect(id, clean, expiry)).await;
+    let (raw, ack) =
+        Raw::connect_with(addr, ProtocolVersion::V5, &v5_connect(id, clean, expiry)).await;
     assert!(!ack.reason.is_error());
     (raw, ack.session_present)
 }
@@ -123,7 +129,10 @@ async fn v5_session_expiry_keeps_then_ends_the_session() {
     let topic = "$SYS/broker/clients/disconnected";
     sys_until(addr, topic, |v| v == "1").await;
     sys_until(addr, topic, |v| v == "0").await;
-    assert!(left.elapsed() >= Duration::from_millis(1900), "expired early");
+    assert!(
+        left.elapsed() >= Duration::from_millis(1900),
+        "expired early"
+    );
     let (mut s, present) = v5_session(addr, "two", false, 2).await;
     assert!(!present, "session outlived its expiry");
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
@@ -164,7 +173,8 @@ async fn unacked_qos1_is_resent_with_dup_and_same_id() {
     assert!(again.dup);
     assert_eq!(again.qos_pid, first.qos_pid);
     assert_eq!(again.payload, first.payload);
-    sub.send(&b::puback(again.qos_pid.pid().expect("pid").get())).await;
+    sub.send(&b::puback(again.qos_pid.pid().expect("pid").get()))
+        .await;
     assert!(sub.quiet().await.is_empty());
 }
 
@@ -175,7 +185,8 @@ async fn unfinished_qos2_resends_pubrel() {
     let (mut sub, _) = Raw::v4(addr, "halfway", false).await;
     sub.subscribe(1, "r", 2).await;
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
-    publ.send(&b::publish("r", 2, 3, false, false, b"x", None)).await;
+    publ.send(&b::publish("r", 2, 3, false, false, b"x", None))
+        .await;
     assert!(matches!(publ.recv().await, Packet::PubRec(_)));
     let p = sub.recv_publish().await;
     let pid = p.qos_pid.pid().expect("pid");

@@ -35,7 +35,8 @@ async fn invalid_filters_are_refused_per_filter() {
         other => panic!("{other:?}"),
     }
     let (mut c4, _) = Raw::v4(broker.addr(), "four", true).await;
-    c4.send(&b::subscribe(1, &[("x/#/y", 1), ("ok", 2)], None)).await;
+    c4.send(&b::subscribe(1, &[("x/#/y", 1), ("ok", 2)], None))
+        .await;
     // 3.1.1 has one failure code, 0x80 [MQTT-3.9.3-2].
     let bytes = c4.read_raw_packet().await;
     assert_eq!(bytes, vec![0x90, 0x04, 0x00, 0x01, 0x80, 0x02]);
@@ -70,7 +71,10 @@ async fn single_and_multi_level_wildcards() {
         }
     }
     // [MQTT-4.7.1-2]: "a/#" also matches the parent "a".
-    assert_eq!(got_hash, ["a", "a/b", "a/b/c", "a/b/d", "a/b/c/d", "a/end/c"]);
+    assert_eq!(
+        got_hash,
+        ["a", "a/b", "a/b/c", "a/b/d", "a/b/c/d", "a/end/c"]
+    );
     assert!(plus.quiet().await.is_empty());
     assert!(hash.quiet().await.is_empty());
 }
@@ -108,7 +112,8 @@ async fn overlapping_subscriptions_deliver_once_with_every_id() {
     // [MQTT-3.3.4-2] one copy, the highest granted QoS; [MQTT-3.3.4-3] both ids.
     assert_eq!(ids, vec![1, 2]);
     assert_eq!(p.qos_pid.qos(), QoS::AtLeastOnce);
-    c.send(&b::puback(p.qos_pid.pid().expect("pid").get())).await;
+    c.send(&b::puback(p.qos_pid.pid().expect("pid").get()))
+        .await;
     assert!(c.quiet().await.is_empty());
 }
 
@@ -119,14 +124,16 @@ async fn delivery_qos_is_the_minimum_of_publish_and_grant() {
     let mut q1 = raw_sub(addr, "q1", "q", 1).await;
     let mut q2 = raw_sub(addr, "q2", "q", 2).await;
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
-    publ.send(&b::publish("q", 2, 1, false, false, b"two", None)).await;
+    publ.send(&b::publish("q", 2, 1, false, false, b"two", None))
+        .await;
     assert!(matches!(publ.recv().await, Packet::PubRec(_)));
     publ.send(&b::pubrel(1)).await;
     assert!(matches!(publ.recv().await, Packet::PubComp(_)));
     // [MQTT-3.8.4-8]
     let p = q1.recv_publish().await;
     assert_eq!(p.qos_pid.qos(), QoS::AtLeastOnce);
-    q1.send(&b::puback(p.qos_pid.pid().expect("pid").get())).await;
+    q1.send(&b::puback(p.qos_pid.pid().expect("pid").get()))
+        .await;
     let p = q2.recv_publish().await;
     assert_eq!(p.qos_pid.qos(), QoS::ExactlyOnce);
     publ.publish0("q", b"zero").await;
@@ -158,7 +165,8 @@ async fn v5_retain_as_published() {
     let mut plain = v5(addr, "plain").await;
     plain.subscribe(1, "rp", 0x00).await;
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
-    publ.send(&b::publish("rp", 0, 0, false, true, b"kept", None)).await;
+    publ.send(&b::publish("rp", 0, 0, false, true, b"kept", None))
+        .await;
     // [MQTT-3.3.1-12] / [MQTT-3.3.1-13]
     assert!(rap.recv_publish().await.retain);
     assert!(!plain.recv_publish().await.retain);
@@ -169,7 +177,8 @@ async fn v5_retain_handling() {
     let broker = start_broker().await;
     let addr = broker.addr();
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
-    publ.send(&b::publish("rh", 1, 1, false, true, b"kept", None)).await;
+    publ.send(&b::publish("rh", 1, 1, false, true, b"kept", None))
+        .await;
     assert!(matches!(publ.recv().await, Packet::PubAck(_)));
 
     // 0: on every subscribe [MQTT-3.3.1-9].
@@ -204,7 +213,8 @@ async fn shared_subscription_round_robins_between_members() {
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
     const N: usize = 20;
     for i in 0..N {
-        publ.publish1("jobs", 1 + i as u16, format!("{i}").as_bytes()).await;
+        publ.publish1("jobs", 1 + i as u16, format!("{i}").as_bytes())
+            .await;
     }
     let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
     within(5.0, async {
@@ -221,7 +231,12 @@ async fn shared_subscription_round_robins_between_members() {
     let all: HashSet<_> = got_a.iter().chain(&got_b).collect();
     assert_eq!(all.len(), N, "duplicates");
     for got in [&got_a, &got_b] {
-        assert!((N / 4..=3 * N / 4).contains(&got.len()), "{} / {}", got_a.len(), got_b.len());
+        assert!(
+            (N / 4..=3 * N / 4).contains(&got.len()),
+            "{} / {}",
+            got_a.len(),
+            got_b.len()
+        );
     }
 }
 

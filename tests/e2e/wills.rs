@@ -35,7 +35,8 @@ async fn abnormal_close_publishes_the_will_with_its_qos() {
     assert_eq!(&p.payload[..], b"gone");
     assert_eq!(p.qos_pid.qos(), QoS::AtLeastOnce);
     assert!(!p.retain);
-    sub.send(&b::puback(p.qos_pid.pid().expect("pid").get())).await;
+    sub.send(&b::puback(p.qos_pid.pid().expect("pid").get()))
+        .await;
     assert!(sub.quiet().await.is_empty());
 }
 
@@ -127,7 +128,10 @@ async fn v5_will_delay_postpones_the_will() {
     let p = sub.recv_publish().await;
     let waited = start.elapsed();
     assert_eq!(&*p.topic, "wills/dead");
-    assert!(waited >= Duration::from_millis(900), "will after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "will after {waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -145,15 +149,28 @@ async fn v5_will_delay_is_cancelled_by_a_reconnect() {
     let (mut back, ack) = Raw::connect_with(
         broker.addr(),
         midge::protocol::ProtocolVersion::V5,
-        &b::connect(5, "back", false, 0, Some(&b::props(&[b::p_u32(b::SESSION_EXPIRY, 60)])), None),
+        &b::connect(
+            5,
+            "back",
+            false,
+            0,
+            Some(&b::props(&[b::p_u32(b::SESSION_EXPIRY, 60)])),
+            None,
+        ),
     )
     .await;
     assert!(ack.session_present);
-    assert!(start.elapsed() < Duration::from_millis(800), "reconnect too slow for the test");
+    assert!(
+        start.elapsed() < Duration::from_millis(800),
+        "reconnect too slow for the test"
+    );
     // Wait past the delay: the will must not come.
     back.sync().await;
     let marker_at = start + Duration::from_millis(1500);
-    while let Some(r) = sub.read_within(marker_at.saturating_duration_since(Instant::now())).await {
+    while let Some(r) = sub
+        .read_within(marker_at.saturating_duration_since(Instant::now()))
+        .await
+    {
         panic!("unexpected {r:?}");
     }
 }
