@@ -11,3 +11,5 @@ mod publish;
 mod sessions;
 mod subscriptions;
 mod wills;
+mod retained;
+mod slow;
