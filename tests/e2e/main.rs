@@ -13,3 +13,4 @@ mod subscriptions;
 mod wills;
 mod retained;
 mod slow;
+mod interop;
