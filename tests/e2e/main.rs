@@ -14,3 +14,4 @@ mod wills;
 mod retained;
 mod slow;
 mod interop;
+mod cli;
