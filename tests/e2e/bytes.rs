@@ -83,7 +83,6 @@ pub const CORRELATION_DATA: u8 = 0x09;
 pub const SUBSCRIPTION_ID: u8 = 0x0B;
 pub const SESSION_EXPIRY: u8 = 0x11;
 pub const WILL_DELAY: u8 = 0x18;
-pub const RECEIVE_MAXIMUM: u8 = 0x21;
 pub const TOPIC_ALIAS_MAXIMUM: u8 = 0x22;
 pub const TOPIC_ALIAS: u8 = 0x23;
 pub const MAXIMUM_PACKET_SIZE: u8 = 0x27;

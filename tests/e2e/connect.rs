@@ -235,3 +235,17 @@ async fn connection_over_max_connections_is_closed_without_connack() {
     .await;
     assert!(retry.sync().await.is_empty());
 }
+
+#[tokio::test]
+async fn shutdown_disconnects_clients_v5_with_0x8b() {
+    let broker = start_broker().await;
+    let (mut c5, _) = Raw::v5(broker.addr(), "five", true, &[0]).await;
+    let (mut c4, _) = Raw::v4(broker.addr(), "four", true).await;
+    within(5.0, broker.shutdown()).await;
+    let seen = c5.expect_closed().await;
+    assert!(
+        matches!(&seen[..], [Packet::Disconnect(d)] if d.reason == ReasonCode::ServerShuttingDown),
+        "{seen:?}"
+    );
+    assert!(c4.expect_closed().await.is_empty());
+}

@@ -73,7 +73,9 @@ async fn rumqttc_v4_qos_0_1_2() {
     use rumqttc::{Event, Packet, QoS};
     let broker = start_broker().await;
     let (sub, mut sub_ev) = v4_client("rumq-sub", broker.port());
-    sub.subscribe("r/#", QoS::ExactlyOnce).await.expect("subscribe");
+    sub.subscribe("r/#", QoS::ExactlyOnce)
+        .await
+        .expect("subscribe");
     sub_ev
         .next(|e| matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(()))
         .await;
@@ -116,7 +118,9 @@ async fn rumqttc_v5_qos_0_1_2() {
     use rumqttc::v5::Event;
     let broker = start_broker().await;
     let (sub, mut sub_ev) = v5_client("rumq5-sub", broker.port());
-    sub.subscribe("r/#", QoS::ExactlyOnce).await.expect("subscribe");
+    sub.subscribe("r/#", QoS::ExactlyOnce)
+        .await
+        .expect("subscribe");
     sub_ev
         .next(|e| matches!(e, Event::Incoming(Packet::SubAck(_))).then_some(()))
         .await;
@@ -167,7 +171,9 @@ async fn mosquitto_round_trip(version: &str) {
     let mut sub = Command::new("stdbuf")
         .args(["-oL", "mosquitto_sub"])
         .args(common)
-        .args(["-i", "mosq-sub", "-t", "m/#", "-q", "2", "-v", "-d", "-W", "10"])
+        .args([
+            "-i", "mosq-sub", "-t", "m/#", "-q", "2", "-v", "-d", "-W", "10",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -203,7 +209,11 @@ async fn mosquitto_round_trip(version: &str) {
             got.push(line);
         }
     }
-    assert_eq!(got, ["m/q0 hello0", "m/q1 hello1", "m/q2 hello2"], "{version}");
+    assert_eq!(
+        got,
+        ["m/q0 hello0", "m/q1 hello1", "m/q2 hello2"],
+        "{version}"
+    );
     assert_eq!(qos_seen, ["q0", "q1", "q2"], "{version}");
 }
 

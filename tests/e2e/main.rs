@@ -5,13 +5,13 @@
 mod bytes;
 mod support;
 
+mod cli;
 mod connect;
+mod interop;
 mod malformed;
 mod publish;
+mod retained;
 mod sessions;
+mod slow;
 mod subscriptions;
 mod wills;
-mod retained;
-mod slow;
-mod interop;
-mod cli;

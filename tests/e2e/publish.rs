@@ -56,7 +56,7 @@ async fn outgoing_window_holds_back_until_acked() {
         sub.send(&b::puback(p.qos_pid.pid().expect("pid").get()))
             .await;
     }
-    let mut rest = vec![sub.recv_publish().await, sub.recv_publish().await];
+    let mut rest = [sub.recv_publish().await, sub.recv_publish().await];
     rest.sort_by(|a, b| a.payload.cmp(&b.payload));
     assert_eq!(&rest[0].payload[..], b"m4");
     assert_eq!(&rest[1].payload[..], b"m5");

@@ -8,7 +8,8 @@ async fn retained_is_stored_replaced_and_cleared() {
     let broker = start_broker().await;
     let addr = broker.addr();
     let (mut publ, _) = Raw::v4(addr, "pub", true).await;
-    publ.send(&b::publish("r/t", 0, 0, false, true, b"v1", None)).await;
+    publ.send(&b::publish("r/t", 0, 0, false, true, b"v1", None))
+        .await;
     publ.sync().await;
 
     // [MQTT-3.3.1-6] / [MQTT-3.3.1-8]: sent on subscribe, with the retain flag.
@@ -19,7 +20,8 @@ async fn retained_is_stored_replaced_and_cleared() {
     assert!(s1.quiet().await.is_empty());
 
     // Replaced [MQTT-3.3.1-5].
-    publ.send(&b::publish("r/t", 0, 0, false, true, b"v2", None)).await;
+    publ.send(&b::publish("r/t", 0, 0, false, true, b"v2", None))
+        .await;
     assert_eq!(&s1.recv_publish().await.payload[..], b"v2");
     let mut s2 = raw_sub(addr, "s2", "r/t", 0).await;
     let p = s2.recv_publish().await;
@@ -27,7 +29,8 @@ async fn retained_is_stored_replaced_and_cleared() {
     assert!(s2.quiet().await.is_empty(), "only the latest is kept");
 
     // Cleared by an empty retained payload [MQTT-3.3.1-10]... and that one is forwarded.
-    publ.send(&b::publish("r/t", 0, 0, false, true, b"", None)).await;
+    publ.send(&b::publish("r/t", 0, 0, false, true, b"", None))
+        .await;
     assert!(s1.recv_publish().await.payload.is_empty());
     let mut s3 = raw_sub(addr, "s3", "r/#", 0).await;
     assert!(s3.quiet().await.is_empty());

@@ -54,10 +54,12 @@ pub async fn start_broker() -> TestBroker {
 /// Start a broker with the default config (one TCP listener on 127.0.0.1:0, in-memory,
 /// `$SYS` off) after `tweak` adjusted it.
 pub async fn start_broker_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
-    let mut config = Config::default();
-    config.listeners = vec![ListenerConfig::tcp(
-        "127.0.0.1:0".parse().expect("literal address"),
-    )];
+    let mut config = Config {
+        listeners: vec![ListenerConfig::tcp(
+            "127.0.0.1:0".parse().expect("literal address"),
+        )],
+        ..Config::default()
+    };
     config.storage.in_memory = true;
     config.sys.interval_secs = 0;
     tweak(&mut config);
@@ -81,6 +83,7 @@ pub struct Raw {
 
 /// What a read produced.
 #[derive(Debug)]
+#[expect(clippy::large_enum_variant, reason = "short-lived test values")]
 pub enum Read {
     Packet(Packet),
     /// EOF or connection reset: the broker closed.
