@@ -6,6 +6,7 @@
 //! - [`broker`]: router (the one owner of broker state), client tasks, sessions,
 //!   subscription trie, retained messages, `$SYS`.
 //! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
+//! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //!
 //! # Data flow
@@ -19,5 +20,6 @@ pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod monitor;
 pub mod protocol;
 pub mod transport;

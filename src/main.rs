@@ -2,24 +2,40 @@
 //! dashboard, headless serving, or a subcommand. Errors end here as a message and an
 //! exit code (2 for a bad flag or config).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use midge::auth::Authenticator;
+use midge::broker::snapshot::{unix_ms, SourceFacts};
 use midge::broker::{Access, Broker, Open};
 use midge::cli::{Cli, Command};
 use midge::config::Config;
+use midge::monitor::logs::UiLogLayer;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Monitor(_)) | Some(Command::Bench(_)) | Some(Command::Passwd(_)) => {
+        Some(Command::Monitor(_)) | Some(Command::Bench(_)) => {
             eprintln!("midge: this subcommand is not available yet");
             return ExitCode::from(2);
+        }
+        Some(Command::Passwd(ref p)) => {
+            return match midge::auth::passwd_command(&p.file, &p.user, p.delete, false) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("midge passwd: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         None => {}
     }
@@ -30,8 +46,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing();
-    match run_headless(config) {
+    let result = if cli.headless {
+        run_headless(config)
+    } else {
+        run_dashboard(config)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -41,28 +61,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("MIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-fn run_headless(config: Config) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+fn open_log(path: &Path) -> anyhow::Result<Mutex<std::fs::File>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening log file {}", path.display()))?;
+    Ok(Mutex::new(file))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the runtime")?;
-    rt.block_on(async {
-        let access = access_from(&config)?;
-        let broker = Broker::start(&config, access).await?;
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        broker.shutdown(Duration::from_secs(2)).await;
-        Ok(())
-    })
+        .context("starting the runtime")
 }
 
 /// The password and ACL files of `[auth]`, or open access when neither is set.
@@ -79,6 +98,86 @@ fn access_from(config: &Config) -> anyhow::Result<Arc<dyn Access>> {
         a.acl_file.as_deref(),
     )?;
     Ok(Arc::new(auth))
+}
+
+/// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
+fn run_headless(config: Config) -> anyhow::Result<()> {
+    let file_layer = match &config.log_file {
+        Some(p) => Some(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(open_log(p)?),
+        ),
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .with(file_layer.with_filter(filter()))
+        .init();
+    runtime()?.block_on(async {
+        let access = access_from(&config)?;
+        let broker = Broker::start(&config, access).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        broker.shutdown(Duration::from_secs(2)).await;
+        Ok(())
+    })
+}
+
+/// Where the dashboard's logs go when no `--log-file` is given.
+fn default_log_file(config: &Config) -> PathBuf {
+    config.data_dir().join("midge.log")
+}
+
+/// Broker and dashboard in this terminal. Logs go to the Log view and a file, never to
+/// the terminal under the dashboard.
+fn run_dashboard(config: Config) -> anyhow::Result<()> {
+    let log_path = config
+        .log_file
+        .clone()
+        .unwrap_or_else(|| default_log_file(&config));
+    let (source, link) = midge_model::link(midge_model::Snapshot::default(), 8192, 256);
+    let dropped = Arc::new(AtomicU64::new(0));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(open_log(&log_path)?)
+                .with_filter(filter()),
+        )
+        .with(UiLogLayer::new(source.events.clone(), dropped.clone()).with_filter(filter()))
+        .init();
+    let rt = runtime()?;
+    let mut broker = rt.block_on(async {
+        let access = access_from(&config)?;
+        anyhow::Ok(Broker::start(&config, access).await?)
+    })?;
+    let facts = SourceFacts {
+        listeners: broker
+            .local_addrs()
+            .iter()
+            .map(|a| format!("mqtt://{a}"))
+            .collect(),
+        started_at_ms: unix_ms(SystemTime::now()),
+        own_client_id: None,
+    };
+    {
+        let _guard = rt.enter();
+        midge::monitor::local::start(&mut broker, source, dropped, facts);
+    }
+    let options = midge_ui::Options {
+        title: format!("midge {}", env!("CARGO_PKG_VERSION")),
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        log_file: Some(log_path),
+    };
+    let ui = midge_ui::run(link, options);
+    tracing::info!("dashboard closed: shutting down");
+    rt.block_on(broker.shutdown(Duration::from_secs(2)));
+    ui.context("running the dashboard")
 }
 
 /// SIGINT or SIGTERM.

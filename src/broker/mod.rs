@@ -9,7 +9,9 @@ pub mod retained;
 pub mod router;
 pub mod session;
 pub mod shared;
+pub mod snapshot;
 pub mod sys;
+pub mod trace;
 pub mod trie;
 
 use std::net::SocketAddr;
@@ -68,6 +70,8 @@ pub struct Context {
     pub next_conn_id: AtomicU64,
     /// One permit per open connection (`max_connections`).
     pub connections: Arc<Semaphore>,
+    /// The dashboard's packet trace of one client.
+    pub trace: trace::TraceHub,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +108,7 @@ impl Broker {
             metrics: metrics.clone(),
             router: router_tx,
             next_conn_id: AtomicU64::new(1),
+            trace: trace::TraceHub::default(),
         });
         let mut local_addrs = Vec::new();
         let mut listeners = Vec::new();
@@ -150,8 +155,17 @@ impl Broker {
         &self.local_addrs
     }
 
+    pub fn context(&self) -> Arc<Context> {
+        self.ctx.clone()
+    }
+
     pub fn metrics(&self) -> Arc<Metrics> {
         self.ctx.metrics.clone()
+    }
+
+    /// Trace one client's packets into `sink` (`None` stops).
+    pub fn set_trace(&self, target: Option<(String, mpsc::Sender<trace::TraceRecord>)>) {
+        self.ctx.trace.set(target);
     }
 
     pub fn router(&self) -> mpsc::Sender<RouterMsg> {
@@ -175,6 +189,7 @@ impl Broker {
             };
             let peer = Peer {
                 address: label,
+                internal: true,
                 ..Peer::default()
             };
             client::serve(server, peer, ctx).await;

@@ -46,6 +46,17 @@ pub struct ClientInfo {
     pub keep_alive: u16,
     pub connected_since: SystemTime,
     pub clean_start: bool,
+    /// The broker's own in-process client: exempt from authentication and the ACL.
+    pub internal: bool,
+}
+
+/// Which acknowledgement a QoS 1/2 exchange waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    PubAck,
+    PubRec,
+    PubRel,
+    PubComp,
 }
 
 #[derive(Clone, Debug)]
@@ -54,8 +65,7 @@ pub struct InflightDetail {
     pub packet_id: u16,
     pub topic: String,
     pub qos: QoS,
-    /// 0 await PUBACK, 1 await PUBREC, 2 await PUBREL, 3 await PUBCOMP.
-    pub state: u8,
+    pub state: Stage,
     pub since: Instant,
     pub resends: u32,
 }

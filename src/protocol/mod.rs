@@ -5,6 +5,12 @@
 //! matching. No I/O and no broker policy live here.
 //!
 //! Entry points: [`decode`] (incremental, from a growing `BytesMut`) and [`encode`].
+//!
+//! Layout: `codec` (fixed header, size limit, dispatch), `wire` (integers, varints, strings),
+//! `properties` (every v5 property, allowed sets, duplicates), one file per packet (`connect`,
+//! `connack`, `publish`, `ack` for PUBACK/PUBREC/PUBREL/PUBCOMP, `subscribe`, `suback`,
+//! `unsubscribe`, `unsuback`, `disconnect`, `auth`), `tests/` (byte tables, rejected inputs,
+//! partial input, proptest round trips). `fuzz/` at the repository root fuzzes [`decode`].
 
 mod ack;
 mod auth;

@@ -83,7 +83,7 @@ impl Reader {
 
     /// Everything left (a PUBLISH payload).
     pub(crate) fn rest(&mut self) -> Bytes {
-        self.buf.split_off(0)
+        std::mem::take(&mut self.buf)
     }
 
     /// Binary Data: a two-byte length then that many bytes (section 1.5.6).
@@ -107,8 +107,8 @@ impl Reader {
 }
 
 /// Reads a Variable Byte Integer from the front of `buf`: `Ok(None)` when it is incomplete,
-/// `Ok(Some((value, bytes used)))`, or `Malformed` when it runs past four bytes
-/// [MQTT-1.5.5-1].
+/// `Ok(Some((value, bytes used)))`, or `Malformed` when it runs past four bytes.
+/// Non-minimal encodings ([MQTT-1.5.5-1] binds the sender) are accepted, as other brokers do.
 pub(crate) fn read_varint(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
     let mut value: u32 = 0;
     for (i, &byte) in buf.iter().enumerate() {
@@ -122,7 +122,7 @@ pub(crate) fn read_varint(buf: &[u8]) -> Result<Option<(u32, usize)>, DecodeErro
     }
     if buf.len() >= 4 {
         Err(DecodeError::Malformed(
-            "[MQTT-1.5.5-1] Variable Byte Integer longer than four bytes",
+            "Variable Byte Integer longer than four bytes (section 1.5.5)",
         ))
     } else {
         Ok(None)

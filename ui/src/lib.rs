@@ -1,1 +1,34 @@
-//! placeholder
+//! midge-ui: the live ratatui dashboard of midge. Pure presentation over the monitoring
+//! model (`midge-model`) and its command interface; no broker dependency, so the same
+//! dashboard can watch the embedded broker or a remote one.
+//!
+//! Layout (TEA-lite):
+//! - `msg` — [`Msg`]: keys, mouse, snapshots, events and ticks fed to [`update`].
+//! - `input` — the key table (also the footer hints and help) and terminal event mapping.
+//! - `app` — [`App`] state and [`update`] (`app/update.rs`), text fields (`app/forms.rs`).
+//! - `derive` — pure derivations: rates, the bounded topic tree, rings, payload kinds.
+//! - `view` — [`view`]: one file per pane, theme, help, footer, layout (hit-testing).
+//! - `run` — the terminal loop: [`run`] on the real terminal, [`run_with`] on any backend.
+
+pub mod app;
+pub mod derive;
+pub mod input;
+pub mod msg;
+mod run;
+pub mod view;
+
+pub use app::{update, App, View};
+pub use msg::{Key, Mouse, MouseKind, Msg};
+pub use run::{run, run_with, InputSource, ScriptedInput};
+pub use view::view;
+
+/// How the dashboard presents itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Shown at the left of the status line (e.g. `midge 0.1.0`).
+    pub title: String,
+    /// Monochrome: also honoured when the `NO_COLOR` environment variable is set.
+    pub no_color: bool,
+    /// Where the broker's logs go, shown in the Log view header.
+    pub log_file: Option<std::path::PathBuf>,
+}

@@ -116,7 +116,7 @@ where
         Some(cn) => Some(cn.clone()),
         None => connect.username.as_ref().map(|u| u.to_string()),
     };
-    let verdict = if peer.cert_identity.is_some() {
+    let verdict = if peer.cert_identity.is_some() || peer.internal {
         Ok(())
     } else {
         // Password hashing takes milliseconds: keep it off the runtime's worker threads.
@@ -135,7 +135,8 @@ where
     }
     if let Some(will) = &connect.will {
         let user = username.as_deref();
-        if ctx.options.access.has_acl()
+        if !peer.internal
+            && ctx.options.access.has_acl()
             && !ctx
                 .options
                 .access
@@ -184,6 +185,7 @@ where
         keep_alive,
         connected_since: SystemTime::now(),
         clean_start: connect.clean_start,
+        internal: peer.internal,
     });
     let (tx, rx) = oneshot::channel();
     let req = ConnectRequest {

@@ -26,6 +26,7 @@ where
     /// Handle one inbound packet; `Ok(Some)` ends the connection normally, `Err` with a
     /// protocol error (a v5 DISCONNECT is queued first).
     pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<Option<End>, String> {
+        self.ctx.trace.record(&self.client_id, true, &packet);
         let size = self.reader.last_packet_size() as u64;
         self.stats.bytes_in.fetch_add(size, Relaxed);
         self.ctx.metrics.bytes_received.fetch_add(size, Relaxed);
@@ -111,6 +112,10 @@ where
     async fn on_publish(&mut self, mut p: Publish) -> Result<(), String> {
         self.stats.messages_in.fetch_add(1, Relaxed);
         self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
+        if !p.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers.
+            return Err(self.fail(ReasonCode::ProtocolError, "subscription identifier from a client"));
+        }
         let topic = self.resolve_alias(&mut p)?;
         if !self.topic_within_limits(&topic) {
             return Err(self.fail(
@@ -121,6 +126,7 @@ where
         let mut reason = ReasonCode::Success;
         let access = &self.ctx.options.access;
         if access.has_acl()
+            && !self.stats.info.internal
             && !access.allow_publish(&self.client_id, self.stats.info.username.as_deref(), &topic)
         {
             // v3: acknowledged and dropped; v5: refused with 0x87.
@@ -235,6 +241,7 @@ where
                     "No Local on a shared subscription",
                 ));
             } else if self.ctx.options.access.has_acl()
+                && !self.stats.info.internal
                 && !self.ctx.options.access.allow_subscribe(
                     &self.client_id,
                     user.as_deref(),

@@ -22,7 +22,7 @@ use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 use super::message::{ClientId, Delivery};
 use super::router::{Control, Disconnected, RouterMsg};
 use super::session::Session;
-use super::shared::{ClientStats, InflightDetail};
+use super::shared::{ClientStats, InflightDetail, Stage};
 use super::Context;
 
 /// Inbound QoS 2 messages we accept before PUBREL; announced as Receive Maximum.
@@ -55,6 +55,9 @@ pub struct Peer {
     /// With `identity_as_username`: the client certificate's CN, used as the username
     /// (no password is asked).
     pub cert_identity: Option<String>,
+    /// The broker's own in-process client (the dashboard): trusted, not authenticated,
+    /// not subject to the ACL.
+    pub internal: bool,
 }
 
 /// A connection past CONNECT.
@@ -249,9 +252,9 @@ where
                 topic: e.delivery.msg.topic.to_string(),
                 qos: e.delivery.qos,
                 state: match e.state {
-                    OutState::AwaitPubAck => 0,
-                    OutState::AwaitPubRec => 1,
-                    OutState::AwaitPubComp => 3,
+                    OutState::AwaitPubAck => Stage::PubAck,
+                    OutState::AwaitPubRec => Stage::PubRec,
+                    OutState::AwaitPubComp => Stage::PubComp,
                 },
                 since: e.since,
                 resends: e.resends,
@@ -262,7 +265,7 @@ where
             packet_id: e.pid.get(),
             topic: e.topic.to_string(),
             qos: crate::protocol::QoS::ExactlyOnce,
-            state: 2,
+            state: Stage::PubRel,
             since: e.since,
             resends: 0,
         }));

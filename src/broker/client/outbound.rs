@@ -20,6 +20,7 @@ where
     W: AsyncWrite + Send + 'static,
 {
     pub(super) fn push(&mut self, packet: &Packet) {
+        self.ctx.trace.record(&self.client_id, false, packet);
         let n = self.writer.push(packet) as u64;
         self.stats.bytes_out.fetch_add(n, Relaxed);
         self.ctx.metrics.bytes_sent.fetch_add(n, Relaxed);

@@ -81,11 +81,12 @@ impl Router {
             return;
         };
         let access = &self.options.access;
-        if access.has_acl() {
-            if !access.allow_delivery(client, e.stats.info.username.as_deref(), &d.msg.topic) {
-                self.drops.record(client, &d.msg.topic, DropReason::Acl);
-                return;
-            }
+        if access.has_acl()
+            && !e.stats.info.internal
+            && !access.allow_delivery(client, e.stats.info.username.as_deref(), &d.msg.topic)
+        {
+            self.drops.record(client, &d.msg.topic, DropReason::Acl);
+            return;
         }
         let dropped = match &e.online {
             Some(o) => match o.deliveries.try_send(d) {

@@ -34,7 +34,7 @@ fn packet_too_large_from_the_fixed_header_alone() {
 fn remaining_length_longer_than_four_bytes() {
     assert_eq!(
         err(&[0x30, 0x80, 0x80, 0x80, 0x80, 0x01], V4),
-        Malformed("[MQTT-1.5.5-1] Variable Byte Integer longer than four bytes")
+        Malformed("Variable Byte Integer longer than four bytes (section 1.5.5)")
     );
 }
 

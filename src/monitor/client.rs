@@ -1,0 +1,252 @@
+//! A small MQTT 5 client over any byte stream, driven by dashboard commands: it
+//! publishes, subscribes and unsubscribes, and streams what arrives as model events.
+//! Used for the embedded dashboard's own client (the broker sees it as a client like any
+//! other) and for `midge monitor`.
+
+use std::num::NonZeroU16;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use midge_model::{Command, Event, Message};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+use crate::protocol::{
+    Ack, ByteStr, Connect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+    SubscriptionOptions, Unsubscribe,
+};
+use crate::transport::connection::{PacketReader, PacketWriter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connection closed")]
+    Closed,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Read(#[from] crate::transport::connection::ReadError),
+    #[error("the broker refused the connection: {0:?}")]
+    Refused(crate::protocol::ReasonCode),
+    #[error("no CONNACK from the broker")]
+    NoConnAck,
+}
+
+/// How the client introduces itself.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<Bytes>,
+    pub keep_alive_secs: u16,
+    /// Subscribe to these at connect and report their messages as `Event::Tap`
+    /// (the remote monitor's view of all traffic).
+    pub tap_filters: Vec<String>,
+}
+
+/// Connect, then serve commands and inbound packets until the stream or the command
+/// channel closes. Events that don't fit the channel are dropped and counted.
+pub async fn drive<S>(
+    stream: S,
+    opts: ClientOptions,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+) -> Result<(), ClientError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    let mut reader = PacketReader::new(r, crate::config::MAX_PACKET_SIZE_LIMIT);
+    let mut writer = PacketWriter::new(w);
+    reader.version = ProtocolVersion::V5;
+    writer.version = ProtocolVersion::V5;
+    writer.push(&Packet::Connect(Box::new(Connect {
+        protocol: ProtocolVersion::V5,
+        clean_start: true,
+        keep_alive: opts.keep_alive_secs,
+        properties: Properties::default(),
+        client_id: ByteStr::from(opts.client_id.as_str()),
+        will: None,
+        username: opts.username.as_deref().map(ByteStr::from),
+        password: opts.password.clone(),
+    })));
+    writer.flush().await?;
+    match tokio::time::timeout(Duration::from_secs(10), reader.read_packet()).await {
+        Ok(Ok(Some(Packet::ConnAck(ack)))) if !ack.reason.is_error() => {}
+        Ok(Ok(Some(Packet::ConnAck(ack)))) => return Err(ClientError::Refused(ack.reason)),
+        Ok(Err(e)) => return Err(e.into()),
+        _ => return Err(ClientError::NoConnAck),
+    }
+    let mut pids = PidAlloc::default();
+    let mut tap_pid = None;
+    if !opts.tap_filters.is_empty() {
+        let pid = pids.next();
+        tap_pid = Some(pid);
+        writer.push(&subscribe(
+            pid,
+            &opts.tap_filters,
+            QoS::AtMostOnce,
+            TAP_SUB_ID,
+        ));
+    }
+    let mut ping =
+        tokio::time::interval(Duration::from_secs(u64::from(opts.keep_alive_secs.max(1))));
+    ping.tick().await;
+    let send = |e: Event| {
+        if events.try_send(e).is_err() {
+            dropped.fetch_add(1, Relaxed);
+        }
+    };
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return Ok(()) };
+                match cmd {
+                    Command::Publish { topic, payload, qos, retain, content_type, response_topic, user_properties } => {
+                        let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
+                        let properties = Properties {
+                            content_type: content_type.as_deref().map(ByteStr::from),
+                            response_topic: response_topic.as_deref().map(ByteStr::from),
+                            user_properties: user_properties
+                                .iter()
+                                .map(|(k, v)| (ByteStr::from(k.as_str()), ByteStr::from(v.as_str())))
+                                .collect(),
+                            ..Properties::default()
+                        };
+                        writer.push(&Packet::Publish(Publish {
+                            dup: false,
+                            qos_pid: QosPid::new(qos, pids.next()),
+                            retain,
+                            topic: ByteStr::from(topic.as_str()),
+                            properties,
+                            payload,
+                        }));
+                        send(Event::Notice(format!("published to {topic}")));
+                    }
+                    Command::Subscribe { filter, qos } => {
+                        let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
+                        writer.push(&subscribe(pids.next(), std::slice::from_ref(&filter), qos, USER_SUB_ID));
+                    }
+                    Command::Unsubscribe { filter } => {
+                        writer.push(&Packet::Unsubscribe(Unsubscribe {
+                            pid: pids.next(),
+                            properties: Properties::default(),
+                            filters: vec![ByteStr::from(filter.as_str())],
+                        }));
+                        send(Event::Notice(format!("unsubscribed from {filter}")));
+                    }
+                    Command::Kick { .. } | Command::Trace { .. } => {
+                        send(Event::Notice("not available from this source".into()));
+                    }
+                }
+            }
+            res = reader.read_packet() => {
+                let Some(packet) = res? else { return Err(ClientError::Closed) };
+                match packet {
+                    Packet::Publish(p) => {
+                        let ids = &p.properties.subscription_identifiers;
+                        let tap = ids.contains(&TAP_SUB_ID);
+                        let delivered = ids.contains(&USER_SUB_ID) || ids.is_empty();
+                        match p.qos_pid {
+                            QosPid::Level0 => {}
+                            QosPid::Level1(pid) => {
+                                writer.push(&Packet::PubAck(Ack::new(pid)));
+                            }
+                            QosPid::Level2(pid) => {
+                                writer.push(&Packet::PubRec(Ack::new(pid)));
+                            }
+                        }
+                        let msg = to_message(p);
+                        if tap && delivered {
+                            send(Event::Tap(msg.clone()));
+                        }
+                        send(if tap && !delivered { Event::Tap(msg) } else { Event::Delivered(msg) });
+                    }
+                    Packet::PubRel(a) => {
+                        writer.push(&Packet::PubComp(Ack::new(a.pid)));
+                    }
+                    Packet::PubRec(a) => {
+                        writer.push(&Packet::PubRel(Ack::new(a.pid)));
+                    }
+                    Packet::SubAck(s) if Some(s.pid) != tap_pid => {
+                        let text = match s.reasons.first() {
+                            Some(r) if r.is_error() => format!("subscribe refused: {r:?}"),
+                            Some(r) => format!("subscribed (granted QoS {})", *r as u8),
+                            None => "subscribed".into(),
+                        };
+                        send(Event::Notice(text));
+                    }
+                    Packet::Disconnect(d) => {
+                        send(Event::Notice(format!("disconnected by the broker: {:?}", d.reason)));
+                        return Err(ClientError::Closed);
+                    }
+                    _ => {}
+                }
+            }
+            _ = ping.tick() => {
+                writer.push(&Packet::PingReq);
+            }
+        }
+        writer.flush().await?;
+    }
+}
+
+/// Subscription identifiers tell the tap's deliveries from the user's [MQTT-3.3.4-3].
+const TAP_SUB_ID: u32 = 1;
+const USER_SUB_ID: u32 = 2;
+
+fn subscribe(pid: NonZeroU16, filters: &[String], qos: QoS, sub_id: u32) -> Packet {
+    Packet::Subscribe(Subscribe {
+        pid,
+        properties: Properties {
+            subscription_identifiers: vec![sub_id],
+            ..Properties::default()
+        },
+        filters: filters
+            .iter()
+            .map(|f| {
+                (
+                    ByteStr::from(f.as_str()),
+                    SubscriptionOptions {
+                        qos,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+fn to_message(p: Publish) -> Message {
+    Message {
+        at_ms: super::now_ms(),
+        topic: p.topic.to_string(),
+        payload: p.payload,
+        qos: p.qos_pid.qos() as u8,
+        retain: p.retain,
+        content_type: p.properties.content_type.map(|s| s.to_string()),
+        response_topic: p.properties.response_topic.map(|s| s.to_string()),
+        user_properties: p
+            .properties
+            .user_properties
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[derive(Default)]
+struct PidAlloc(u16);
+
+impl PidAlloc {
+    fn next(&mut self) -> NonZeroU16 {
+        loop {
+            self.0 = self.0.wrapping_add(1);
+            if let Some(p) = NonZeroU16::new(self.0) {
+                return p;
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Sources for the dashboard: `local` watches the broker in this process; `client` is the
+//! small MQTT client both the embedded dashboard (over an in-process stream) and the
+//! remote monitor use for publish/subscribe; `logs` feeds tracing events to the Log view.
+
+pub mod client;
+pub mod local;
+pub mod logs;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

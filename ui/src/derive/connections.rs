@@ -1,0 +1,181 @@
+//! The connections table: its columns, and which sessions it shows in which order.
+
+use std::cmp::Ordering;
+
+use midge_model::ConnectionInfo;
+
+use super::rates::ClientRates;
+
+/// A column of the connections table (every column sorts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    ClientId,
+    Address,
+    Protocol,
+    Username,
+    Tls,
+    KeepAlive,
+    Since,
+    Subs,
+    MsgsIn,
+    MsgsOut,
+    Rate,
+    Inflight,
+    Queued,
+}
+
+impl Column {
+    /// Every column, in display order.
+    pub const ALL: [Column; 13] = [
+        Column::ClientId,
+        Column::Address,
+        Column::Protocol,
+        Column::Username,
+        Column::Tls,
+        Column::KeepAlive,
+        Column::Since,
+        Column::Subs,
+        Column::MsgsIn,
+        Column::MsgsOut,
+        Column::Rate,
+        Column::Inflight,
+        Column::Queued,
+    ];
+
+    /// Which columns are dropped first on a narrow terminal (lowest first).
+    #[must_use]
+    pub fn priority(self) -> u8 {
+        match self {
+            Column::ClientId => 13,
+            Column::Protocol | Column::Queued => 12,
+            Column::Rate => 11,
+            Column::MsgsIn | Column::MsgsOut => 10,
+            Column::Address => 9,
+            Column::Inflight => 8,
+            Column::Subs => 7,
+            Column::Tls => 6,
+            Column::Username => 5,
+            Column::Since => 4,
+            Column::KeepAlive => 3,
+        }
+    }
+
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::ClientId => "client id",
+            Column::Address => "address",
+            Column::Protocol => "proto",
+            Column::Username => "user",
+            Column::Tls => "tls",
+            Column::KeepAlive => "ka",
+            Column::Since => "since",
+            Column::Subs => "subs",
+            Column::MsgsIn => "in",
+            Column::MsgsOut => "out",
+            Column::Rate => "msg/s",
+            Column::Inflight => "infl o/i",
+            Column::Queued => "queued",
+        }
+    }
+
+    /// Preferred width in cells.
+    #[must_use]
+    pub fn width(self) -> u16 {
+        match self {
+            Column::ClientId => 18,
+            Column::Address => 21,
+            Column::Protocol => 5,
+            Column::Username => 10,
+            Column::Tls | Column::KeepAlive | Column::Subs => 4,
+            Column::Since => 9,
+            Column::MsgsIn | Column::MsgsOut => 8,
+            Column::Rate | Column::Queued => 7,
+            Column::Inflight => 8,
+        }
+    }
+
+    /// Numbers read best largest first.
+    #[must_use]
+    pub fn default_descending(self) -> bool {
+        !matches!(
+            self,
+            Column::ClientId | Column::Address | Column::Username | Column::Protocol
+        )
+    }
+
+    /// The next column in display order (wrapping).
+    #[must_use]
+    pub fn next(self) -> Self {
+        let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        Self::ALL[(i + 1) % Self::ALL.len()]
+    }
+
+    #[must_use]
+    pub fn prev(self) -> Self {
+        let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        Self::ALL[(i + Self::ALL.len() - 1) % Self::ALL.len()]
+    }
+}
+
+fn cmp_f(a: Option<f64>, b: Option<f64>) -> Ordering {
+    a.unwrap_or(-1.0).total_cmp(&b.unwrap_or(-1.0))
+}
+
+fn compare(a: &ConnectionInfo, b: &ConnectionInfo, col: Column, rates: &ClientRates) -> Ordering {
+    match col {
+        Column::ClientId => a.client_id.cmp(&b.client_id),
+        Column::Address => a.address.cmp(&b.address),
+        Column::Protocol => a.protocol.cmp(&b.protocol),
+        Column::Username => a.username.cmp(&b.username),
+        Column::Tls => a.tls.cmp(&b.tls),
+        Column::KeepAlive => a.keep_alive_secs.cmp(&b.keep_alive_secs),
+        // Older connections first when ascending.
+        Column::Since => b.connected_since_ms.cmp(&a.connected_since_ms),
+        Column::Subs => a.subscriptions.len().cmp(&b.subscriptions.len()),
+        Column::MsgsIn => a.messages_in.cmp(&b.messages_in),
+        Column::MsgsOut => a.messages_out.cmp(&b.messages_out),
+        Column::Rate => cmp_f(rates.rate(&a.client_id), rates.rate(&b.client_id)),
+        Column::Inflight => (a.inflight_out + a.inflight_in).cmp(&(b.inflight_out + b.inflight_in)),
+        Column::Queued => a.queued.cmp(&b.queued),
+    }
+}
+
+/// Whether a session matches a typed filter (case-insensitive substring of client id,
+/// address, username or protocol).
+#[must_use]
+pub fn matches_filter(c: &ConnectionInfo, filter: &str) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let f = filter.to_lowercase();
+    c.client_id.to_lowercase().contains(&f)
+        || c.address
+            .as_deref()
+            .is_some_and(|a| a.to_lowercase().contains(&f))
+        || c.username
+            .as_deref()
+            .is_some_and(|u| u.to_lowercase().contains(&f))
+        || c.protocol.label() == f
+}
+
+/// Indices into `conns` of the rows shown, in order; ties break on client id.
+#[must_use]
+pub fn rows(
+    conns: &[ConnectionInfo],
+    rates: &ClientRates,
+    sort: Column,
+    descending: bool,
+    filter: &str,
+) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..conns.len())
+        .filter(|&i| matches_filter(&conns[i], filter))
+        .collect();
+    idx.sort_by(|&i, &j| {
+        let (a, b) = (&conns[i], &conns[j]);
+        let o = compare(a, b, sort, rates);
+        let o = if descending { o.reverse() } else { o };
+        o.then_with(|| a.client_id.cmp(&b.client_id))
+    });
+    idx
+}

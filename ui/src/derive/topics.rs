@@ -1,0 +1,394 @@
+//! The live topic tree, built from tapped messages and bounded by design: at most
+//! `max_topics` nodes (later topics are counted but not kept, with a visible note), a
+//! per-topic payload history ring, payloads clipped, and a global history byte budget.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use midge_model::Message;
+
+/// Index of a node in the tree; the root is 0.
+pub type NodeId = usize;
+
+/// Memory bounds of the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLimits {
+    /// Nodes kept (topic levels, including intermediate ones).
+    pub max_topics: usize,
+    /// Payloads kept per topic (the last one included).
+    pub history_per_topic: usize,
+    /// Payloads are clipped to this many bytes when stored.
+    pub payload_clip: usize,
+    /// Bytes of history across all topics; past it a topic keeps only its last payload.
+    pub history_budget: usize,
+}
+
+impl Default for TopicLimits {
+    fn default() -> Self {
+        Self {
+            max_topics: 10_000,
+            history_per_topic: 64,
+            payload_clip: 4096,
+            history_budget: 8 << 20,
+        }
+    }
+}
+
+/// One stored payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at_ms: u64,
+    /// The payload, clipped to the tree's `payload_clip`.
+    pub payload: Bytes,
+    /// The payload's real length.
+    pub full_len: usize,
+    pub qos: u8,
+    pub retain: bool,
+}
+
+impl HistoryEntry {
+    #[must_use]
+    pub fn clipped(&self) -> bool {
+        self.payload.len() < self.full_len
+    }
+}
+
+/// What is known about a topic that messages were published to.
+#[derive(Debug, Clone, Default)]
+pub struct TopicData {
+    pub count: u64,
+    pub last_ms: u64,
+    /// A non-empty retained message was seen last (an empty one clears it).
+    pub retained: bool,
+    /// Oldest first; never empty once the topic has data.
+    pub history: VecDeque<HistoryEntry>,
+    /// Payloads evicted from `history` (the truncated mark).
+    pub history_dropped: u64,
+    window_start: u64,
+    window_count: u64,
+    last_rate: f64,
+}
+
+/// Rate window per topic.
+const RATE_WINDOW_MS: u64 = 10_000;
+
+impl TopicData {
+    /// Messages per second over the last complete 10 s window.
+    #[must_use]
+    pub fn rate(&self, now_ms: u64) -> f64 {
+        if now_ms >= self.window_start + 2 * RATE_WINDOW_MS {
+            0.0
+        } else if now_ms >= self.window_start + RATE_WINDOW_MS {
+            self.window_count as f64 * 1000.0 / RATE_WINDOW_MS as f64
+        } else {
+            self.last_rate
+        }
+    }
+
+    fn count_rate(&mut self, at_ms: u64) {
+        if at_ms >= self.window_start + RATE_WINDOW_MS {
+            self.last_rate = self.rate(at_ms);
+            self.window_start = at_ms - at_ms % RATE_WINDOW_MS;
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+    }
+}
+
+/// One level of the tree.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub name: String,
+    pub parent: Option<NodeId>,
+    pub children: BTreeMap<String, NodeId>,
+    pub depth: usize,
+    pub expanded: bool,
+    /// Messages to this node and everything below it.
+    pub subtree_count: u64,
+    pub data: Option<TopicData>,
+}
+
+/// A row of the flattened, visible tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub id: NodeId,
+    /// Indentation level (0 for top-level nodes and filter results).
+    pub depth: usize,
+}
+
+/// The bounded topic tree.
+#[derive(Debug, Clone)]
+pub struct TopicTree {
+    nodes: Vec<Node>,
+    limits: TopicLimits,
+    history_bytes: usize,
+    /// Messages whose topic could not be kept because the node cap was reached.
+    capped_messages: u64,
+    total_messages: u64,
+}
+
+impl Default for TopicTree {
+    fn default() -> Self {
+        Self::new(TopicLimits::default())
+    }
+}
+
+impl TopicTree {
+    #[must_use]
+    pub fn new(limits: TopicLimits) -> Self {
+        Self {
+            nodes: vec![Node {
+                expanded: true,
+                ..Node::default()
+            }],
+            limits,
+            history_bytes: 0,
+            capped_messages: 0,
+            total_messages: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn limits(&self) -> TopicLimits {
+        self.limits
+    }
+
+    /// Nodes kept, the root excluded.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nodes.len() - 1
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1
+    }
+
+    /// True once a topic was refused because of the node cap.
+    #[must_use]
+    pub fn capped(&self) -> bool {
+        self.capped_messages > 0
+    }
+
+    #[must_use]
+    pub fn capped_messages(&self) -> u64 {
+        self.capped_messages
+    }
+
+    #[must_use]
+    pub fn total_messages(&self) -> u64 {
+        self.total_messages
+    }
+
+    #[must_use]
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes
+    }
+
+    #[must_use]
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    /// The full topic name of a node.
+    #[must_use]
+    pub fn path(&self, id: NodeId) -> String {
+        let mut parts = Vec::new();
+        let mut cur = Some(id);
+        while let Some(i) = cur {
+            let Some(n) = self.nodes.get(i) else { break };
+            if n.parent.is_none() {
+                break;
+            }
+            parts.push(n.name.as_str());
+            cur = n.parent;
+        }
+        parts.reverse();
+        parts.join("/")
+    }
+
+    /// The node of an exact topic name, if kept.
+    #[must_use]
+    pub fn find(&self, topic: &str) -> Option<NodeId> {
+        let mut cur = 0;
+        for level in topic.split('/') {
+            cur = *self.nodes.get(cur)?.children.get(level)?;
+        }
+        Some(cur)
+    }
+
+    /// Records one message.
+    pub fn insert(&mut self, msg: &Message) {
+        self.total_messages += 1;
+        let Some(id) = self.ensure(&msg.topic) else {
+            self.capped_messages += 1;
+            return;
+        };
+        let mut cur = Some(id);
+        while let Some(i) = cur {
+            let Some(n) = self.nodes.get_mut(i) else {
+                break;
+            };
+            n.subtree_count += 1;
+            cur = n.parent;
+        }
+        let limits = self.limits;
+        let clip = msg.payload.len().min(limits.payload_clip);
+        let entry = HistoryEntry {
+            at_ms: msg.at_ms,
+            payload: msg.payload.slice(..clip),
+            full_len: msg.payload.len(),
+            qos: msg.qos,
+            retain: msg.retain,
+        };
+        let Some(data) = self
+            .nodes
+            .get_mut(id)
+            .map(|n| n.data.get_or_insert_with(TopicData::default))
+        else {
+            return;
+        };
+        data.count += 1;
+        data.last_ms = msg.at_ms;
+        data.count_rate(msg.at_ms);
+        if msg.retain {
+            data.retained = !msg.payload.is_empty();
+        }
+        self.history_bytes += entry.payload.len();
+        data.history.push_back(entry);
+        // Keep within the per-topic ring and the global budget, but always keep the last.
+        while data.history.len() > 1
+            && (data.history.len() > limits.history_per_topic
+                || self.history_bytes > limits.history_budget)
+        {
+            if let Some(old) = data.history.pop_front() {
+                self.history_bytes = self.history_bytes.saturating_sub(old.payload.len());
+                data.history_dropped += 1;
+            }
+        }
+    }
+
+    /// Finds or creates the node of `topic`; `None` if that would pass the cap.
+    fn ensure(&mut self, topic: &str) -> Option<NodeId> {
+        let mut cur = 0;
+        for level in topic.split('/') {
+            let existing = self.nodes.get(cur)?.children.get(level).copied();
+            cur = match existing {
+                Some(i) => i,
+                None => {
+                    if self.nodes.len() > self.limits.max_topics {
+                        return None;
+                    }
+                    let depth = self.nodes.get(cur).map_or(0, |n| n.depth + 1);
+                    let id = self.nodes.len();
+                    self.nodes.push(Node {
+                        name: level.to_owned(),
+                        parent: Some(cur),
+                        depth,
+                        expanded: true,
+                        ..Node::default()
+                    });
+                    if let Some(p) = self.nodes.get_mut(cur) {
+                        p.children.insert(level.to_owned(), id);
+                    }
+                    id
+                }
+            };
+        }
+        Some(cur)
+    }
+
+    /// Expands or collapses a node with children.
+    pub fn toggle(&mut self, id: NodeId) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            if !n.children.is_empty() {
+                n.expanded = !n.expanded;
+            }
+        }
+    }
+
+    pub fn set_expanded(&mut self, id: NodeId, expanded: bool) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            n.expanded = expanded;
+        }
+    }
+
+    pub fn set_all_expanded(&mut self, expanded: bool) {
+        for n in self.nodes.iter_mut().skip(1) {
+            n.expanded = expanded;
+        }
+    }
+
+    /// The visible rows: the expanded tree, or with a non-empty `filter` the flat list
+    /// of topics whose name contains it (case-insensitive).
+    #[must_use]
+    pub fn rows(&self, filter: &str) -> Vec<Row> {
+        let mut out = Vec::new();
+        if filter.is_empty() {
+            let mut stack: Vec<NodeId> = self
+                .nodes
+                .first()
+                .map(|r| r.children.values().rev().copied().collect())
+                .unwrap_or_default();
+            while let Some(id) = stack.pop() {
+                let Some(n) = self.nodes.get(id) else {
+                    continue;
+                };
+                out.push(Row { id, depth: n.depth });
+                if n.expanded {
+                    stack.extend(n.children.values().rev().copied());
+                }
+            }
+        } else {
+            let needle = filter.to_lowercase();
+            for id in 1..self.nodes.len() {
+                if self.nodes[id].data.is_some() && self.path(id).to_lowercase().contains(&needle) {
+                    out.push(Row { id, depth: 0 });
+                }
+            }
+            out.sort_by_cached_key(|r| self.path(r.id));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(topic: &str, payload: &'static str) -> Message {
+        Message::new(1000, topic, payload, 0, false)
+    }
+
+    #[test]
+    fn builds_and_flattens() {
+        let mut t = TopicTree::default();
+        t.insert(&m("a/b/c", "1"));
+        t.insert(&m("a/b/d", "2"));
+        t.insert(&m("x", "3"));
+        let rows: Vec<String> = t.rows("").iter().map(|r| t.path(r.id)).collect();
+        assert_eq!(rows, ["a", "a/b", "a/b/c", "a/b/d", "x"]);
+        let b = t.find("a/b").unwrap_or_default();
+        assert_eq!(t.node(b).map(|n| n.subtree_count), Some(2));
+        t.toggle(b);
+        assert_eq!(t.rows("").len(), 3);
+        let rows: Vec<String> = t.rows("D").iter().map(|r| t.path(r.id)).collect();
+        assert_eq!(rows, ["a/b/d"]);
+    }
+
+    #[test]
+    fn retained_cleared_by_empty_payload() {
+        let mut t = TopicTree::default();
+        t.insert(&Message::new(1, "r", "on", 1, true));
+        let id = t.find("r").unwrap_or_default();
+        assert!(t
+            .node(id)
+            .and_then(|n| n.data.as_ref())
+            .is_some_and(|d| d.retained));
+        t.insert(&Message::new(2, "r", "", 1, true));
+        assert!(!t
+            .node(id)
+            .and_then(|n| n.data.as_ref())
+            .is_some_and(|d| d.retained));
+    }
+}

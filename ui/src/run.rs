@@ -1,0 +1,210 @@
+//! The terminal loop: drain the link (latest snapshot, bounded events), feed input to
+//! `update`, send commands with `try_send`, and redraw only when something changed or
+//! on the ~1 s tick. [`run`] owns the real terminal; [`run_with`] runs the same loop on
+//! any backend with any input source (tests use `TestBackend` and a script).
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use midge_model::{Command, MonitorLink};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+
+use crate::app::{update, App, View};
+use crate::msg::Msg;
+use crate::{input, view, Options};
+
+/// Where input messages come from.
+pub trait InputSource {
+    /// The next input, waiting at most `timeout`; `None` if nothing came.
+    ///
+    /// # Errors
+    /// The terminal could not be read.
+    fn next(&mut self, timeout: Duration) -> io::Result<Option<Msg>>;
+}
+
+/// The real terminal, through crossterm.
+struct TerminalInput;
+
+impl InputSource for TerminalInput {
+    fn next(&mut self, timeout: Duration) -> io::Result<Option<Msg>> {
+        if crossterm::event::poll(timeout)? {
+            Ok(input::from_terminal(&crossterm::event::read()?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// A fixed script of messages; when it runs out it yields [`Msg::Shutdown`].
+#[derive(Debug, Default)]
+pub struct ScriptedInput {
+    msgs: VecDeque<Msg>,
+}
+
+impl ScriptedInput {
+    #[must_use]
+    pub fn new(msgs: impl IntoIterator<Item = Msg>) -> Self {
+        Self {
+            msgs: msgs.into_iter().collect(),
+        }
+    }
+}
+
+impl InputSource for ScriptedInput {
+    fn next(&mut self, _timeout: Duration) -> io::Result<Option<Msg>> {
+        Ok(Some(self.msgs.pop_front().unwrap_or(Msg::Shutdown)))
+    }
+}
+
+/// How long to wait for input before looking at the link again.
+const POLL: Duration = Duration::from_millis(50);
+/// The redraw tick for ages and uptime.
+const TICK_MS: u64 = 1000;
+/// Events handled per loop turn, so a flood cannot starve input and drawing.
+const MAX_EVENTS_PER_TURN: usize = 10_000;
+
+fn system_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Takes over the terminal (ratatui::init), runs until the user quits, restores it
+/// (also on panic). Honours `NO_COLOR`.
+///
+/// # Errors
+/// The terminal could not be drawn to or read from.
+pub fn run(link: MonitorLink, mut options: Options) -> io::Result<()> {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        options.no_color = true;
+    }
+    let mut terminal = ratatui::init();
+    // ratatui's hook restores the screen; also give the mouse back on panic.
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(io::stdout(), DisableMouseCapture);
+        restore(info);
+    }));
+    let _ = crossterm::execute!(io::stdout(), EnableMouseCapture);
+    let result = run_with(
+        &mut terminal,
+        link,
+        &options,
+        &mut TerminalInput,
+        &system_clock,
+    );
+    let _ = crossterm::execute!(io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    result.map(drop)
+}
+
+fn backend_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// The dashboard loop over any backend, input source and clock (unix ms). Returns when
+/// the user quits (or the input yields [`Msg::Shutdown`]), with the final state.
+///
+/// # Errors
+/// The backend or the input source failed.
+pub fn run_with<B: Backend>(
+    terminal: &mut Terminal<B>,
+    mut link: MonitorLink,
+    options: &Options,
+    input: &mut dyn InputSource,
+    clock: &dyn Fn() -> u64,
+) -> io::Result<App> {
+    let mut app = App::new(options);
+    let size = terminal.size().map_err(backend_err)?;
+    update(
+        &mut app,
+        Msg::Resize {
+            width: size.width,
+            height: size.height,
+        },
+    );
+    let initial = link.snapshots.borrow_and_update().clone();
+    if initial.taken_at_ms > 0 {
+        update(&mut app, Msg::Snapshot(initial));
+    }
+    let mut dirty = true;
+    let mut last_tick = 0u64;
+    let mut source_closed = false;
+    loop {
+        match link.snapshots.has_changed() {
+            Ok(true) => {
+                let s = link.snapshots.borrow_and_update().clone();
+                update(&mut app, Msg::Snapshot(s));
+                dirty = true;
+            }
+            Ok(false) => {}
+            Err(_) => {
+                if !source_closed {
+                    source_closed = true;
+                    app.notify("the source stopped publishing", true);
+                    dirty = true;
+                }
+            }
+        }
+        for _ in 0..MAX_EVENTS_PER_TURN {
+            match link.events.try_recv() {
+                Ok(e) => {
+                    update(&mut app, Msg::Event(e));
+                    dirty = true;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let now = clock();
+        if now >= last_tick.saturating_add(TICK_MS) {
+            last_tick = now;
+            update(&mut app, Msg::Tick { now_ms: now });
+            dirty = true;
+        }
+        if dirty {
+            terminal.draw(|f| view(&app, f)).map_err(backend_err)?;
+            dirty = false;
+        }
+        if app.should_quit {
+            if app.view == View::Trace && app.trace_client.is_some() {
+                let _ = link.commands.try_send(Command::Trace { client_id: None });
+            }
+            return Ok(app);
+        }
+        let mut wait = POLL;
+        // Handle a burst of input before drawing again.
+        for _ in 0..64 {
+            let Some(msg) = input.next(wait)? else { break };
+            wait = Duration::ZERO;
+            dirty = true;
+            if let Some(cmd) = update(&mut app, msg) {
+                send(&mut app, &link, cmd);
+            }
+            if app.should_quit {
+                break;
+            }
+        }
+    }
+}
+
+fn send(app: &mut App, link: &MonitorLink, cmd: Command) {
+    match link.commands.try_send(cmd) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            update(
+                app,
+                Msg::CommandFailed("the command queue is full: try again".to_owned()),
+            );
+        }
+        Err(TrySendError::Closed(_)) => {
+            update(
+                app,
+                Msg::CommandFailed("the source is gone: command not sent".to_owned()),
+            );
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Connections: every session, online and offline, sortable by any column and filtered
+//! by typing; the columns that fit the width are shown, most useful first.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::fmt;
+use super::layout::offset;
+use super::theme::Theme;
+use super::{cell, rcell};
+use crate::app::{App, View};
+use crate::derive::connections::Column;
+use midge_model::ConnectionInfo;
+
+/// The columns that fit `width`, in display order, with their widths.
+fn fit(width: u16) -> Vec<(Column, usize)> {
+    let mut cols: Vec<Column> = Column::ALL.to_vec();
+    let total = |cols: &[Column]| cols.iter().map(|c| c.width() + 1).sum::<u16>();
+    while total(&cols) > width && cols.len() > 1 {
+        if let Some((i, _)) = cols.iter().enumerate().min_by_key(|(_, c)| c.priority()) {
+            cols.remove(i);
+        }
+    }
+    // Spread what is left over onto the client id.
+    let spare = width.saturating_sub(total(&cols));
+    cols.into_iter()
+        .map(|c| {
+            (
+                c,
+                usize::from(
+                    c.width()
+                        + if c == Column::ClientId {
+                            spare.min(8)
+                        } else {
+                            0
+                        },
+                ),
+            )
+        })
+        .collect()
+}
+
+fn value(app: &App, c: &ConnectionInfo, col: Column) -> String {
+    match col {
+        Column::ClientId => {
+            let own = app.snapshot.source.own_client_id.as_deref() == Some(c.client_id.as_str());
+            format!(
+                "{}{}{}",
+                if c.online { "● " } else { "○ " },
+                c.client_id,
+                if own { " (you)" } else { "" }
+            )
+        }
+        Column::Address => c.address.clone().unwrap_or_else(|| "—".to_owned()),
+        Column::Protocol => c.protocol.label().to_owned(),
+        Column::Username => c.username.clone().unwrap_or_else(|| "—".to_owned()),
+        Column::Tls => if c.tls { "yes" } else { "no" }.to_owned(),
+        Column::KeepAlive => c.keep_alive_secs.to_string(),
+        Column::Since => fmt::age(app.now_ms, c.connected_since_ms),
+        Column::Subs => c.subscriptions.len().to_string(),
+        Column::MsgsIn => fmt::thousands(c.messages_in),
+        Column::MsgsOut => fmt::thousands(c.messages_out),
+        Column::Rate => app
+            .client_rates
+            .rate(&c.client_id)
+            .map_or_else(|| "…".to_owned(), |r| fmt::rate(Some(r))),
+        Column::Inflight => format!("{}/{}", c.inflight_out, c.inflight_in),
+        Column::Queued => c.queued.to_string(),
+    }
+}
+
+fn right_aligned(col: Column) -> bool {
+    !matches!(
+        col,
+        Column::ClientId | Column::Address | Column::Username | Column::Protocol | Column::Tls
+    )
+}
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(conns) = &app.snapshot.connections else {
+        let block = super::block(theme, " Connections ", false);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        super::centered_note(frame, inner, "sessions: n/a from this source", theme.dim);
+        return;
+    };
+    let rows = app.connection_rows();
+    let online = conns.iter().filter(|c| c.online).count();
+    let extra = format!(
+        "{} shown · {online} online · {} offline",
+        rows.len(),
+        conns.len() - online
+    );
+    let block = super::block(
+        theme,
+        super::list_title(app, theme, "Connections", View::Connections, &extra),
+        true,
+    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let cols = fit(inner.width);
+    let mut header = Vec::new();
+    for &(col, w) in &cols {
+        let arrow = if col == app.sort {
+            if app.sort_desc {
+                "▼"
+            } else {
+                "▲"
+            }
+        } else {
+            ""
+        };
+        let t = format!("{}{arrow}", col.title());
+        let s = if right_aligned(col) {
+            rcell(&t, w)
+        } else {
+            cell(&t, w)
+        };
+        header.push(Span::styled(format!("{s} "), theme.header));
+    }
+    let mut lines = vec![Line::from(header)];
+    let visible = usize::from(inner.height.saturating_sub(1));
+    let sel = app.selected[View::Connections.index()].min(rows.len().saturating_sub(1));
+    let off = offset(sel, visible);
+    for (pos, &i) in rows.iter().enumerate().skip(off).take(visible) {
+        let Some(c) = conns.get(i) else { continue };
+        let base = if pos == sel {
+            theme.selected
+        } else if !c.online {
+            theme.dim
+        } else if c.queue_capacity > 0 && c.queued * 10 >= c.queue_capacity * 8 {
+            theme.warn
+        } else {
+            theme.text
+        };
+        let text: String = cols
+            .iter()
+            .map(|&(col, w)| {
+                let v = value(app, c, col);
+                let s = if right_aligned(col) {
+                    rcell(&v, w)
+                } else {
+                    cell(&v, w)
+                };
+                format!("{s} ")
+            })
+            .collect();
+        lines.push(Line::from(Span::styled(text, base)));
+    }
+    if rows.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "  no session matches the filter",
+            theme.dim,
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,206 @@
+//! Geometry shared by drawing and mouse hit-testing: the same functions place the tabs,
+//! panes and list rows on screen and map a click back to a tab or a row.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use crate::app::{App, View};
+
+/// The frame's fixed parts.
+#[derive(Debug, Clone, Copy)]
+pub struct Chrome {
+    pub tabs: Rect,
+    pub body: Rect,
+    pub status: Rect,
+    pub footer: Rect,
+}
+
+#[must_use]
+pub fn chrome(area: Rect) -> Chrome {
+    let [tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    Chrome {
+        tabs,
+        body,
+        status,
+        footer,
+    }
+}
+
+/// Tab titles: short on narrow terminals.
+#[must_use]
+pub fn tab_title(view: View, wide: bool) -> &'static str {
+    if wide {
+        return view.title();
+    }
+    match view {
+        View::Connections => "Conns",
+        View::Inflight => "QoS",
+        View::Slow => "Slow",
+        v => v.title(),
+    }
+}
+
+/// Each tab's view, x and width (cells) on the tab line.
+#[must_use]
+pub fn tabs(width: u16) -> Vec<(View, u16, u16)> {
+    let wide = width >= 120;
+    let mut x = 0u16;
+    View::ALL
+        .iter()
+        .map(|&v| {
+            let w = u16::try_from(tab_title(v, wide).chars().count() + 4).unwrap_or(u16::MAX);
+            let t = (v, x, w);
+            x = x.saturating_add(w + 1);
+            t
+        })
+        .collect()
+}
+
+/// Rows of a list are scrolled so that the selection stays visible (stateless, so
+/// drawing and hit-testing agree).
+#[must_use]
+pub fn offset(selected: usize, visible: usize) -> usize {
+    selected.saturating_sub(visible.saturating_sub(1))
+}
+
+/// Topics: the tree (left) and the selected topic's detail (right).
+#[must_use]
+pub fn topics_split(body: Rect) -> [Rect; 2] {
+    Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(body)
+}
+
+/// Publish / Subscribe: the form and subscriptions (left), the messages (right).
+#[derive(Debug, Clone, Copy)]
+pub struct PubSubAreas {
+    pub form: Rect,
+    pub subs: Rect,
+    pub messages: Rect,
+}
+
+#[must_use]
+pub fn pubsub_split(body: Rect) -> PubSubAreas {
+    let [left, messages] = Layout::horizontal([
+        Constraint::Length(body.width.min(120) * 2 / 5),
+        Constraint::Min(20),
+    ])
+    .areas(body);
+    let [form, subs] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(left);
+    PubSubAreas {
+        form,
+        subs,
+        messages,
+    }
+}
+
+/// Trace: the client picker (left) and the packets (right).
+#[must_use]
+pub fn trace_split(body: Rect) -> [Rect; 2] {
+    Layout::horizontal([
+        Constraint::Length(24.min(body.width / 3)),
+        Constraint::Min(10),
+    ])
+    .areas(body)
+}
+
+/// Inside a bordered block.
+fn inner(r: Rect) -> Rect {
+    r.inner(ratatui::layout::Margin {
+        horizontal: 1,
+        vertical: 1,
+    })
+}
+
+/// Below a header line.
+fn below_header(r: Rect) -> Rect {
+    Rect {
+        y: r.y.saturating_add(1),
+        height: r.height.saturating_sub(1),
+        ..r
+    }
+}
+
+/// The rectangle holding the main list's rows of the current view, if it has one.
+#[must_use]
+pub fn list_rows(app: &App, body: Rect) -> Option<Rect> {
+    match app.view {
+        View::Overview => None,
+        View::Connections => app.detail.is_none().then(|| below_header(inner(body))),
+        View::Topics => Some(inner(topics_split(body)[0])),
+        View::Inflight => Some(below_header(inner(inflight_split(body)[0]))),
+        View::PubSub => Some(below_header(inner(pubsub_split(body).messages))),
+        View::Slow => Some(below_header(inner(slow_split(body)[0]))),
+        View::Trace => Some(inner(trace_split(body)[0])),
+        View::Log => Some(inner(body)),
+    }
+}
+
+/// QoS in flight: the table (top) and the offline queues (bottom).
+#[must_use]
+pub fn inflight_split(body: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(5), Constraint::Length(5)]).areas(body)
+}
+
+/// Slow consumers: the ranking (top) and the selected client's drops (bottom).
+#[must_use]
+pub fn slow_split(body: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body)
+}
+
+/// Rows a page key moves by.
+#[must_use]
+pub fn page_rows(app: &App) -> usize {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    list_rows(app, chrome(area).body).map_or(10, |r| usize::from(r.height.max(1)))
+}
+
+/// What a click landed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Tab(View),
+    /// A row of the main list (absolute index, scrolling applied).
+    Row(usize),
+    /// A row of the Publish / Subscribe view's subscriptions.
+    SubRow(usize),
+    Nothing,
+}
+
+fn contains(r: Rect, x: u16, y: u16) -> bool {
+    x >= r.x && x < r.x.saturating_add(r.width) && y >= r.y && y < r.y.saturating_add(r.height)
+}
+
+/// Maps a click at (`x`, `y`) to what is drawn there.
+#[must_use]
+pub fn hit_test(app: &App, x: u16, y: u16) -> Hit {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    let c = chrome(area);
+    if contains(c.tabs, x, y) {
+        return tabs(area.width)
+            .into_iter()
+            .find(|&(_, tx, w)| x >= tx && x < tx + w)
+            .map_or(Hit::Nothing, |(v, _, _)| Hit::Tab(v));
+    }
+    if app.view == View::PubSub {
+        let subs = inner(pubsub_split(c.body).subs);
+        if contains(subs, x, y) {
+            let off = offset(app.sub_selected, usize::from(subs.height));
+            return Hit::SubRow(off + usize::from(y - subs.y));
+        }
+    }
+    let Some(rows) = list_rows(app, c.body) else {
+        return Hit::Nothing;
+    };
+    if !contains(rows, x, y) {
+        return Hit::Nothing;
+    }
+    let selected = if app.view == View::Topics {
+        app.topic_position(&app.topic_rows())
+    } else {
+        app.selected[app.view.index()]
+    };
+    Hit::Row(offset(selected, usize::from(rows.height)) + usize::from(y - rows.y))
+}

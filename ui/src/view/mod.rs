@@ -1,0 +1,144 @@
+//! Drawing: `view(&App, &mut Frame)` composes the tab line, the current pane, the
+//! status line, the footer and any overlay. Only this module touches ratatui widgets.
+
+mod client;
+mod connections;
+pub mod fmt;
+mod footer;
+mod help;
+mod inflight;
+pub mod layout;
+mod log;
+mod overlays;
+mod overview;
+mod pubsub;
+mod slow;
+pub mod theme;
+mod topics;
+mod trace;
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+use crate::app::{App, Overlay, View};
+use theme::Theme;
+
+/// Draws the whole dashboard.
+pub fn view(app: &App, frame: &mut Frame) {
+    let theme = Theme::new(app.no_color);
+    let area = frame.area();
+    let c = layout::chrome(area);
+    draw_tabs(app, &theme, frame, c.tabs);
+    match app.view {
+        View::Overview => overview::draw(app, &theme, frame, c.body),
+        View::Connections => match &app.detail {
+            Some(id) => client::draw(app, &theme, frame, c.body, id),
+            None => connections::draw(app, &theme, frame, c.body),
+        },
+        View::Topics => topics::draw(app, &theme, frame, c.body),
+        View::Inflight => inflight::draw(app, &theme, frame, c.body),
+        View::PubSub => pubsub::draw(app, &theme, frame, c.body),
+        View::Slow => slow::draw(app, &theme, frame, c.body),
+        View::Trace => trace::draw(app, &theme, frame, c.body),
+        View::Log => log::draw(app, &theme, frame, c.body),
+    }
+    footer::draw_status(app, &theme, frame, c.status);
+    footer::draw_footer(app, &theme, frame, c.footer);
+    match &app.overlay {
+        Some(Overlay::Help) => help::draw(app, &theme, frame, area),
+        Some(Overlay::Confirm(q)) => overlays::confirm(&theme, frame, area, q),
+        Some(Overlay::Message(m)) => overlays::message(app, &theme, frame, area, m),
+        None => {}
+    }
+}
+
+fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let wide = area.width >= 120;
+    let mut spans = Vec::new();
+    for (i, (v, _, _)) in layout::tabs(area.width).into_iter().enumerate() {
+        let style = if v == app.view {
+            theme.tab_active
+        } else {
+            theme.tab
+        };
+        spans.push(Span::styled(
+            format!(" {} {} ", i + 1, layout::tab_title(v, wide)),
+            style,
+        ));
+        spans.push(Span::styled("│", theme.border));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A bordered block with a title, focused or not.
+pub(crate) fn block<'a>(theme: &Theme, title: impl Into<Line<'a>>, focused: bool) -> Block<'a> {
+    Block::bordered()
+        .title(title.into().style(theme.title))
+        .border_style(if focused {
+            theme.border_focus
+        } else {
+            theme.border
+        })
+}
+
+/// The block title of a list with its filter shown while set or being edited.
+pub(crate) fn list_title(
+    app: &App,
+    theme: &Theme,
+    name: &str,
+    view: View,
+    extra: &str,
+) -> Line<'static> {
+    let mut spans = vec![Span::styled(format!(" {name} "), theme.title)];
+    if !extra.is_empty() {
+        spans.push(Span::styled(format!("{extra} "), theme.dim));
+    }
+    let filter = app.filter_of(view);
+    let editing = app.view == view && app.editing == Some(crate::app::Editing::Filter);
+    if editing || !filter.is_empty() {
+        let cursor = if editing { "█" } else { "" };
+        spans.push(Span::styled(format!("/{filter}{cursor} "), theme.accent));
+    }
+    Line::from(spans)
+}
+
+/// A message centred in `area` (e.g. "n/a from this source").
+pub(crate) fn centered_note(frame: &mut Frame, area: Rect, text: &str, style: Style) {
+    let y = area.y + area.height / 2;
+    let r = Rect {
+        y,
+        height: 1.min(area.height),
+        ..area
+    };
+    frame.render_widget(
+        Paragraph::new(text.to_owned())
+            .style(style)
+            .alignment(ratatui::layout::Alignment::Center),
+        r,
+    );
+}
+
+/// Pads or clips `s` to exactly `w` cells (char-based; good enough for ids and topics).
+pub(crate) fn cell(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n > w {
+        let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    } else {
+        format!("{s:<w$}")
+    }
+}
+
+/// Right-aligned in `w` cells.
+pub(crate) fn rcell(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n > w {
+        cell(s, w)
+    } else {
+        format!("{s:>w$}")
+    }
+}

@@ -1,0 +1,113 @@
+//! Overlays over any view: yes/no confirmations and one message shown whole.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::fmt;
+use super::theme::Theme;
+use crate::app::{App, Confirm};
+use crate::derive::payload;
+use midge_model::Message;
+
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn confirm(theme: &Theme, frame: &mut Frame, area: Rect, q: &Confirm) {
+    let (title, text) = match q {
+        Confirm::Quit { online } => (
+            " Quit? ",
+            format!("{online} client(s) are connected. Quit and shut the broker down?"),
+        ),
+        Confirm::Kick(id) => (" Kick client? ", format!("Disconnect {id}?")),
+        Confirm::DeleteRetained(t) => (
+            " Delete retained? ",
+            format!("Publish an empty retained message to {t}?"),
+        ),
+    };
+    let r = centered(area, 50, 7);
+    frame.render_widget(Clear, r);
+    let lines = vec![
+        Line::from(Span::styled(text, theme.text)),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("y", theme.key),
+            Span::raw(" yes    "),
+            Span::styled("n/Esc", theme.key),
+            Span::raw(" no"),
+        ]),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(super::block(theme, title, true).border_style(theme.warn)),
+        r,
+    );
+}
+
+pub fn message(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, m: &Message) {
+    let r = centered(
+        area,
+        area.width.saturating_sub(6),
+        area.height.saturating_sub(4),
+    );
+    frame.render_widget(Clear, r);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("topic    ", theme.dim),
+            Span::styled(m.topic.clone(), theme.accent),
+        ]),
+        Line::from(vec![
+            Span::styled("received ", theme.dim),
+            Span::raw(format!(
+                "{} UTC ({} ago)  QoS {}  {}",
+                fmt::clock_ms(m.at_ms),
+                fmt::age(app.now_ms, m.at_ms),
+                m.qos,
+                if m.retain { "retained" } else { "" }
+            )),
+        ]),
+        Line::from(vec![
+            Span::styled("size     ", theme.dim),
+            Span::raw(payload::human_bytes(m.payload.len() as u64)),
+        ]),
+    ];
+    if let Some(ct) = &m.content_type {
+        lines.push(Line::from(vec![
+            Span::styled("content  ", theme.dim),
+            Span::raw(ct.clone()),
+        ]));
+    }
+    if let Some(rt) = &m.response_topic {
+        lines.push(Line::from(vec![
+            Span::styled("response ", theme.dim),
+            Span::raw(rt.clone()),
+        ]));
+    }
+    for (k, v) in &m.user_properties {
+        lines.push(Line::from(vec![
+            Span::styled("property ", theme.dim),
+            Span::raw(format!("{k} = {v}")),
+        ]));
+    }
+    lines.push(Line::default());
+    let room = usize::from(r.height.saturating_sub(2)).saturating_sub(lines.len());
+    lines.extend(
+        payload::lines(&m.payload, room)
+            .into_iter()
+            .map(|l| Line::from(Span::styled(l, theme.text))),
+    );
+    frame.render_widget(
+        Paragraph::new(lines).block(super::block(theme, " Message — Esc closes ", true)),
+        r,
+    );
+}

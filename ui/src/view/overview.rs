@@ -1,0 +1,151 @@
+//! Overview: the source, uptime and version, client and message gauges, and sparklines
+//! of the rates over a selectable range.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::Frame;
+
+use super::fmt::{self, NA};
+use super::theme::Theme;
+use crate::app::{App, RANGES_MS};
+use crate::derive::rates::Series;
+
+fn kv<'a>(theme: &Theme, k: &'a str, v: String) -> [Span<'a>; 2] {
+    [
+        Span::styled(k, theme.dim),
+        Span::styled(format!("{v}  "), theme.text),
+    ]
+}
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let s = &app.snapshot;
+    let c = &s.counters;
+    let [info, charts] = Layout::vertical([Constraint::Length(6), Constraint::Min(4)]).areas(area);
+    let uptime = s
+        .source
+        .started_at_ms
+        .map_or_else(|| NA.to_owned(), |t| fmt::age(app.now_ms, t));
+    let listeners = if s.source.listeners.is_empty() {
+        NA.to_owned()
+    } else {
+        s.source.listeners.join(", ")
+    };
+    let cur = app.rates.current();
+    let mut l1: Vec<Span> = Vec::new();
+    l1.extend(kv(
+        theme,
+        "version ",
+        s.source.version.clone().unwrap_or_else(|| NA.to_owned()),
+    ));
+    l1.extend(kv(theme, "uptime ", uptime));
+    l1.extend(kv(theme, "listeners ", listeners));
+    let mut l2: Vec<Span> = Vec::new();
+    l2.extend(kv(theme, "clients online ", fmt::count(c.clients_online)));
+    l2.extend(kv(theme, "offline ", fmt::count(c.clients_offline)));
+    l2.extend(kv(theme, "total ", fmt::count(c.clients_total)));
+    l2.extend(kv(
+        theme,
+        "connections since start ",
+        fmt::count(c.connections_total),
+    ));
+    let mut l3: Vec<Span> = Vec::new();
+    l3.extend(kv(theme, "subscriptions ", fmt::count(c.subscriptions)));
+    l3.extend(kv(theme, "retained ", fmt::count(c.retained)));
+    l3.extend(kv(theme, "auth failures ", fmt::count(c.auth_failures)));
+    let mut l4: Vec<Span> = Vec::new();
+    l4.extend(kv(
+        theme,
+        "dropped ",
+        format!(
+            "{} ({})",
+            fmt::count(c.publish_dropped),
+            fmt::rate(cur.dropped)
+        ),
+    ));
+    l4.extend(kv(theme, "received ", fmt::count(c.messages_received)));
+    l4.extend(kv(theme, "sent ", fmt::count(c.messages_sent)));
+    let lines = vec![
+        Line::from(l1),
+        Line::from(l2),
+        Line::from(l3),
+        Line::from(l4),
+    ];
+    frame.render_widget(
+        Paragraph::new(lines).block(super::block(theme, " Broker ", false)),
+        info,
+    );
+
+    let range = RANGES_MS[app.range % RANGES_MS.len()];
+    let charts_title = format!("last {} min", range / 60_000);
+    let wide = charts.width >= 120;
+    let cells: Vec<Rect> = if wide {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).areas(charts);
+        let [a, b] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(top);
+        let [c2, d] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(bottom);
+        vec![a, b, c2, d]
+    } else {
+        Layout::vertical([Constraint::Fill(1); 4])
+            .split(charts)
+            .to_vec()
+    };
+    let specs = [
+        (
+            Series::MsgsIn,
+            "messages in",
+            fmt::rate(cur.msgs_in),
+            theme.chart_in,
+        ),
+        (
+            Series::MsgsOut,
+            "messages out",
+            fmt::rate(cur.msgs_out),
+            theme.chart_out,
+        ),
+        (
+            Series::BytesIn,
+            "bytes in",
+            fmt::byte_rate(cur.bytes_in),
+            theme.chart_in,
+        ),
+        (
+            Series::BytesOut,
+            "bytes out",
+            fmt::byte_rate(cur.bytes_out),
+            theme.chart_out,
+        ),
+    ];
+    for ((series, name, now, style), r) in specs.into_iter().zip(cells) {
+        let title = Line::from(vec![
+            Span::styled(format!(" {name} "), theme.title),
+            Span::styled(format!("{now} "), theme.text),
+            Span::styled(format!("· {charts_title} [ ] "), theme.dim),
+        ]);
+        let block = super::block(theme, title, false);
+        let inner = block.inner(r);
+        frame.render_widget(block, r);
+        let data = app
+            .rates
+            .series(series, app.now_ms, range, usize::from(inner.width));
+        if data.iter().all(Option::is_none) {
+            let note = if app.snapshot.counters.messages_received.is_none() {
+                "n/a from this source"
+            } else {
+                "collecting…"
+            };
+            super::centered_note(frame, inner, note, theme.dim);
+            continue;
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "bar heights"
+        )]
+        let bars: Vec<u64> = data
+            .iter()
+            .map(|v| v.map_or(0, |v| v.max(0.0).round() as u64))
+            .collect();
+        frame.render_widget(Sparkline::default().data(&bars).style(style), inner);
+    }
+}

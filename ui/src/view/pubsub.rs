@@ -1,0 +1,181 @@
+//! Publish / Subscribe: the publish form, the dashboard's own subscriptions, and the
+//! stream of messages matching them (newest first, pausable, bounded).
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::fmt;
+use super::layout::{offset, pubsub_split};
+use super::theme::Theme;
+use super::{cell, rcell};
+use crate::app::{App, Editing, FormField, PubSubFocus, View};
+use crate::derive::payload::{human_bytes, preview};
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let a = pubsub_split(area);
+    draw_form(app, theme, frame, a.form);
+    draw_subs(app, theme, frame, a.subs);
+    draw_messages(app, theme, frame, a.messages);
+}
+
+fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let editing = app.editing == Some(Editing::Publish);
+    let title = if editing {
+        " Publish — Enter sends, Esc leaves "
+    } else {
+        " Publish (v5 props) — p edits "
+    };
+    let block = super::block(theme, title, editing);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let label_w = 13usize.min(usize::from(inner.width) / 2);
+    let val_w = usize::from(inner.width).saturating_sub(label_w);
+    let lines: Vec<Line> = FormField::ALL
+        .iter()
+        .map(|&f| {
+            let focused = editing && app.publish.field == f;
+            let mut v = app.publish.value(f);
+            if focused {
+                v.push('█');
+            }
+            Line::from(vec![
+                Span::styled(
+                    cell(f.label(), label_w),
+                    if focused { theme.key } else { theme.dim },
+                ),
+                Span::styled(
+                    cell(&v, val_w),
+                    if focused { theme.selected } else { theme.text },
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_subs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let focused = app.pubsub_focus == PubSubFocus::Subscriptions && app.editing.is_none();
+    let block = super::block(
+        theme,
+        format!(" Subscriptions ({}) ", app.subscriptions.len()),
+        focused,
+    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut lines = Vec::new();
+    if app.editing == Some(Editing::Subscribe) {
+        lines.push(Line::from(vec![
+            Span::styled("filter ", theme.key),
+            Span::styled(format!("{}█", app.subscribe.filter), theme.selected),
+            Span::styled(format!("  QoS {} (Tab)", app.subscribe.qos), theme.key),
+        ]));
+    }
+    let visible = usize::from(inner.height).saturating_sub(lines.len());
+    let sel = app
+        .sub_selected
+        .min(app.subscriptions.len().saturating_sub(1));
+    for (pos, (filter, qos)) in app
+        .subscriptions
+        .iter()
+        .enumerate()
+        .skip(offset(sel, visible))
+        .take(visible)
+    {
+        let style = if pos == sel && focused {
+            theme.selected
+        } else {
+            theme.text
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} QoS {qos}",
+                cell(filter, usize::from(inner.width).saturating_sub(7))
+            ),
+            style,
+        )));
+    }
+    if app.subscriptions.is_empty() && app.editing != Some(Editing::Subscribe) {
+        lines.push(Line::from(Span::styled("none yet: press a", theme.dim)));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let rows = app.message_rows();
+    let mut extra = format!(
+        "{}/{} · {} / {}",
+        app.messages.len(),
+        app.messages.max_len(),
+        human_bytes(app.messages.bytes() as u64),
+        human_bytes(app.messages.max_bytes() as u64)
+    );
+    if app.messages.truncated() {
+        extra.push_str(&format!(
+            " · TRUNCATED ({} dropped)",
+            fmt::thousands(app.messages.dropped())
+        ));
+    }
+    if app.paused {
+        extra.push_str(&format!(
+            " · PAUSED ({} skipped)",
+            fmt::thousands(app.skipped_while_paused)
+        ));
+    }
+    let focused = app.pubsub_focus == PubSubFocus::Messages && app.editing.is_none();
+    let block = super::block(
+        theme,
+        super::list_title(app, theme, "Messages", View::PubSub, &extra),
+        focused,
+    );
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let topic_w = (usize::from(inner.width) / 3).clamp(8, 40);
+    let payload_w = usize::from(inner.width).saturating_sub(12 + 1 + topic_w + 1 + 5 + 1);
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{} {} {} {}",
+            cell("time", 12),
+            cell("topic", topic_w),
+            cell("q r", 5),
+            "payload"
+        ),
+        theme.header,
+    ))];
+    let visible = usize::from(inner.height.saturating_sub(1));
+    let sel = app.selected[View::PubSub.index()].min(rows.len().saturating_sub(1));
+    for (pos, m) in rows
+        .iter()
+        .enumerate()
+        .skip(offset(sel, visible))
+        .take(visible)
+    {
+        let style = if pos == sel && focused {
+            theme.selected
+        } else {
+            theme.text
+        };
+        let qr = format!("{} {}", m.qos, if m.retain { "R" } else { " " });
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} {} {} {}",
+                cell(&fmt::clock_ms(m.at_ms), 12),
+                cell(&m.topic, topic_w),
+                cell(&qr, 5),
+                preview(&m.payload, payload_w)
+            ),
+            style,
+        )));
+    }
+    if rows.is_empty() {
+        let note = if app.subscriptions.is_empty() {
+            "subscribe (a) to see matching messages here"
+        } else {
+            "no message yet"
+        };
+        lines.push(Line::from(Span::styled(note, theme.dim)));
+    }
+    let _ = rcell;
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,255 @@
+//! Topics: the live topic tree (left) and the selected topic (right): its last payload
+//! rendered by kind, a chart when payloads are numeric, and the payload history.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
+use ratatui::Frame;
+
+use super::fmt;
+use super::layout::{offset, topics_split};
+use super::theme::Theme;
+use super::{cell, rcell};
+use crate::app::{App, View};
+use crate::derive::matching::matches;
+use crate::derive::payload::{self, human_bytes};
+use crate::derive::topics::{NodeId, TopicData};
+
+/// Sessions with at least one subscription matching `topic`.
+fn subscribers(app: &App, topic: &str) -> Option<usize> {
+    let conns = app.snapshot.connections.as_ref()?;
+    Some(
+        conns
+            .iter()
+            .filter(|c| c.subscriptions.iter().any(|s| matches(&s.filter, topic)))
+            .count(),
+    )
+}
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [left, right] = topics_split(area);
+    let rows = app.topic_rows();
+    let t = &app.topics;
+    let limits = t.limits();
+    let mut extra = format!("{} kept", fmt::thousands(t.len() as u64));
+    if t.capped() {
+        extra.push_str(&format!(
+            " · CAPPED at {}: {} msgs not kept",
+            fmt::thousands(limits.max_topics as u64),
+            fmt::thousands(t.capped_messages())
+        ));
+    }
+    let block = super::block(
+        theme,
+        super::list_title(app, theme, "Topics", View::Topics, &extra),
+        true,
+    );
+    let inner = block.inner(left);
+    frame.render_widget(block, left);
+    let visible = usize::from(inner.height);
+    let sel = app.topic_position(&rows);
+    let off = offset(sel, visible);
+    let w = usize::from(inner.width);
+    let mut lines = Vec::new();
+    for (pos, row) in rows.iter().enumerate().skip(off).take(visible) {
+        let Some(node) = t.node(row.id) else { continue };
+        let marker = if node.children.is_empty() {
+            "  "
+        } else if node.expanded {
+            "▾ "
+        } else {
+            "▸ "
+        };
+        let name = if app.filter_of(View::Topics).is_empty() {
+            node.name.clone()
+        } else {
+            t.path(row.id)
+        };
+        let name = if name.is_empty() {
+            "(empty)".to_owned()
+        } else {
+            name
+        };
+        let retained = if node.data.as_ref().is_some_and(|d| d.retained) {
+            "R"
+        } else {
+            " "
+        };
+        let rate = node
+            .data
+            .as_ref()
+            .map_or(String::new(), |d| fmt::rate(Some(d.rate(app.now_ms))));
+        let stats = format!(
+            " {} {} {retained}",
+            rcell(&fmt::thousands(node.subtree_count), 7),
+            rcell(&rate, 7)
+        );
+        let indent = "  ".repeat(row.depth);
+        let room = w.saturating_sub(stats.chars().count());
+        let text = format!("{}{stats}", cell(&format!("{indent}{marker}{name}"), room));
+        let style = if pos == sel {
+            theme.selected
+        } else if node.data.is_none() {
+            theme.dim
+        } else {
+            theme.text
+        };
+        lines.push(Line::from(Span::styled(text, style)));
+    }
+    if rows.is_empty() {
+        lines.push(Line::from(Span::styled(
+            if t.is_empty() {
+                "no messages seen yet"
+            } else {
+                "no topic matches"
+            },
+            theme.dim,
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+    let selected = rows.get(sel).map(|r| r.id);
+    draw_detail(app, theme, frame, right, selected);
+}
+
+fn draw_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: Option<NodeId>) {
+    let t = &app.topics;
+    let Some((id, data)) = id.and_then(|id| Some((id, t.node(id)?.data.as_ref()?))) else {
+        let block = super::block(theme, " Topic ", false);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        super::centered_note(frame, inner, "select a topic with messages", theme.dim);
+        return;
+    };
+    let path = t.path(id);
+    let numeric: Vec<(f64, f64)> = data
+        .history
+        .iter()
+        .filter_map(|h| payload::parse_number(&h.payload).map(|v| (h.at_ms as f64 / 1000.0, v)))
+        .collect();
+    let chart_h = if numeric.len() >= 2 { 8 } else { 0 };
+    let [head, last, chart, hist] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Fill(1),
+        Constraint::Length(chart_h),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let subs = subscribers(app, &path).map_or_else(|| fmt::NA.to_owned(), |n| n.to_string());
+    let head_lines = vec![
+        Line::from(Span::styled(path.clone(), theme.accent)),
+        Line::from(Span::styled(
+            format!(
+                "{} msgs · {} · {} subscribers{} · last {} ago",
+                fmt::thousands(data.count),
+                fmt::rate(Some(data.rate(app.now_ms))),
+                subs,
+                if data.retained { " · retained" } else { "" },
+                fmt::age(app.now_ms, data.last_ms)
+            ),
+            theme.text,
+        )),
+    ];
+    frame.render_widget(
+        Paragraph::new(head_lines).block(super::block(theme, " Topic ", false)),
+        head,
+    );
+    draw_last(app, theme, frame, last, data);
+    if chart_h > 0 {
+        draw_chart(theme, frame, chart, &numeric);
+    }
+    draw_history(app, theme, frame, hist, data);
+}
+
+fn draw_last(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &TopicData) {
+    let Some(h) = data.history.back() else { return };
+    let kind = match payload::classify(&h.payload) {
+        payload::PayloadKind::Empty => "empty",
+        payload::PayloadKind::Number(_) => "number",
+        payload::PayloadKind::Json(_) => "JSON",
+        payload::PayloadKind::Text(_) => "text",
+        payload::PayloadKind::Binary => "binary, hex",
+    };
+    let clipped = if h.clipped() {
+        format!(" · TRUNCATED to {}", human_bytes(h.payload.len() as u64))
+    } else {
+        String::new()
+    };
+    let title = format!(
+        " Last payload · {kind} · {}{clipped} · {} ",
+        human_bytes(h.full_len as u64),
+        fmt::clock(h.at_ms)
+    );
+    let block = super::block(theme, title, false);
+    let room = usize::from(block.inner(area).height);
+    let lines: Vec<Line> = payload::lines(&h.payload, room)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, theme.text)))
+        .collect();
+    let _ = app;
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_chart(theme: &Theme, frame: &mut Frame, area: Rect, points: &[(f64, f64)]) {
+    let (x0, x1) = (
+        points.first().map_or(0.0, |p| p.0),
+        points.last().map_or(1.0, |p| p.0),
+    );
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.1).max(0.5);
+    let ds = Dataset::default()
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(theme.chart_in)
+        .data(points);
+    let chart = Chart::new(vec![ds])
+        .block(super::block(theme, " Values ", false))
+        .x_axis(Axis::default().bounds([x0, x1.max(x0 + 1.0)]))
+        .y_axis(
+            Axis::default()
+                .style(theme.dim)
+                .bounds([lo - pad, hi + pad])
+                .labels([format!("{:.1}", lo - pad), format!("{:.1}", hi + pad)]),
+        );
+    frame.render_widget(chart, area);
+}
+
+fn draw_history(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &TopicData) {
+    let t = app.topics.limits();
+    let trunc = if data.history_dropped > 0 {
+        format!(
+            " · TRUNCATED ({} older dropped)",
+            fmt::thousands(data.history_dropped)
+        )
+    } else {
+        String::new()
+    };
+    let title = format!(
+        " History {}/{}{trunc} · budget {} / {} · J/K ",
+        data.history.len(),
+        t.history_per_topic,
+        human_bytes(app.topics.history_bytes() as u64),
+        human_bytes(t.history_budget as u64)
+    );
+    let block = super::block(theme, title, false);
+    let inner = block.inner(area);
+    let room = usize::from(inner.height);
+    let skip = app.history_scroll.min(data.history.len().saturating_sub(1));
+    let w = usize::from(inner.width).saturating_sub(15);
+    let lines: Vec<Line> = data
+        .history
+        .iter()
+        .rev()
+        .skip(skip)
+        .take(room)
+        .map(|h| {
+            Line::from(vec![
+                Span::styled(format!("{} ", fmt::clock_ms(h.at_ms)), theme.dim),
+                Span::styled(payload::preview(&h.payload, w), theme.text),
+            ])
+        })
+        .collect();
+    frame.render_widget(block, area);
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,114 @@
+//! Trace: pick a client (left) and watch its packets live (right), newest first, with
+//! v5 reason codes. Tracing runs only while this view is open.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::cell;
+use super::fmt;
+use super::layout::{offset, trace_split};
+use super::theme::Theme;
+use crate::app::{App, View};
+use midge_model::Direction;
+
+pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [left, right] = trace_split(area);
+    let block = super::block(
+        theme,
+        super::list_title(app, theme, "Clients", View::Trace, ""),
+        true,
+    );
+    let inner = block.inner(left);
+    frame.render_widget(block, left);
+    let cands = app.trace_candidates();
+    let visible = usize::from(inner.height);
+    let sel = app.selected[View::Trace.index()].min(cands.len().saturating_sub(1));
+    let w = usize::from(inner.width);
+    let mut lines = Vec::new();
+    for (pos, id) in cands
+        .iter()
+        .enumerate()
+        .skip(offset(sel, visible))
+        .take(visible)
+    {
+        let traced = app.trace_client.as_deref() == Some(*id);
+        let style = if pos == sel {
+            theme.selected
+        } else if traced {
+            theme.accent
+        } else {
+            theme.text
+        };
+        lines.push(Line::from(Span::styled(
+            cell(&format!("{}{id}", if traced { "▶ " } else { "  " }), w),
+            style,
+        )));
+    }
+    if app.snapshot.connections.is_none() {
+        lines.push(Line::from(Span::styled("n/a from this source", theme.dim)));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+
+    let rows = app.trace_rows();
+    let title = match &app.trace_client {
+        Some(id) => {
+            let trunc = if app.trace.truncated() {
+                " · TRUNCATED"
+            } else {
+                ""
+            };
+            format!(
+                " Packets of {id} · {}/{}{trunc} · newest first ",
+                rows.len(),
+                app.trace.max_len()
+            )
+        }
+        None => " Packets ".to_owned(),
+    };
+    let block = super::block(theme, title, false);
+    let inner = block.inner(right);
+    frame.render_widget(block, right);
+    if app.trace_client.is_none() {
+        super::centered_note(
+            frame,
+            inner,
+            "select a client and press Enter to trace it",
+            theme.dim,
+        );
+        return;
+    }
+    let lines: Vec<Line> = rows
+        .iter()
+        .take(usize::from(inner.height))
+        .map(|t| {
+            let (arrow, style) = if t.direction == Direction::In {
+                ("→", theme.chart_in)
+            } else {
+                ("←", theme.chart_out)
+            };
+            let mut spans = vec![
+                Span::styled(format!("{} ", fmt::clock_ms(t.at_ms)), theme.dim),
+                Span::styled(format!("{arrow} {:<11}", t.packet), style),
+                Span::styled(t.detail.clone(), theme.text),
+            ];
+            if let Some(r) = &t.reason {
+                spans.push(Span::styled(
+                    format!("  [{r}]"),
+                    if r == "Success" {
+                        theme.good
+                    } else {
+                        theme.warn
+                    },
+                ));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    if lines.is_empty() {
+        super::centered_note(frame, inner, "waiting for packets…", theme.dim);
+        return;
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,114 @@
+//! TestBackend renders of every view from the fixtures at a fixed clock, at 80×24 and
+//! 160×48, snapshotted with insta (accept with `INSTA_UPDATE=always`).
+
+mod support;
+
+use midge_ui::{Key, View};
+use support::{busy_app, chars, key, render};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn name(view: &str, (w, h): (u16, u16)) -> String {
+    format!("{view}_{w}x{h}")
+}
+
+#[test]
+fn every_view_at_both_sizes() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        for (i, v) in View::ALL.iter().enumerate() {
+            let digit = char::from_digit(u32::try_from(i + 1).unwrap_or(1), 10).unwrap_or('1');
+            key(&mut app, Key::Char(digit));
+            assert_eq!(app.view, *v);
+            if *v == View::Trace {
+                // Pick sensor-kitchen, which the fixtures traced.
+                let pos = app
+                    .trace_candidates()
+                    .iter()
+                    .position(|c| *c == "sensor-kitchen")
+                    .unwrap_or(0);
+                app.selected[View::Trace.index()] = pos;
+                key(&mut app, Key::Enter);
+                for e in midge_model::fixtures::events() {
+                    if matches!(e, midge_model::Event::Trace(_)) {
+                        midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+                    }
+                }
+            }
+            if *v == View::Topics {
+                // Select the JSON lamp payload through the filter, then show the whole tree.
+                key(&mut app, Key::Char('/'));
+                chars(&mut app, "lamp");
+                key(&mut app, Key::Enter);
+                key(&mut app, Key::Char('j'));
+                key(&mut app, Key::Esc);
+            }
+            insta::assert_snapshot!(
+                name(
+                    &format!(
+                        "{}_{}",
+                        i + 1,
+                        v.title().replace([' ', '/'], "_").to_lowercase()
+                    ),
+                    size
+                ),
+                render(&app, size.0, size.1)
+            );
+        }
+    }
+}
+
+#[test]
+fn topics_numeric_chart() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('3'));
+        key(&mut app, Key::Char('/'));
+        chars(&mut app, "temperature");
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("topics_numeric", size), render(&app, size.0, size.1));
+    }
+}
+
+#[test]
+fn overlays_and_detail() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('?'));
+        insta::assert_snapshot!(name("help", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Esc);
+
+        key(&mut app, Key::Char('2'));
+        key(&mut app, Key::Char('/'));
+        chars(&mut app, "historian");
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("client_detail", size), render(&app, size.0, size.1));
+
+        key(&mut app, Key::Char('x'));
+        insta::assert_snapshot!(name("kick_confirm", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Esc);
+
+        key(&mut app, Key::Char('q'));
+        insta::assert_snapshot!(name("quit_confirm", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Esc);
+
+        key(&mut app, Key::Char('5'));
+        key(&mut app, Key::Char('p'));
+        chars(&mut app, "home/lamp");
+        key(&mut app, Key::Tab);
+        chars(&mut app, "{\"on\":false}");
+        insta::assert_snapshot!(name("publish_form", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Esc);
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("message_whole", size), render(&app, size.0, size.1));
+    }
+}
+
+#[test]
+fn no_color_and_empty_source() {
+    let mut opts = support::options();
+    opts.no_color = true;
+    let app = midge_ui::App::new(&opts);
+    insta::assert_snapshot!("waiting_80x24", render(&app, 80, 24));
+}

@@ -1,0 +1,49 @@
+//! Shared test helpers: an App fed with the busy-broker fixtures at a fixed clock.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use midge_model::fixtures;
+use midge_ui::{update, App, Key, Msg, Options};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+pub fn options() -> Options {
+    Options {
+        title: "midge 0.1.0".to_owned(),
+        no_color: false,
+        log_file: Some("/var/log/midge.log".into()),
+    }
+}
+
+/// An App that has seen one minute of snapshots and all fixture events.
+pub fn busy_app(width: u16, height: u16) -> App {
+    let mut app = App::new(&options());
+    update(&mut app, Msg::Resize { width, height });
+    for s in fixtures::snapshot_series(240) {
+        update(&mut app, Msg::Snapshot(Arc::new(s)));
+    }
+    for e in fixtures::events() {
+        update(&mut app, Msg::Event(e));
+    }
+    // The dashboard's own subscription, as if typed.
+    app.subscriptions.insert("sensors/#".to_owned(), 1);
+    app
+}
+
+pub fn key(app: &mut App, k: Key) -> Option<midge_model::Command> {
+    update(app, Msg::Key(k))
+}
+
+pub fn chars(app: &mut App, s: &str) {
+    for c in s.chars() {
+        update(app, Msg::Key(Key::Char(c)));
+    }
+}
+
+pub fn render(app: &App, width: u16, height: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    t.draw(|f| midge_ui::view(app, f)).expect("draw");
+    t.backend().to_string()
+}
