@@ -46,3 +46,38 @@ async fn slow_consumer_does_not_block_anyone() {
     assert!(dropped.parse::<usize>().is_ok_and(|n| n < N), "{dropped}");
     drop(stuck);
 }
+
+/// The same flood without pacing: a subscriber reading as fast as it can should still
+/// get every message while the stuck one drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpaced_flood_reaches_a_reading_subscriber() {
+    let broker = start_broker_with(|c| {
+        c.limits.max_queued_messages = 16;
+    })
+    .await;
+    let addr = broker.addr();
+    let stuck = raw_sub(addr, "stuck", "flood", 0).await;
+    let mut healthy = raw_sub(addr, "healthy", "flood", 0).await;
+    let (mut publ, _) = Raw::v4(addr, "pub", true).await;
+    const N: usize = 3000;
+    let size = 8 * 1024;
+    let one = b::publish("flood", 0, 0, false, false, &vec![b'x'; size], None);
+    let reader = tokio::spawn(async move {
+        for i in 0..N {
+            match healthy.read_within(Duration::from_secs(2)).await {
+                Some(crate::support::Read::Packet(midge::protocol::Packet::Publish(_))) => {}
+                other => return Err(format!("got {i} of {N}, then {other:?}")),
+            }
+        }
+        Ok(())
+    });
+    for _ in 0..N / 100 {
+        within(5.0, publ.send(&one.repeat(100))).await;
+    }
+    within(2.0, publ.sync()).await;
+    within(10.0, reader)
+        .await
+        .expect("reader")
+        .expect("every message");
+    drop(stuck);
+}
