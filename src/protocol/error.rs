@@ -18,6 +18,9 @@ pub enum DecodeError {
     /// Well-formed but not allowed here, e.g. a property a packet may not carry.
     #[error("protocol error: {0}")]
     Protocol(&'static str),
+    /// A Topic Alias of 0 [MQTT-3.3.2-8]: answered with 0x94, as any invalid alias.
+    #[error("topic alias invalid: {0}")]
+    TopicAliasInvalid(&'static str),
 }
 
 impl DecodeError {
@@ -28,6 +31,7 @@ impl DecodeError {
             Self::UnsupportedProtocolVersion(_) => ReasonCode::UnsupportedProtocolVersion,
             Self::Malformed(_) => ReasonCode::MalformedPacket,
             Self::Protocol(_) => ReasonCode::ProtocolError,
+            Self::TopicAliasInvalid(_) => ReasonCode::TopicAliasInvalid,
         }
     }
 }

@@ -237,7 +237,14 @@ fn read_one(r: &mut Reader, ctx: Context, id: u32, p: &mut Properties) -> Result
         TOPIC_ALIAS_MAXIMUM => set_once(&mut p.topic_alias_maximum, r.u16()?),
         TOPIC_ALIAS => set_once(
             &mut p.topic_alias,
-            non_zero_u16(r, "[MQTT-3.3.2-8] Topic Alias of 0")?,
+            match r.u16()? {
+                0 => {
+                    return Err(DecodeError::TopicAliasInvalid(
+                        "[MQTT-3.3.2-8] Topic Alias of 0",
+                    ))
+                }
+                v => v,
+            },
         ),
         MAXIMUM_QOS => set_once(&mut p.maximum_qos, flag(r, "Maximum QoS must be 0 or 1")?),
         RETAIN_AVAILABLE => set_once(

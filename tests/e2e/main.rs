@@ -1,1 +1,17 @@
-fn main() {}
+//! End-to-end tests of the midge broker over real TCP on 127.0.0.1, with three kinds of
+//! clients: hand-written bytes (`support::Raw`), rumqttc, and the Debian mosquitto
+//! clients. One module per area of the product issue.
+
+mod bytes;
+mod support;
+
+mod cli;
+mod connect;
+mod interop;
+mod malformed;
+mod publish;
+mod retained;
+mod sessions;
+mod slow;
+mod subscriptions;
+mod wills;

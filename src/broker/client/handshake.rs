@@ -70,13 +70,10 @@ where
         }
         Ok(Ok(None)) => return None,
         Ok(Err(ReadError::Decode(DecodeError::UnsupportedProtocolVersion(level)))) => {
-            // [MQTT-3.1.2-2]: CONNACK 0x01 (v5: 0x84), then close.
+            // [MQTT-3.1.2-2]: CONNACK 0x01, then close. The client speaks no version we
+            // know, so answer in the 3.1.1 encoding every 3.x client reads (as Mosquitto).
             info!(level, "unsupported protocol level: refusing");
-            let v = if level >= 5 {
-                ProtocolVersion::V5
-            } else {
-                ProtocolVersion::V3_1_1
-            };
+            let v = ProtocolVersion::V3_1_1;
             refuse((reader, writer), v, ReasonCode::UnsupportedProtocolVersion).await;
             return None;
         }

@@ -14,6 +14,9 @@ use crate::broker::message::{ClientId, Delivery, Message};
 use crate::broker::session::Session;
 use crate::broker::shared::ClientStats;
 
+/// Least capacity of the router → client delivery channel.
+const OUTBOUND_BURST: usize = 1024;
+
 /// A client that completed CONNECT (authenticated) and wants its session.
 pub struct ConnectRequest {
     pub client_id: ClientId,
@@ -64,7 +67,9 @@ impl Router {
     }
 
     fn complete_connect(&mut self, req: Box<ConnectRequest>) {
-        let cap = self.options.max_queued.max(1);
+        // The hand-off to an online client absorbs bursts: a reader that keeps up must not
+        // lose messages because the session queue bound (`max_queued`) is small.
+        let cap = self.options.max_queued.max(OUTBOUND_BURST);
         let (tx, rx) = mpsc::channel(cap);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let online = Online {

@@ -113,7 +113,7 @@ fn values_out_of_range() {
     );
     assert_eq!(
         err(&publish(&[0x23, 0, 0]), V5),
-        Protocol("[MQTT-3.3.2-8] Topic Alias of 0")
+        DecodeError::TopicAliasInvalid("[MQTT-3.3.2-8] Topic Alias of 0")
     );
     assert_eq!(
         err(&publish(&[0x01, 2]), V5),
