@@ -79,12 +79,26 @@ pub enum Error {
     },
     #[error("{0}")]
     Setup(String),
+    /// A listener's TLS files (the message names the file).
+    #[error(transparent)]
+    Transport(crate::transport::Error),
+}
+
+impl From<crate::transport::Error> for Error {
+    fn from(e: crate::transport::Error) -> Self {
+        match e {
+            crate::transport::Error::Bind { addr, source } => Error::Bind { addr, source },
+            e => Error::Transport(e),
+        }
+    }
 }
 
 /// A running broker.
 pub struct Broker {
     ctx: Arc<Context>,
     local_addrs: Vec<SocketAddr>,
+    /// TLS settings of the listeners, for certificate reloads.
+    listeners: crate::transport::ListenerSet,
     shutdown: watch::Sender<bool>,
     router_task: tokio::task::JoinHandle<()>,
     /// Set by the embedded dashboard: every published message, for its topic tree.
@@ -105,40 +119,18 @@ impl Broker {
             router: router_tx,
             next_conn_id: AtomicU64::new(1),
         });
-        let mut local_addrs = Vec::new();
-        let mut listeners = Vec::new();
-        for l in &config.listeners {
-            let listener = tokio::net::TcpListener::bind(l.bind)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: l.bind,
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| Error::Bind {
-                addr: l.bind,
-                source,
-            })?;
-            local_addrs.push(addr);
-            listeners.push((listener, l.clone()));
-        }
+        let bound = crate::transport::Bound::bind(&config.listeners).await?;
+        let local_addrs = bound.local_addrs().to_vec();
+        let listeners = bound.handle();
         let mut router = router::Router::new(options, metrics);
         let (tap_tx, tap_rx) = mpsc::channel(4096);
         router.tap = Some(tap_tx);
         let router_task = tokio::spawn(router.run(router_rx, shutdown_rx.clone()));
-        for (listener, cfg) in listeners {
-            tokio::spawn(crate::transport::listener::accept_loop(
-                listener,
-                cfg,
-                ctx.clone(),
-                shutdown_rx.clone(),
-            ));
-        }
-        for a in &local_addrs {
-            tracing::info!(address = %a, "listening");
-        }
+        bound.spawn(&ctx, &shutdown_rx);
         Ok(Self {
             ctx,
             local_addrs,
+            listeners,
             shutdown,
             router_task,
             tap: Some(tap_rx),
@@ -148,6 +140,11 @@ impl Broker {
     /// The bound addresses (ephemeral ports resolved), in config order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The listeners' handle: `listeners().reload()` re-reads TLS certificates (SIGHUP).
+    pub fn listeners(&self) -> crate::transport::ListenerSet {
+        self.listeners.clone()
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
