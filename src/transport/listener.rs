@@ -188,8 +188,7 @@ async fn connection(stream: TcpStream, addr: SocketAddr, stack: &Stack, ctx: Arc
     let max_packet = ctx.options.max_packet_size;
     match &stack.tls {
         None => {
-            let Some(ws) = ws_handshake(stream, stack, &address, deadline, max_packet).await
-            else {
+            let Some(ws) = ws_handshake(stream, stack, &address, deadline, max_packet).await else {
                 return;
             };
             let peer = Peer {

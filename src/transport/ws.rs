@@ -27,11 +27,11 @@ const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 /// 404 and a missing subprotocol 400, then the connection closes. `max_packet_size`
 /// bounds a single frame and message (a frame never needs to be larger than a packet
 /// plus its fixed header).
-pub async fn accept<S>(
-    stream: S,
-    path: &str,
-    max_packet_size: u32,
-) -> Result<WsStream<S>, WsError>
+#[expect(
+    clippy::result_large_err,
+    reason = "the callback's error type is fixed by tungstenite"
+)]
+pub async fn accept<S>(stream: S, path: &str, max_packet_size: u32) -> Result<WsStream<S>, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -40,8 +40,8 @@ where
         .max_frame_size(Some(limit))
         .max_message_size(Some(limit));
     let callback = |req: &Request, resp: Response| check_request(req, resp, path);
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
-        .await?;
+    let ws =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await?;
     Ok(WsStream::new(ws))
 }
 
@@ -51,9 +51,16 @@ fn reject(status: StatusCode, why: &str) -> ErrorResponse {
     resp
 }
 
+#[expect(
+    clippy::result_large_err,
+    reason = "the error type is fixed by tungstenite's Callback"
+)]
 fn check_request(req: &Request, mut resp: Response, path: &str) -> Result<Response, ErrorResponse> {
     if req.uri().path() != path {
-        tracing::info!(path = req.uri().path(), "WebSocket upgrade on an unknown path: 404");
+        tracing::info!(
+            path = req.uri().path(),
+            "WebSocket upgrade on an unknown path: 404"
+        );
         return Err(reject(StatusCode::NOT_FOUND, "not found\n"));
     }
     let offered: Vec<&str> = req
@@ -203,12 +210,8 @@ mod tests {
                 .map(HeaderValue::as_bytes),
             Some(&b"mqtt"[..])
         );
-        let resp = check_request(
-            &request("/m", Some("mqttv3.1")),
-            Response::default(),
-            "/m",
-        )
-        .expect("accepted");
+        let resp = check_request(&request("/m", Some("mqttv3.1")), Response::default(), "/m")
+            .expect("accepted");
         assert_eq!(
             resp.headers()
                 .get("sec-websocket-protocol")
@@ -219,14 +222,22 @@ mod tests {
 
     #[test]
     fn wrong_path_is_404_and_missing_protocol_400() {
-        let err = check_request(&request("/other", Some("mqtt")), Response::default(), "/mqtt")
-            .expect_err("wrong path");
+        let err = check_request(
+            &request("/other", Some("mqtt")),
+            Response::default(),
+            "/mqtt",
+        )
+        .expect_err("wrong path");
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
         let err = check_request(&request("/mqtt", None), Response::default(), "/mqtt")
             .expect_err("no protocol");
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
-        let err = check_request(&request("/mqtt", Some("chat")), Response::default(), "/mqtt")
-            .expect_err("other protocol");
+        let err = check_request(
+            &request("/mqtt", Some("chat")),
+            Response::default(),
+            "/mqtt",
+        )
+        .expect_err("other protocol");
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
 }

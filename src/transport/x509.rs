@@ -82,8 +82,12 @@ fn decode_string(tag: u8, body: &[u8]) -> Option<String> {
             if body.len() % 2 != 0 {
                 return None;
             }
-            let units = body.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units).collect::<Result<String, _>>().ok()
+            let units = body
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
         }
         _ => None,
     }
@@ -144,7 +148,10 @@ mod tests {
             let _ = subject_common_name(&der[..n]);
         }
         assert_eq!(subject_common_name(&[]), None);
-        assert_eq!(subject_common_name(&[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF]), None);
+        assert_eq!(
+            subject_common_name(&[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF]),
+            None
+        );
         assert_eq!(subject_common_name(&[0x1F, 0x00]), None);
     }
 }

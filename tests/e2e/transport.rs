@@ -19,7 +19,21 @@ use tokio::net::TcpStream;
 
 /// CONNECT, MQTT 3.1.1, clean session, keep-alive 60, client id `id` (short).
 fn connect(id: &str) -> Vec<u8> {
-    let mut v = vec![0x10, 12 + id.len() as u8, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0];
+    let mut v = vec![
+        0x10,
+        12 + id.len() as u8,
+        0,
+        4,
+        b'M',
+        b'Q',
+        b'T',
+        b'T',
+        4,
+        0x02,
+        0,
+        60,
+        0,
+    ];
     v.push(id.len() as u8);
     v.extend_from_slice(id.as_bytes());
     v
@@ -75,9 +89,12 @@ async fn tls_connect(
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").expect("server name");
-    tokio::time::timeout(T, tokio_rustls::TlsConnector::from(config).connect(name, tcp))
-        .await
-        .expect("TLS handshake finishes")
+    tokio::time::timeout(
+        T,
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+    )
+    .await
+    .expect("TLS handshake finishes")
 }
 
 #[tokio::test]
@@ -91,7 +108,8 @@ async fn mqtts_round_trip_with_mosquitto_clients() {
     .await;
     let mut args = port_args(broker.local_addrs()[0]);
     args.extend(s(&["--cafile", &p(&pki.ca())]));
-    let (mut sub, suback) = Sub::start(&[args.clone(), s(&["-t", "tls/t", "-q", "1"])].concat()).await;
+    let (mut sub, suback) =
+        Sub::start(&[args.clone(), s(&["-t", "tls/t", "-q", "1"])].concat()).await;
     assert!(suback.ends_with(": 1"), "{suback}");
     let out = run(
         "mosquitto_pub",
@@ -114,11 +132,19 @@ async fn mutual_tls_requires_a_certificate_from_the_client_ca() {
     let with_cert = [base.clone(), s(&["--cert", &p(&cert), "--key", &p(&key)])].concat();
 
     let (mut sub, _) = Sub::start(&[with_cert.clone(), s(&["-t", "m/t"])].concat()).await;
-    let out = run("mosquitto_pub", &[with_cert, s(&["-t", "m/t", "-m", "mutual"])].concat()).await;
+    let out = run(
+        "mosquitto_pub",
+        &[with_cert, s(&["-t", "m/t", "-m", "mutual"])].concat(),
+    )
+    .await;
     assert!(out.status.success(), "with a certificate: {out:?}");
     sub.wait_for("mutual").await;
 
-    let out = run("mosquitto_pub", &[base.clone(), s(&["-t", "m/t", "-m", "x"])].concat()).await;
+    let out = run(
+        "mosquitto_pub",
+        &[base.clone(), s(&["-t", "m/t", "-m", "x"])].concat(),
+    )
+    .await;
     assert!(!out.status.success(), "without a certificate: {out:?}");
 
     // A certificate from another CA is refused too.
@@ -126,7 +152,20 @@ async fn mutual_tls_requires_a_certificate_from_the_client_ca() {
     let (cert, key) = stranger.client("client", "device-1");
     let out = run(
         "mosquitto_pub",
-        &[base, s(&["--cert", &p(&cert), "--key", &p(&key), "-t", "m/t", "-m", "x"])].concat(),
+        &[
+            base,
+            s(&[
+                "--cert",
+                &p(&cert),
+                "--key",
+                &p(&key),
+                "-t",
+                "m/t",
+                "-m",
+                "x",
+            ]),
+        ]
+        .concat(),
     )
     .await;
     assert!(!out.status.success(), "foreign certificate: {out:?}");
@@ -140,8 +179,8 @@ async fn identity_as_username_uses_the_certificate_cn() {
     tls.identity_as_username = true;
     // No anonymous clients and no password file: only the certificate can name the user,
     // and the ACL lets only that name use `cn/#`.
-    let acl = AclFile::parse("user device-42\ntopic readwrite cn/#\n", Path::new("acl"))
-        .expect("acl");
+    let acl =
+        AclFile::parse("user device-42\ntopic readwrite cn/#\n", Path::new("acl")).expect("acl");
     let access = Arc::new(Authenticator::from_parts(false, None, Some(acl)));
     let broker = start(vec![listener(ListenerKind::Tcp, Some(tls))], access, 10).await;
     let mut base = port_args(broker.local_addrs()[0]);
@@ -154,7 +193,11 @@ async fn identity_as_username_uses_the_certificate_cn() {
     // A username and password on the command line do not matter: the CN is the name.
     let out = run(
         "mosquitto_pub",
-        &[device, s(&["-u", "someone", "-P", "x", "-t", "cn/a", "-m", "from-cn"])].concat(),
+        &[
+            device,
+            s(&["-u", "someone", "-P", "x", "-t", "cn/a", "-m", "from-cn"]),
+        ]
+        .concat(),
     )
     .await;
     assert!(out.status.success(), "{out:?}");
@@ -164,7 +207,31 @@ async fn identity_as_username_uses_the_certificate_cn() {
     let (cert, key) = pki.client("intruder", "intruder");
     let other = [base, s(&["--cert", &p(&cert), "--key", &p(&key)])].concat();
     let (_sub, suback) = Sub::start(&[other, s(&["-t", "cn/#"])].concat()).await;
-    assert!(suback.ends_with(": 128"), "intruder is refused by the ACL: {suback}");
+    assert!(
+        suback.ends_with(": 128"),
+        "intruder is refused by the ACL: {suback}"
+    );
+
+    // A certificate without a CN names nobody: the handshake is refused.
+    let (cert, key) = pki.client("nameless", "");
+    let out = run(
+        "mosquitto_pub",
+        &[
+            port_args(broker.local_addrs()[0]),
+            s(&[
+                "--cafile",
+                &p(&pki.ca()),
+                "--cert",
+                &p(&cert),
+                "--key",
+                &p(&key),
+            ]),
+            s(&["-t", "cn/a", "-m", "x"]),
+        ]
+        .concat(),
+    )
+    .await;
+    assert!(!out.status.success(), "no CN: {out:?}");
 }
 
 #[tokio::test]
@@ -227,7 +294,10 @@ async fn plaintext_on_the_tls_port_is_dropped_and_others_are_undisturbed() {
     let mut plain = TcpStream::connect(tls_addr).await.expect("connect");
     plain.write_all(&connect("plain")).await.expect("send");
     let got = read_to_close(&mut plain).await;
-    assert!(!got.starts_with(&[0x20]), "no CONNACK over plaintext: {got:?}");
+    assert!(
+        !got.starts_with(&[0x20]),
+        "no CONNACK over plaintext: {got:?}"
+    );
 
     let mut tcp = TcpStream::connect(tcp_addr).await.expect("connect");
     mqtt_hello(&mut tcp, "tcp").await;
@@ -261,14 +331,22 @@ async fn stalled_handshakes_are_closed_after_connect_timeout() {
         let got = read_to_close(&mut s).await;
         assert!(got.is_empty(), "nothing but a close: {got:?}");
     }
-    assert!(started.elapsed() >= Duration::from_millis(900), "not before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the timeout"
+    );
 }
 
 #[tokio::test]
 async fn reload_serves_the_new_certificate_and_keeps_open_connections() {
     let old_ca = Pki::new();
     let tls = old_ca.server("server");
-    let broker = start(vec![listener(ListenerKind::Tcp, Some(tls.clone()))], open(), 10).await;
+    let broker = start(
+        vec![listener(ListenerKind::Tcp, Some(tls.clone()))],
+        open(),
+        10,
+    )
+    .await;
     let addr = broker.local_addrs()[0];
     let mut before = tls_connect(addr, client_config(&old_ca.ca(), None))
         .await
@@ -295,7 +373,9 @@ async fn reload_serves_the_new_certificate_and_keeps_open_connections() {
         .expect("new certificate");
     mqtt_hello(&mut after, "after").await;
     assert!(
-        tls_connect(addr, client_config(&old_ca.ca(), None)).await.is_err(),
+        tls_connect(addr, client_config(&old_ca.ca(), None))
+            .await
+            .is_err(),
         "the old CA no longer verifies the server"
     );
     ping(&mut before).await;

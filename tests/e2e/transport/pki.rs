@@ -58,17 +58,28 @@ impl Pki {
     }
 
     /// Signs a certificate and writes `<name>.crt` / `<name>.key`; returns both paths.
-    fn issue(&self, name: &str, sans: &[&str], cn: &str, usage: ExtendedKeyUsagePurpose) -> (PathBuf, PathBuf) {
+    fn issue(
+        &self,
+        name: &str,
+        sans: &[&str],
+        cn: &str,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> (PathBuf, PathBuf) {
         let sans: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
         let mut params = CertificateParams::new(sans).expect("params");
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "midge tests");
-        dn.push(DnType::CommonName, cn);
+        if !cn.is_empty() {
+            dn.push(DnType::CommonName, cn);
+        }
         params.distinguished_name = dn;
         params.extended_key_usages = vec![usage];
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &*self.ca).expect("sign");
-        let (c, k) = (self.path(&format!("{name}.crt")), self.path(&format!("{name}.key")));
+        let (c, k) = (
+            self.path(&format!("{name}.crt")),
+            self.path(&format!("{name}.key")),
+        );
         std::fs::write(&c, cert.pem()).expect("write cert");
         std::fs::write(&k, key.serialize_pem()).expect("write key");
         (c, k)
@@ -90,7 +101,7 @@ impl Pki {
         }
     }
 
-    /// A client certificate with subject CN `cn`.
+    /// A client certificate with subject CN `cn` (none if empty).
     pub fn client(&self, name: &str, cn: &str) -> (PathBuf, PathBuf) {
         self.issue(name, &[], cn, ExtendedKeyUsagePurpose::ClientAuth)
     }
