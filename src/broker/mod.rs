@@ -86,12 +86,28 @@ pub enum Error {
     },
     #[error("{0}")]
     Setup(String),
+    #[error("durable store: {0}")]
+    Store(String),
+    /// A listener's TLS files (the message names the file).
+    #[error(transparent)]
+    Transport(crate::transport::Error),
+}
+
+impl From<crate::transport::Error> for Error {
+    fn from(e: crate::transport::Error) -> Self {
+        match e {
+            crate::transport::Error::Bind { addr, source } => Error::Bind { addr, source },
+            e => Error::Transport(e),
+        }
+    }
 }
 
 /// A running broker.
 pub struct Broker {
     ctx: Arc<Context>,
     local_addrs: Vec<SocketAddr>,
+    /// TLS settings of the listeners, for certificate reloads.
+    listeners: crate::transport::ListenerSet,
     shutdown: watch::Sender<bool>,
     router_task: tokio::task::JoinHandle<()>,
     /// Set by the embedded dashboard: every published message, for its topic tree.
@@ -105,6 +121,22 @@ impl Broker {
         let metrics = Arc::new(Metrics::default());
         let (router_tx, router_rx) = mpsc::channel(4096);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let store = open_store(config)?;
+        let mut router = router::Router::new(options.clone(), metrics.clone());
+        if let Some(store) = &store {
+            let t = std::time::Instant::now();
+            let counts = router
+                .restore(store)
+                .map_err(|e| Error::Store(format!("{}: {e}", config.data_dir().display())))?;
+            tracing::info!(
+                retained = counts.retained,
+                sessions = counts.sessions,
+                messages = counts.messages,
+                ms = t.elapsed().as_millis() as u64,
+                "state restored"
+            );
+            router.store = Some(store.clone());
+        }
         let ctx = Arc::new(Context {
             connections: Arc::new(Semaphore::new(options.max_connections)),
             options: options.clone(),
@@ -112,42 +144,19 @@ impl Broker {
             router: router_tx,
             next_conn_id: AtomicU64::new(1),
             trace: trace::TraceHub::default(),
-            store: None,
+            store,
         });
-        let mut local_addrs = Vec::new();
-        let mut listeners = Vec::new();
-        for l in &config.listeners {
-            let listener = tokio::net::TcpListener::bind(l.bind)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: l.bind,
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| Error::Bind {
-                addr: l.bind,
-                source,
-            })?;
-            local_addrs.push(addr);
-            listeners.push((listener, l.clone()));
-        }
-        let mut router = router::Router::new(options, metrics);
+        let bound = crate::transport::Bound::bind(&config.listeners).await?;
+        let local_addrs = bound.local_addrs().to_vec();
+        let listeners = bound.handle();
         let (tap_tx, tap_rx) = mpsc::channel(4096);
         router.tap = Some(tap_tx);
-        let router_task = tokio::spawn(router.run(router_rx, shutdown_rx.clone()));
-        for (listener, cfg) in listeners {
-            tokio::spawn(crate::transport::listener::accept_loop(
-                listener,
-                cfg,
-                ctx.clone(),
-                shutdown_rx.clone(),
-            ));
-        }
-        for a in &local_addrs {
-            tracing::info!(address = %a, "listening");
-        }
+        let router_task = tokio::spawn(router.run(router_rx));
+        bound.spawn(&ctx, &shutdown_rx);
         Ok(Self {
             ctx,
             local_addrs,
+            listeners,
             shutdown,
             router_task,
             tap: Some(tap_rx),
@@ -161,6 +170,11 @@ impl Broker {
 
     pub fn context(&self) -> Arc<Context> {
         self.ctx.clone()
+    }
+
+    /// The listeners' handle: `listeners().reload()` re-reads TLS certificates (SIGHUP).
+    pub fn listeners(&self) -> crate::transport::ListenerSet {
+        self.listeners.clone()
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {
@@ -204,13 +218,45 @@ impl Broker {
     /// Graceful shutdown: stop accepting, disconnect every client (v5: 0x8B), wait up to
     /// `grace` for them to close.
     pub async fn shutdown(self, grace: Duration) {
-        let _ = self.shutdown.send(true);
-        let _ = self.router_task.await;
+        let _ = self.shutdown.send(true); // listeners stop accepting
+        let _ = self.ctx.router.send(RouterMsg::DisconnectAll).await;
         let max = self.ctx.options.max_connections as u32;
         let all = self.ctx.connections.clone();
         let _ = tokio::time::timeout(grace, all.acquire_many_owned(max)).await;
+        let _ = self.ctx.router.send(RouterMsg::Stop).await;
+        let _ = self.router_task.await;
+        if let Some(store) = &self.ctx.store {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.sync()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "final store sync failed"),
+                Err(e) => tracing::error!(error = %e, "final store sync panicked"),
+            }
+        }
         tracing::info!("broker stopped");
     }
 }
 
 pub use client::{serve, Peer};
+
+/// The durable store under the data directory, unless `--in-memory`.
+fn open_store(config: &Config) -> Result<Option<crate::storage::Store>, Error> {
+    use crate::config::SyncMode;
+    use crate::storage::{Store, SyncPolicy};
+    if config.storage.in_memory {
+        return Ok(None);
+    }
+    let dir = config.data_dir();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Store(format!("creating {}: {e}", dir.display())))?;
+    let policy = match config.storage.sync {
+        SyncMode::Always => SyncPolicy::Always,
+        SyncMode::Interval => {
+            SyncPolicy::Interval(Duration::from_millis(config.storage.sync_interval_ms))
+        }
+        SyncMode::Never => SyncPolicy::Never,
+    };
+    let store = Store::open(&dir, policy).map_err(|e| Error::Store(e.to_string()))?;
+    tracing::info!(dir = %dir.display(), ?policy, "durable store open");
+    Ok(Some(store))
+}

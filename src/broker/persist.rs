@@ -10,8 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::protocol::{
-    self, Packet, ProtocolVersion, Publish, QoS, QosPid, RetainHandling,
-    SubscriptionOptions,
+    self, Packet, ProtocolVersion, Publish, QoS, QosPid, RetainHandling, SubscriptionOptions,
 };
 
 use super::message::Message;
@@ -30,7 +29,9 @@ pub enum RecordError {
 }
 
 pub fn unix_ms_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Wall-clock ms for an `Instant` (past or future), relative to now.
@@ -46,7 +47,8 @@ fn unix_to_instant(ms: u64, now: Instant, now_ms: u64) -> Instant {
     if ms >= now_ms {
         now + Duration::from_millis(ms - now_ms)
     } else {
-        now.checked_sub(Duration::from_millis(now_ms - ms)).unwrap_or(now)
+        now.checked_sub(Duration::from_millis(now_ms - ms))
+            .unwrap_or(now)
     }
 }
 
@@ -97,7 +99,9 @@ fn check_version(b: &mut Bytes) -> Result<(), RecordError> {
 /// A message: expiry (unix ms, 0 = none), publisher, then the PUBLISH packet.
 pub fn encode_message(msg: &Message, out: &mut BytesMut) {
     let now = Instant::now();
-    let expires = msg.expires_at.map_or(0, |t| instant_to_unix(t, now, unix_ms_now()).max(1));
+    let expires = msg
+        .expires_at
+        .map_or(0, |t| instant_to_unix(t, now, unix_ms_now()).max(1));
     out.put_u64(expires);
     put_str(out, msg.publisher.as_deref().unwrap_or(""));
     let placeholder = NonZeroU16::MIN;
@@ -117,7 +121,8 @@ pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
     let publisher = get_str(b)?;
     let mut buf = BytesMut::from(&b[..]);
     b.advance(b.remaining());
-    let Ok(Some(Packet::Publish(p))) = protocol::decode(&mut buf, ProtocolVersion::V5, u32::MAX) else {
+    let Ok(Some(Packet::Publish(p))) = protocol::decode(&mut buf, ProtocolVersion::V5, u32::MAX)
+    else {
         return Err(RecordError::Bad("stored PUBLISH"));
     };
     let now = Instant::now();
@@ -201,7 +206,13 @@ pub struct QueueRecord {
     pub msg: Message,
 }
 
-pub fn queue_value(state: QueueState, qos: QoS, retain: bool, sub_ids: &[u32], encoded_msg: &[u8]) -> Vec<u8> {
+pub fn queue_value(
+    state: QueueState,
+    qos: QoS,
+    retain: bool,
+    sub_ids: &[u32],
+    encoded_msg: &[u8],
+) -> Vec<u8> {
     let mut b = BytesMut::with_capacity(16 + sub_ids.len() * 4 + encoded_msg.len());
     b.put_u8(RECORD_VERSION);
     match state {
@@ -242,7 +253,13 @@ pub fn decode_queue(value: &[u8]) -> Result<QueueRecord, RecordError> {
         sub_ids.push(get_u32(&mut b)?);
     }
     let msg = decode_message(&mut b)?;
-    Ok(QueueRecord { state, qos, retain, sub_ids, msg })
+    Ok(QueueRecord {
+        state,
+        qos,
+        retain,
+        sub_ids,
+        msg,
+    })
 }
 
 /// A persistent session: expiry, when it went offline, subscriptions, a delayed will.
@@ -324,7 +341,12 @@ pub fn decode_session(value: &[u8]) -> Result<SessionRecord, RecordError> {
             Some((at, b.split_to(len).to_vec()))
         }
     };
-    Ok(SessionRecord { session_expiry, disconnected_at_ms, subscriptions, will })
+    Ok(SessionRecord {
+        session_expiry,
+        disconnected_at_ms,
+        subscriptions,
+        will,
+    })
 }
 
 /// A will stored in a session record, as a message.
@@ -344,7 +366,12 @@ mod tests {
     use crate::protocol::Properties;
 
     fn msg() -> Message {
-        let mut m = Message::internal("a/b", Bytes::from_static(b"payload"), QoS::ExactlyOnce, true);
+        let mut m = Message::internal(
+            "a/b",
+            Bytes::from_static(b"payload"),
+            QoS::ExactlyOnce,
+            true,
+        );
         m.properties = Properties {
             content_type: Some("text/plain".into()),
             user_properties: vec![("k".into(), "v".into())],
@@ -375,7 +402,13 @@ mod tests {
         let mut enc = BytesMut::new();
         encode_message(&m, &mut enc);
         let pid = NonZeroU16::new(9).expect("non-zero");
-        let v = queue_value(QueueState::Released(pid), QoS::AtLeastOnce, false, &[3, 7], &enc);
+        let v = queue_value(
+            QueueState::Released(pid),
+            QoS::AtLeastOnce,
+            false,
+            &[3, 7],
+            &enc,
+        );
         let r = decode_queue(&v).expect("decodes");
         assert_eq!(r.state, QueueState::Released(pid));
         assert_eq!(r.qos, QoS::AtLeastOnce);
@@ -383,7 +416,10 @@ mod tests {
         assert_eq!(r.msg.payload, m.payload);
         assert_eq!(split_queue_key(&queue_key("c/1", 42)), Some(("c/1", 42)));
         assert!(queue_key("a", 1) < queue_key("a", 2));
-        assert_eq!(split_inbound_key(&inbound_key("c", 5)), Some(("c", pid_of(5))));
+        assert_eq!(
+            split_inbound_key(&inbound_key("c", 5)),
+            Some(("c", pid_of(5)))
+        );
     }
 
     fn pid_of(n: u16) -> NonZeroU16 {
@@ -414,7 +450,10 @@ mod tests {
     fn newer_layout_refused() {
         let mut v = retained_value(&msg());
         v[0] = 9;
-        assert!(matches!(decode_retained(&v), Err(RecordError::NewerVersion(9))));
+        assert!(matches!(
+            decode_retained(&v),
+            Err(RecordError::NewerVersion(9))
+        ));
         assert_eq!(decode_session(&[1, 0]), Err(RecordError::Truncated));
     }
 }

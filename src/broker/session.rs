@@ -95,7 +95,11 @@ pub enum StoreChange {
     /// The flow completed or the message was dropped: delete its copy.
     Delete(u64),
     /// QoS 2: PUBREC arrived, PUBREL sent with this id; a restart resends the PUBREL.
-    Released { seq: u64, pid: PacketId, delivery: Delivery },
+    Released {
+        seq: u64,
+        pid: PacketId,
+        delivery: Delivery,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -192,7 +196,13 @@ impl Session {
 
     /// At start-up: a stored message in flight.
     pub fn restore_inflight(&mut self, pid: PacketId, d: Delivery, state: OutState, now: Instant) {
-        self.inflight.push_back(InflightOut { pid, delivery: d, state, since: now, resends: 0 });
+        self.inflight.push_back(InflightOut {
+            pid,
+            delivery: d,
+            state,
+            since: now,
+            resends: 0,
+        });
     }
 
     /// Queue a message for later (client offline, or window closed). QoS 0 messages are
@@ -295,7 +305,10 @@ impl Session {
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
         if self.inflight[i].state != OutState::AwaitPubAck {
-                        return Err(SessionError::WrongState { ack: "PUBACK", pid: pid.get() });
+            return Err(SessionError::WrongState {
+                ack: "PUBACK",
+                pid: pid.get(),
+            });
         }
         if let Some(e) = self.inflight.remove(i) {
             self.forget(&e.delivery);
@@ -327,7 +340,8 @@ impl Session {
                 if e.state == OutState::AwaitPubRec {
                     if let Some(seq) = e.delivery.seq {
                         let delivery = e.delivery.clone();
-                        self.store_changes.push(StoreChange::Released { seq, pid, delivery });
+                        self.store_changes
+                            .push(StoreChange::Released { seq, pid, delivery });
                     }
                 }
                 let e = &mut self.inflight[i];
@@ -348,7 +362,10 @@ impl Session {
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
         if self.inflight[i].state != OutState::AwaitPubComp {
-                        return Err(SessionError::WrongState { ack: "PUBCOMP", pid: pid.get() });
+            return Err(SessionError::WrongState {
+                ack: "PUBCOMP",
+                pid: pid.get(),
+            });
         }
         if let Some(e) = self.inflight.remove(i) {
             self.forget(&e.delivery);

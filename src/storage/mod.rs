@@ -15,8 +15,15 @@ pub enum Keyspace {
 }
 
 pub enum Op {
-    Put { ks: Keyspace, key: Vec<u8>, value: Vec<u8> },
-    Delete { ks: Keyspace, key: Vec<u8> },
+    Put {
+        ks: Keyspace,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        ks: Keyspace,
+        key: Vec<u8>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,12 +62,19 @@ pub struct Store {
 
 impl Store {
     pub fn open(_dir: &Path, _policy: SyncPolicy) -> Result<Store, Error> {
-        Ok(Store { map: Arc::default(), stats: Arc::default() })
+        Ok(Store {
+            map: Arc::default(),
+            stats: Arc::default(),
+        })
     }
 
     pub fn load(&self, ks: Keyspace) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
         let map = self.map.lock().map_err(|_| Error("poisoned".into()))?;
-        Ok(map.iter().filter(|((k, _), _)| *k == ks).map(|((_, key), v)| (key.clone(), v.clone())).collect())
+        Ok(map
+            .iter()
+            .filter(|((k, _), _)| *k == ks)
+            .map(|((_, key), v)| (key.clone(), v.clone()))
+            .collect())
     }
 
     pub fn submit(&self, ops: Vec<Op>, done: Option<Done>) {

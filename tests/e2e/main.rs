@@ -14,4 +14,5 @@ mod retained;
 mod sessions;
 mod slow;
 mod subscriptions;
+mod transport;
 mod wills;

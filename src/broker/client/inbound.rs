@@ -14,12 +14,12 @@ use crate::protocol::{
 };
 
 use super::{Client, End, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
-use crate::broker::persist;
-use crate::protocol::PacketId;
-use crate::storage::{Keyspace, Op};
 use crate::broker::message::Message;
+use crate::broker::persist;
 use crate::broker::router::{NewSubscription, RouterMsg};
 use crate::broker::session::SessionError;
+use crate::protocol::PacketId;
+use crate::storage::{Keyspace, Op};
 
 impl<R, W> Client<R, W>
 where
@@ -119,7 +119,10 @@ where
         self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
         if !p.properties.subscription_identifiers.is_empty() {
             // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers.
-            return Err(self.fail(ReasonCode::ProtocolError, "subscription identifier from a client"));
+            return Err(self.fail(
+                ReasonCode::ProtocolError,
+                "subscription identifier from a client",
+            ));
         }
         let topic = self.resolve_alias(&mut p)?;
         if !self.topic_within_limits(&topic) {
@@ -151,7 +154,11 @@ where
                 }
             }
             QosPid::Level1(pid) => {
-                let wait = if ok { self.forward(p, topic, true).await? } else { None };
+                let wait = if ok {
+                    self.forward(p, topic, true).await?
+                } else {
+                    None
+                };
                 self.queue_ack(pid, false, reason, wait);
             }
             QosPid::Level2(pid) => {
@@ -184,8 +191,20 @@ where
 
     /// Acknowledgements go out in the order the PUBLISHes came [MQTT-4.6.0-2], each once
     /// its message is durable.
-    fn queue_ack(&mut self, pid: PacketId, qos2: bool, reason: ReasonCode, wait: Option<oneshot::Receiver<bool>>) {
-        self.pending_acks.push_back(PendingAck { pid, qos2, reason, wait, durable: true });
+    fn queue_ack(
+        &mut self,
+        pid: PacketId,
+        qos2: bool,
+        reason: ReasonCode,
+        wait: Option<oneshot::Receiver<bool>>,
+    ) {
+        self.pending_acks.push_back(PendingAck {
+            pid,
+            qos2,
+            reason,
+            wait,
+            durable: true,
+        });
     }
 
     /// Send every acknowledgement at the front of the queue whose message is settled.
@@ -197,7 +216,9 @@ where
                 Some(Err(oneshot::error::TryRecvError::Empty)) => return,
                 Some(Err(oneshot::error::TryRecvError::Closed)) => false,
             };
-            let Some(a) = self.pending_acks.pop_front() else { return };
+            let Some(a) = self.pending_acks.pop_front() else {
+                return;
+            };
             let mut reason = a.reason;
             if !durable {
                 // The store could not take it: refuse rather than acknowledge and lose it.
@@ -213,7 +234,11 @@ where
                 }
             }
             let ack = self.ack(a.pid, reason);
-            self.push(&if a.qos2 { Packet::PubRec(ack) } else { Packet::PubAck(ack) });
+            self.push(&if a.qos2 {
+                Packet::PubRec(ack)
+            } else {
+                Packet::PubAck(ack)
+            });
         }
     }
 
@@ -224,7 +249,18 @@ where
             return;
         }
         let key = persist::inbound_key(&self.client_id, pid.get());
-        let op = if keep { Op::Put { ks: Keyspace::Inbound, key, value: Vec::new() } } else { Op::Delete { ks: Keyspace::Inbound, key } };
+        let op = if keep {
+            Op::Put {
+                ks: Keyspace::Inbound,
+                key,
+                value: Vec::new(),
+            }
+        } else {
+            Op::Delete {
+                ks: Keyspace::Inbound,
+                key,
+            }
+        };
         store.submit(vec![op], None);
     }
 
@@ -264,7 +300,12 @@ where
 
     /// Hand a message to the router. With a store and `durable`, returns the receiver
     /// that says when its stored copies are on disk.
-    async fn forward(&mut self, p: Publish, topic: ByteStr, durable: bool) -> Result<Option<oneshot::Receiver<bool>>, String> {
+    async fn forward(
+        &mut self,
+        p: Publish,
+        topic: ByteStr,
+        durable: bool,
+    ) -> Result<Option<oneshot::Receiver<bool>>, String> {
         let msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
         let (tx, rx) = match durable && self.ctx.store.is_some() {
             true => {
@@ -275,7 +316,10 @@ where
         };
         self.ctx
             .router
-            .send(RouterMsg::Publish { msg: Arc::new(msg), durable: tx })
+            .send(RouterMsg::Publish {
+                msg: Arc::new(msg),
+                durable: tx,
+            })
             .await
             .map_err(|_| "broker shutting down".to_owned())?;
         Ok(rx)

@@ -20,12 +20,12 @@ use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, Re
 use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 
 use super::message::{ClientId, Delivery};
-use super::router::{Control, Disconnected, RouterMsg};
 use super::persist;
+use super::router::{Control, Disconnected, RouterMsg};
 use super::session::{Session, StoreChange};
-use crate::storage::{Keyspace, Op};
 use super::shared::{ClientStats, InflightDetail, Stage};
 use super::Context;
+use crate::storage::{Keyspace, Op};
 
 /// Inbound QoS 2 messages we accept before PUBREL; announced as Receive Maximum.
 pub const RECEIVE_MAXIMUM: u16 = 1024;
@@ -253,15 +253,26 @@ where
         let ops = changes
             .into_iter()
             .map(|c| match c {
-                StoreChange::Delete(seq) => {
-                    Op::Delete { ks: Keyspace::Queues, key: persist::queue_key(&self.client_id, seq) }
-                }
+                StoreChange::Delete(seq) => Op::Delete {
+                    ks: Keyspace::Queues,
+                    key: persist::queue_key(&self.client_id, seq),
+                },
                 StoreChange::Released { seq, pid, delivery } => {
                     let mut msg = bytes::BytesMut::new();
                     persist::encode_message(&delivery.msg, &mut msg);
                     let state = persist::QueueState::Released(pid);
-                    let value = persist::queue_value(state, delivery.qos, delivery.retain, &delivery.sub_ids, &msg);
-                    Op::Put { ks: Keyspace::Queues, key: persist::queue_key(&self.client_id, seq), value }
+                    let value = persist::queue_value(
+                        state,
+                        delivery.qos,
+                        delivery.retain,
+                        &delivery.sub_ids,
+                        &msg,
+                    );
+                    Op::Put {
+                        ks: Keyspace::Queues,
+                        key: persist::queue_key(&self.client_id, seq),
+                        value,
+                    }
                 }
             })
             .collect();

@@ -19,37 +19,63 @@ use super::{ClientEntry, Router};
 impl Router {
     /// Write `client`'s session record (persistent sessions only).
     pub(super) fn store_session(&self, client: &ClientId) {
-        let (Some(store), Some(e)) = (&self.store, self.clients.get(client)) else { return };
+        let (Some(store), Some(e)) = (&self.store, self.clients.get(client)) else {
+            return;
+        };
         if e.session_expiry == 0 {
             return;
         }
         let record = SessionRecord {
             session_expiry: e.session_expiry,
-            disconnected_at_ms: if e.online.is_some() { 0 } else { persist::unix_ms_now() },
-            subscriptions: e.subscriptions.iter().map(|(f, (o, id))| (f.to_string(), *o, *id)).collect(),
+            disconnected_at_ms: if e.online.is_some() {
+                0
+            } else {
+                persist::unix_ms_now()
+            },
+            subscriptions: e
+                .subscriptions
+                .iter()
+                .map(|(f, (o, id))| (f.to_string(), *o, *id))
+                .collect(),
             will: e.will.as_ref().map(|(at, w)| {
                 let now = Instant::now();
-                let fire = persist::unix_ms_now() + at.saturating_duration_since(now).as_millis() as u64;
+                let fire =
+                    persist::unix_ms_now() + at.saturating_duration_since(now).as_millis() as u64;
                 let msg = crate::broker::message::Message::from_will(w.clone());
                 (fire, persist::will_bytes(&msg))
             }),
         };
         let key = client.as_bytes().to_vec();
-        store.submit(vec![Op::Put { ks: Keyspace::Sessions, key, value: persist::session_value(&record) }], None);
+        store.submit(
+            vec![Op::Put {
+                ks: Keyspace::Sessions,
+                key,
+                value: persist::session_value(&record),
+            }],
+            None,
+        );
     }
 
     /// Delete everything stored for a session that ended.
     pub(super) fn forget_session(&self, client: &str, session: Option<&Session>) {
         let Some(store) = &self.store else { return };
-        let mut ops = vec![Op::Delete { ks: Keyspace::Sessions, key: client.as_bytes().to_vec() }];
+        let mut ops = vec![Op::Delete {
+            ks: Keyspace::Sessions,
+            key: client.as_bytes().to_vec(),
+        }];
         if let Some(s) = session {
-            let seqs = s.inflight().filter_map(|f| f.delivery.seq).chain(s.queue().filter_map(|d| d.seq));
-            ops.extend(seqs.map(|seq| Op::Delete { ks: Keyspace::Queues, key: persist::queue_key(client, seq) }));
-            ops.extend(
-                s.inbound()
-                    .iter()
-                    .map(|i| Op::Delete { ks: Keyspace::Inbound, key: persist::inbound_key(client, i.pid.get()) }),
-            );
+            let seqs = s
+                .inflight()
+                .filter_map(|f| f.delivery.seq)
+                .chain(s.queue().filter_map(|d| d.seq));
+            ops.extend(seqs.map(|seq| Op::Delete {
+                ks: Keyspace::Queues,
+                key: persist::queue_key(client, seq),
+            }));
+            ops.extend(s.inbound().iter().map(|i| Op::Delete {
+                ks: Keyspace::Inbound,
+                key: persist::inbound_key(client, i.pid.get()),
+            }));
         }
         store.submit(ops, None);
     }
@@ -86,7 +112,11 @@ impl Router {
         for (k, v) in store.load(Keyspace::Sessions).map_err(|e| e.to_string())? {
             let client = String::from_utf8(k).map_err(|_| "session key".to_owned())?;
             let r = persist::decode_session(&v).map_err(|e| bad("session", e))?;
-            let went_down = if r.disconnected_at_ms == 0 { now_ms } else { r.disconnected_at_ms };
+            let went_down = if r.disconnected_at_ms == 0 {
+                now_ms
+            } else {
+                r.disconnected_at_ms
+            };
             let elapsed = Duration::from_millis(now_ms.saturating_sub(went_down));
             let left = u64::from(r.session_expiry).saturating_sub(elapsed.as_secs());
             let mut queue = queues.remove(&client).unwrap_or_default();
@@ -98,12 +128,24 @@ impl Router {
             queue.sort_by_key(|(seq, _)| *seq);
             let id: ClientId = Arc::from(client.as_str());
             let next_seq = queue.last().map_or(0, |(s, _)| s + 1);
-            let mut session = Session::new(id.clone(), self.options.max_queued, self.options.max_inflight);
+            let mut session = Session::new(
+                id.clone(),
+                self.options.max_queued,
+                self.options.max_inflight,
+            );
             for (seq, rec) in queue {
-                let d = Delivery { msg: Arc::new(rec.msg), qos: rec.qos, retain: rec.retain, sub_ids: rec.sub_ids, seq: Some(seq) };
+                let d = Delivery {
+                    msg: Arc::new(rec.msg),
+                    qos: rec.qos,
+                    retain: rec.retain,
+                    sub_ids: rec.sub_ids,
+                    seq: Some(seq),
+                };
                 match rec.state {
                     QueueState::Queued => session.restore_queued(d),
-                    QueueState::Released(pid) => session.restore_inflight(pid, d, OutState::AwaitPubComp, now),
+                    QueueState::Released(pid) => {
+                        session.restore_inflight(pid, d, OutState::AwaitPubComp, now)
+                    }
                 }
                 counts.messages += 1;
             }
@@ -117,7 +159,15 @@ impl Router {
                     Ok(Some(sf)) => (Some(sf.group), sf.filter),
                     _ => (None, filter.as_str()),
                 };
-                self.trie.insert(plain, group, Subscriber { client: id.clone(), options, sub_id });
+                self.trie.insert(
+                    plain,
+                    group,
+                    Subscriber {
+                        client: id.clone(),
+                        options,
+                        sub_id,
+                    },
+                );
                 subscriptions.insert(f, (options, sub_id));
             }
             let will = match r.will {
@@ -139,7 +189,8 @@ impl Router {
                 clean_start: false,
                 internal: false,
             });
-            let expires_at = (r.session_expiry != u32::MAX).then(|| now + Duration::from_secs(left));
+            let expires_at =
+                (r.session_expiry != u32::MAX).then(|| now + Duration::from_secs(left));
             self.clients.insert(
                 id.clone(),
                 ClientEntry {
@@ -160,12 +211,24 @@ impl Router {
         }
         // Queues whose session record is gone (ended while the delete was in flight).
         for (client, q) in queues {
-            let ops = q.into_iter().map(|(seq, _)| Op::Delete { ks: Keyspace::Queues, key: persist::queue_key(&client, seq) });
+            let ops = q.into_iter().map(|(seq, _)| Op::Delete {
+                ks: Keyspace::Queues,
+                key: persist::queue_key(&client, seq),
+            });
             store.submit(ops.collect(), None);
         }
         for (client, q) in stale {
-            let mut ops: Vec<Op> = q.into_iter().map(|(seq, _)| Op::Delete { ks: Keyspace::Queues, key: persist::queue_key(&client, seq) }).collect();
-            ops.push(Op::Delete { ks: Keyspace::Sessions, key: client.into_bytes() });
+            let mut ops: Vec<Op> = q
+                .into_iter()
+                .map(|(seq, _)| Op::Delete {
+                    ks: Keyspace::Queues,
+                    key: persist::queue_key(&client, seq),
+                })
+                .collect();
+            ops.push(Op::Delete {
+                ks: Keyspace::Sessions,
+                key: client.into_bytes(),
+            });
             store.submit(ops, None);
         }
         Ok(counts)
@@ -176,9 +239,16 @@ impl Router {
 fn will_of(msg: crate::broker::message::Message) -> crate::protocol::LastWill {
     let mut properties = msg.properties;
     if let Some(t) = msg.expires_at {
-        properties.message_expiry_interval = Some(t.saturating_duration_since(Instant::now()).as_secs() as u32);
+        properties.message_expiry_interval =
+            Some(t.saturating_duration_since(Instant::now()).as_secs() as u32);
     }
-    crate::protocol::LastWill { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, properties }
+    crate::protocol::LastWill {
+        topic: msg.topic,
+        payload: msg.payload,
+        qos: msg.qos,
+        retain: msg.retain,
+        properties,
+    }
 }
 
 /// What `restore` brought back.

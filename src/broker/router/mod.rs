@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{ByteStr, LastWill, ReasonCode, SubscriptionOptions};
 
@@ -45,7 +45,10 @@ pub enum RouterMsg {
     Connect(Box<ConnectRequest>),
     /// `durable`: answered when the message's stored copies are durable (see
     /// `Router::publish`); only sent for QoS 1/2 with a store.
-    Publish { msg: Arc<Message>, durable: Option<oneshot::Sender<bool>> },
+    Publish {
+        msg: Arc<Message>,
+        durable: Option<oneshot::Sender<bool>>,
+    },
     /// Reply: the retained messages to send after the SUBACK, in order.
     Subscribe {
         client: ClientId,
@@ -66,6 +69,10 @@ pub enum RouterMsg {
     },
     /// Read-only access for snapshots and `$SYS`: runs on the router task.
     Inspect(Box<dyn FnOnce(&Router) + Send>),
+    /// Shutdown, step 1: disconnect every client (v5: 0x8B); sessions come back as usual.
+    DisconnectAll,
+    /// Shutdown, step 2: the router task ends.
+    Stop,
 }
 
 /// Router-side view of a connected client.
@@ -152,11 +159,8 @@ impl Router {
     }
 
     /// The router task: runs until every sender is gone or `shutdown` fires.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<RouterMsg>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    /// The router task: runs until `RouterMsg::Stop` or every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<RouterMsg>) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sys_every = self.options.sys_interval;
@@ -164,19 +168,19 @@ impl Router {
         let mut sys = super::sys::SysState::default();
         loop {
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(m) => {
-                        self.handle(m);
-                        // Drain what is already there before looking at timers.
-                        for _ in 0..256 {
-                            match rx.try_recv() {
-                                Ok(m) => self.handle(m),
-                                Err(_) => break,
-                            }
+                msg = rx.recv() => {
+                    let Some(m) = msg else { break };
+                    if !self.handle(m) {
+                        break;
+                    }
+                    // Drain what is already there before looking at timers.
+                    for _ in 0..256 {
+                        let Ok(m) = rx.try_recv() else { break };
+                        if !self.handle(m) {
+                            return;
                         }
                     }
-                    None => break,
-                },
+                }
                 _ = tick.tick() => {
                     let now = Instant::now();
                     self.expire(now);
@@ -189,13 +193,12 @@ impl Router {
                         }
                     }
                 }
-                _ = shutdown.changed() => break,
             }
         }
-        self.shutdown_all();
     }
 
-    fn handle(&mut self, msg: RouterMsg) {
+    /// Handle one message; `false` stops the router.
+    fn handle(&mut self, msg: RouterMsg) -> bool {
         match msg {
             RouterMsg::Connect(req) => self.connect(req),
             RouterMsg::Publish { msg, durable } => self.publish(msg, durable),
@@ -234,7 +237,10 @@ impl Router {
                 }
             }
             RouterMsg::Inspect(f) => f(self),
+            RouterMsg::DisconnectAll => self.shutdown_all(),
+            RouterMsg::Stop => return false,
         }
+        true
     }
 
     fn shutdown_all(&mut self) {

@@ -14,9 +14,9 @@ use crate::protocol::{topic, ByteStr, QoS, RetainHandling, SubscriptionOptions};
 use super::{NewSubscription, Router};
 use crate::broker::message::{ClientId, Delivery, Message};
 use crate::broker::persist::{self, QueueState};
-use crate::storage::{Done, Keyspace, Op};
 use crate::broker::session::DropReason;
 use crate::broker::trie::Subscriber;
+use crate::storage::{Done, Keyspace, Op};
 
 impl Router {
     /// Route one message. `durable` (QoS 1/2 from a client, with a store) is answered once
@@ -30,9 +30,16 @@ impl Router {
             if self.store.is_some() {
                 let key = msg.topic.as_bytes().to_vec();
                 ops.push(if msg.payload.is_empty() {
-                    Op::Delete { ks: Keyspace::Retained, key }
+                    Op::Delete {
+                        ks: Keyspace::Retained,
+                        key,
+                    }
                 } else {
-                    Op::Put { ks: Keyspace::Retained, key, value: persist::retained_value(&msg) }
+                    Op::Put {
+                        ks: Keyspace::Retained,
+                        key,
+                        value: persist::retained_value(&msg),
+                    }
                 });
             }
         }
@@ -76,7 +83,16 @@ impl Router {
                 }
             }
             if let Some(qos) = qos {
-                out.push((client, Delivery { msg: msg.clone(), qos, retain, sub_ids, seq: None }));
+                out.push((
+                    client,
+                    Delivery {
+                        msg: msg.clone(),
+                        qos,
+                        retain,
+                        sub_ids,
+                        seq: None,
+                    },
+                ));
             }
         }
         self.scratch = matched;
@@ -112,7 +128,13 @@ impl Router {
 
     /// Check a delivery against the ACL and the client's queue room; for a persistent
     /// session, give it a sequence number and its stored copy. `false`: don't deliver.
-    fn prepare(&mut self, client: &ClientId, d: &mut Delivery, ops: &mut Vec<Op>, encoded: &mut Option<Vec<u8>>) -> bool {
+    fn prepare(
+        &mut self,
+        client: &ClientId,
+        d: &mut Delivery,
+        ops: &mut Vec<Op>,
+        encoded: &mut Option<Vec<u8>>,
+    ) -> bool {
         let Some(e) = self.clients.get_mut(client) else {
             return false;
         };
@@ -133,7 +155,8 @@ impl Router {
             if e.online.is_some() || d.qos != QoS::AtMostOnce {
                 e.stats.dropped.fetch_add(1, Relaxed);
                 self.metrics.publish_dropped.fetch_add(1, Relaxed);
-                self.drops.record(client, &d.msg.topic, DropReason::QueueFull);
+                self.drops
+                    .record(client, &d.msg.topic, DropReason::QueueFull);
             }
             return false;
         }
@@ -146,8 +169,13 @@ impl Router {
                 persist::encode_message(&d.msg, &mut b);
                 b.to_vec()
             });
-            let value = persist::queue_value(QueueState::Queued, d.qos, d.retain, &d.sub_ids, msg_bytes);
-            ops.push(Op::Put { ks: Keyspace::Queues, key: persist::queue_key(client, seq), value });
+            let value =
+                persist::queue_value(QueueState::Queued, d.qos, d.retain, &d.sub_ids, msg_bytes);
+            ops.push(Op::Put {
+                ks: Keyspace::Queues,
+                key: persist::queue_key(client, seq),
+                value,
+            });
         }
         true
     }
