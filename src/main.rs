@@ -14,9 +14,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use midge::auth::Authenticator;
 use midge::broker::snapshot::{unix_ms, SourceFacts};
-use midge::broker::{Access, Broker, Open};
+use midge::broker::{Access, Broker, FileAccess, Open};
 use midge::cli::{Cli, Command};
 use midge::config::Config;
 use midge::monitor::logs::UiLogLayer;
@@ -84,20 +83,54 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// The password and ACL files of `[auth]`, or open access when neither is set.
-fn access_from(config: &Config) -> anyhow::Result<Arc<dyn Access>> {
+/// The password and ACL files of `[auth]` (reloadable), or open access when neither is
+/// set.
+fn access_from(config: &Config) -> anyhow::Result<(Arc<dyn Access>, Option<Arc<FileAccess>>)> {
     let a = &config.auth;
     if a.password_file.is_none() && a.acl_file.is_none() {
-        return Ok(Arc::new(Open {
-            allow_anonymous: a.allow_anonymous,
-        }));
+        return Ok((
+            Arc::new(Open {
+                allow_anonymous: a.allow_anonymous,
+            }),
+            None,
+        ));
     }
-    let auth = Authenticator::new(
+    let files = Arc::new(FileAccess::load(
         a.allow_anonymous,
-        a.password_file.as_deref(),
-        a.acl_file.as_deref(),
-    )?;
-    Ok(Arc::new(auth))
+        a.password_file.clone(),
+        a.acl_file.clone(),
+    )?);
+    Ok((files.clone(), Some(files)))
+}
+
+/// SIGHUP re-reads TLS certificates and the password/ACL files; connections stay up.
+fn reload_on_sighup(broker: &Broker, files: Option<Arc<FileAccess>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listeners = broker.listeners();
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match listeners.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: certificates reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: certificates not reloaded, keeping the old ones")
+                    }
+                }
+                if let Some(f) = &files {
+                    match f.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: password and ACL files reloaded"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "SIGHUP: auth files not reloaded, keeping the old ones")
+                        }
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
@@ -119,8 +152,9 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         .with(file_layer.with_filter(filter()))
         .init();
     runtime()?.block_on(async {
-        let access = access_from(&config)?;
+        let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        reload_on_sighup(&broker, files);
         wait_for_signal().await;
         tracing::info!("shutting down");
         broker.shutdown(Duration::from_secs(2)).await;
@@ -153,8 +187,10 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         .init();
     let rt = runtime()?;
     let mut broker = rt.block_on(async {
-        let access = access_from(&config)?;
-        anyhow::Ok(Broker::start(&config, access).await?)
+        let (access, files) = access_from(&config)?;
+        let broker = Broker::start(&config, access).await?;
+        reload_on_sighup(&broker, files);
+        anyhow::Ok(broker)
     })?;
     let facts = SourceFacts {
         listeners: broker

@@ -49,32 +49,84 @@ impl Access for Open {
     }
 }
 
-/// Password file and ACL file, as Mosquitto reads them.
-impl Access for crate::auth::Authenticator {
+/// Password file and ACL file, as Mosquitto reads them, re-read on `reload` (SIGHUP)
+/// without dropping connections. The lock is only written by `reload`; readers on the
+/// publish path take it briefly and never across an `.await`.
+pub struct FileAccess {
+    current: std::sync::RwLock<std::sync::Arc<crate::auth::Authenticator>>,
+    allow_anonymous: bool,
+    password_file: Option<std::path::PathBuf>,
+    acl_file: Option<std::path::PathBuf>,
+}
+
+impl FileAccess {
+    pub fn load(
+        allow_anonymous: bool,
+        password_file: Option<std::path::PathBuf>,
+        acl_file: Option<std::path::PathBuf>,
+    ) -> Result<Self, crate::auth::AuthError> {
+        let auth = crate::auth::Authenticator::new(
+            allow_anonymous,
+            password_file.as_deref(),
+            acl_file.as_deref(),
+        )?;
+        Ok(Self {
+            current: std::sync::RwLock::new(std::sync::Arc::new(auth)),
+            allow_anonymous,
+            password_file,
+            acl_file,
+        })
+    }
+
+    /// Re-read both files; on error the previous ones stay in force.
+    pub fn reload(&self) -> Result<(), crate::auth::AuthError> {
+        let auth = crate::auth::Authenticator::new(
+            self.allow_anonymous,
+            self.password_file.as_deref(),
+            self.acl_file.as_deref(),
+        )?;
+        if let Ok(mut cur) = self.current.write() {
+            *cur = std::sync::Arc::new(auth);
+        }
+        Ok(())
+    }
+
+    fn get(&self) -> std::sync::Arc<crate::auth::Authenticator> {
+        match self.current.read() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl Access for FileAccess {
     fn authenticate(
         &self,
         username: Option<&str>,
         password: Option<&[u8]>,
     ) -> Result<(), ReasonCode> {
-        match crate::auth::Authenticator::authenticate(self, username, password) {
+        match self.get().authenticate(username, password) {
             crate::auth::AuthResult::Allowed => Ok(()),
             crate::auth::AuthResult::BadCredentials => Err(ReasonCode::BadUserNameOrPassword),
             crate::auth::AuthResult::NotAuthorized => Err(ReasonCode::NotAuthorized),
         }
     }
     fn has_acl(&self) -> bool {
-        self.acl().is_some()
+        self.acl_file.is_some()
     }
     fn allow_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        self.authorize(client_id, username, topic, crate::auth::Access::Write)
+        self.get()
+            .authorize(client_id, username, topic, crate::auth::Access::Write)
             .allowed
     }
     fn allow_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
-        self.authorize(client_id, username, filter, crate::auth::Access::Subscribe)
+        self.get()
+            .authorize(client_id, username, filter, crate::auth::Access::Subscribe)
             .allowed
     }
     fn allow_delivery(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        self.authorize(client_id, username, topic, crate::auth::Access::Read)
+        self.get()
+            .authorize(client_id, username, topic, crate::auth::Access::Read)
             .allowed
     }
 }

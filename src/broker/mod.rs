@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::config::Config;
 
-pub use access::{Access, Open};
+pub use access::{Access, FileAccess, Open};
 pub use router::RouterMsg;
 pub use shared::Metrics;
 
