@@ -105,28 +105,49 @@ impl Access for FileAccess {
         username: Option<&str>,
         password: Option<&[u8]>,
     ) -> Result<(), ReasonCode> {
-        match self.get().authenticate(username, password) {
+        Access::authenticate(&*self.get(), username, password)
+    }
+    fn has_acl(&self) -> bool {
+        self.acl_file.is_some()
+    }
+    fn allow_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+        self.get().allow_publish(client_id, username, topic)
+    }
+    fn allow_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
+        self.get().allow_subscribe(client_id, username, filter)
+    }
+    fn allow_delivery(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+        self.get().allow_delivery(client_id, username, topic)
+    }
+}
+
+/// Password file and ACL file, as Mosquitto reads them (fixed; see `FileAccess` for
+/// reloading).
+impl Access for crate::auth::Authenticator {
+    fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+    ) -> Result<(), ReasonCode> {
+        match crate::auth::Authenticator::authenticate(self, username, password) {
             crate::auth::AuthResult::Allowed => Ok(()),
             crate::auth::AuthResult::BadCredentials => Err(ReasonCode::BadUserNameOrPassword),
             crate::auth::AuthResult::NotAuthorized => Err(ReasonCode::NotAuthorized),
         }
     }
     fn has_acl(&self) -> bool {
-        self.acl_file.is_some()
+        self.acl().is_some()
     }
     fn allow_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        self.get()
-            .authorize(client_id, username, topic, crate::auth::Access::Write)
+        self.authorize(client_id, username, topic, crate::auth::Access::Write)
             .allowed
     }
     fn allow_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
-        self.get()
-            .authorize(client_id, username, filter, crate::auth::Access::Subscribe)
+        self.authorize(client_id, username, filter, crate::auth::Access::Subscribe)
             .allowed
     }
     fn allow_delivery(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        self.get()
-            .authorize(client_id, username, topic, crate::auth::Access::Read)
+        self.authorize(client_id, username, topic, crate::auth::Access::Read)
             .allowed
     }
 }

@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod connect;
+mod durability;
 mod interop;
 mod malformed;
 mod publish;
