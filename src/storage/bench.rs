@@ -1,0 +1,1 @@
+//! Engine comparison benchmark (filled in below).
