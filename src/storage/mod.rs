@@ -224,7 +224,9 @@ impl Drop for Inner {
             Ok(mut g) => g.take(),
             Err(p) => p.into_inner().take(),
         };
-        if let Some(h) = handle {
+        // The last handle may be dropped inside a `Done` on the writer thread itself;
+        // that thread ends on its own after the Shutdown request.
+        if let Some(h) = handle.filter(|h| h.thread().id() != std::thread::current().id()) {
             let _ = h.join();
         }
     }
