@@ -461,3 +461,10 @@ fn leftovers_of_an_interrupted_compaction_replay_to_the_same_state() {
     let s = Store::open(dir.path(), SyncPolicy::Always).expect("open");
     assert_eq!(keys(&s, Keyspace::Queues).len(), before.len() + 1);
 }
+
+#[test]
+fn store_is_a_shareable_handle() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync_clone::<Store>();
+    assert_send_sync_clone::<Error>();
+}

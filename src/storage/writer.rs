@@ -218,13 +218,15 @@ impl Writer {
         let map = &mut self.index[ks.index()];
         let klen = key.len();
         if let Some(old) = map.insert(key, loc) {
-            self.live_bytes -= OP_OVERHEAD + klen as u64 + u64::from(old.len);
+            self.live_bytes = self
+                .live_bytes
+                .saturating_sub(OP_OVERHEAD + klen as u64 + u64::from(old.len));
         }
     }
 
     fn apply_delete(&mut self, ks: Keyspace, key: &[u8]) {
         if let Some(old) = self.index[ks.index()].remove(key) {
-            self.live_bytes -= entry_bytes(key, old.len);
+            self.live_bytes = self.live_bytes.saturating_sub(entry_bytes(key, old.len));
         }
     }
 
@@ -589,16 +591,13 @@ impl Writer {
             }
         };
         let path = segment_path(&self.dir, new_id);
-        fs::rename(&tmp, &path).map_err(|e| Error::io(&tmp, "rename", e))?;
-        sync_dir(&self.dir)?;
-        let old = std::mem::take(&mut self.segments);
-        for (_, seg) in old {
-            drop(seg.file);
-            if let Err(e) = fs::remove_file(&seg.path) {
-                tracing::warn!(file = %seg.path.display(), error = %e, "store: could not remove an old segment");
-            }
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, "rename", e));
         }
-        sync_dir(&self.dir)?;
+        // From here on the new segment is the store: replay would put it after every old
+        // segment, so appending to an old one would be masked. Switch over first.
+        let old = std::mem::take(&mut self.segments);
         let mut locs = locs.into_iter();
         for map in &mut self.index {
             for loc in map.values_mut() {
@@ -610,6 +609,26 @@ impl Writer {
         self.segments.insert(new_id, Segment { path, file, len });
         self.active = new_id;
         self.total_bytes = len;
+        if let Err(e) = sync_dir(&self.dir) {
+            // The rename may not be durable, so neither is anything appended after it.
+            self.segments.extend(old);
+            return Err(self.fail(e));
+        }
+        // Oldest first, stopping at the first failure: what is left is always a suffix.
+        let mut old = old.into_iter();
+        for (id, seg) in old.by_ref() {
+            if let Err(e) = fs::remove_file(&seg.path) {
+                tracing::warn!(file = %seg.path.display(), error = %e, "store: could not remove an old segment");
+                self.segments.insert(id, seg);
+                break;
+            }
+        }
+        // Kept (and retried by the next compaction) so that the suffix stays whole.
+        for (id, seg) in old {
+            self.segments.insert(id, seg);
+        }
+        self.total_bytes = self.segments.values().map(|s| s.len).sum();
+        sync_dir(&self.dir).map_err(|e| self.fail(e))?;
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         self.publish_sizes();
         Ok(())
