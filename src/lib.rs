@@ -6,6 +6,8 @@
 //! - [`broker`]: router (the one owner of broker state), client tasks, sessions,
 //!   subscription trie, retained messages, `$SYS`.
 //! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
+//! - [`storage`]: the durable store (append-only log, group commit) behind sessions,
+//!   queues, in-flight state and retained messages.
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //!

@@ -1,0 +1,685 @@
+//! The writer thread: owns the segment files and the key index; group commit, the sync
+//! policy, failure latching and compaction.
+//!
+//! Files in the store directory: `seg-<id as 16 hex digits>.mlog`, replayed in id order.
+//! Normally there is one (the active segment); a crash during compaction can leave the
+//! old ones beside the new one, which replays to the same state (see `compact`).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::format::{self, RecordBuilder, ReplayedOp, FILE_HEADER_LEN, OP_OVERHEAD};
+use super::{Done, Error, KeyValues, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
+
+/// A compacted segment is written in records of about this size.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Where a live value is on disk.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    seg: u64,
+    off: u64,
+    len: u32,
+}
+
+struct Segment {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+struct Submission {
+    ops: Vec<Op>,
+    bytes: u64,
+    done: Option<Done>,
+}
+
+pub(crate) struct Writer {
+    dir: PathBuf,
+    policy: SyncPolicy,
+    opts: Options,
+    stats: Arc<StoreStats>,
+    /// All segments by id; the last one is the active segment appended to.
+    segments: BTreeMap<u64, Segment>,
+    active: u64,
+    /// Per keyspace (`Keyspace::index`): key → value location.
+    index: [BTreeMap<Vec<u8>, Loc>; 4],
+    /// Record bytes the live entries would take in a compacted segment.
+    live_bytes: u64,
+    /// Sum of the segment lengths.
+    total_bytes: u64,
+    /// Set by the first failed write or fsync; every later commit fails with it.
+    failed: Option<Error>,
+    /// Written to the OS and not fsynced yet.
+    unsynced: bool,
+    /// With `Interval`: ops/bytes written but not fsynced (still pending), and since when.
+    unsynced_ops: u64,
+    unsynced_bytes: u64,
+    dirty_since: Option<Instant>,
+    /// After a failed compaction, don't retry before the log reaches this size.
+    compact_floor: u64,
+    buf: Vec<u8>,
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("seg-{id:016x}.mlog"))
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("seg-")?.strip_suffix(".mlog")?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok())?
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    // Makes file creation, rename and removal durable; directories can't be opened on Windows.
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "fsync directory", e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn entry_bytes(key: &[u8], len: u32) -> u64 {
+    OP_OVERHEAD + key.len() as u64 + u64::from(len)
+}
+
+fn read_value(seg: &Segment, loc: Loc) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; loc.len as usize];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        seg.file.read_exact_at(&mut v, loc.off)?;
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::Read;
+        let mut f = &seg.file;
+        f.seek(SeekFrom::Start(loc.off))?;
+        f.read_exact(&mut v)?;
+        f.seek(SeekFrom::Start(seg.len))?;
+    }
+    Ok(v)
+}
+
+impl Writer {
+    /// Opens or creates the segments in `dir` and replays them into the index.
+    pub(crate) fn open(
+        dir: &Path,
+        policy: SyncPolicy,
+        opts: Options,
+        stats: Arc<StoreStats>,
+    ) -> Result<Writer, Error> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))? {
+            let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(id) = parse_segment_name(name) {
+                ids.push(id);
+            } else if name.starts_with("seg-") && name.ends_with(".tmp") {
+                // An interrupted compaction: the old segments are still complete.
+                let p = entry.path();
+                fs::remove_file(&p).map_err(|e| Error::io(&p, "remove", e))?;
+            }
+        }
+        ids.sort_unstable();
+        let mut w = Writer {
+            dir: dir.to_path_buf(),
+            policy,
+            opts,
+            stats,
+            segments: BTreeMap::new(),
+            active: 0,
+            index: Default::default(),
+            live_bytes: 0,
+            total_bytes: 0,
+            failed: None,
+            unsynced: false,
+            unsynced_ops: 0,
+            unsynced_bytes: 0,
+            dirty_since: None,
+            compact_floor: 0,
+            buf: Vec::new(),
+        };
+        let last = ids.last().copied();
+        for id in ids {
+            w.replay_segment(id, Some(id) == last)?;
+        }
+        if w.segments.is_empty() {
+            w.create_segment(1)?;
+        }
+        w.active = w.segments.keys().next_back().copied().unwrap_or(1);
+        w.publish_sizes();
+        Ok(w)
+    }
+
+    fn replay_segment(&mut self, id: u64, is_last: bool) -> Result<(), Error> {
+        let path = segment_path(&self.dir, id);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "open", e))?;
+        let len = if format::check_file_header(&path, &mut file)? {
+            let end = format::scan_records(&path, &mut file, is_last, |ops| {
+                self.replay_batch(id, ops);
+            })?;
+            if end.torn {
+                tracing::warn!(
+                    file = %path.display(),
+                    offset = end.valid_len,
+                    "store: dropping a torn tail (an incomplete last write)"
+                );
+                file.set_len(end.valid_len)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|e| Error::io(&path, "truncate torn tail", e))?;
+            }
+            end.valid_len
+        } else if is_last {
+            // Torn while being created: nothing was ever written to it.
+            Self::write_header(&path, &mut file)?;
+            FILE_HEADER_LEN
+        } else {
+            return Err(Error::corrupt(&path, 0, "truncated file header".into()));
+        };
+        file.seek(SeekFrom::Start(len))
+            .map_err(|e| Error::io(&path, "seek", e))?;
+        self.total_bytes += len;
+        self.segments.insert(id, Segment { path, file, len });
+        Ok(())
+    }
+
+    fn replay_batch(&mut self, seg: u64, ops: Vec<ReplayedOp>) {
+        for op in ops {
+            match op.value {
+                Some((off, len)) => self.apply_put(op.ks, op.key, Loc { seg, off, len }),
+                None => self.apply_delete(op.ks, &op.key),
+            }
+        }
+    }
+
+    fn apply_put(&mut self, ks: Keyspace, key: Vec<u8>, loc: Loc) {
+        self.live_bytes += entry_bytes(&key, loc.len);
+        let map = &mut self.index[ks.index()];
+        let klen = key.len();
+        if let Some(old) = map.insert(key, loc) {
+            self.live_bytes = self
+                .live_bytes
+                .saturating_sub(OP_OVERHEAD + klen as u64 + u64::from(old.len));
+        }
+    }
+
+    fn apply_delete(&mut self, ks: Keyspace, key: &[u8]) {
+        if let Some(old) = self.index[ks.index()].remove(key) {
+            self.live_bytes = self.live_bytes.saturating_sub(entry_bytes(key, old.len));
+        }
+    }
+
+    fn write_header(path: &Path, file: &mut File) -> Result<(), Error> {
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(&format::file_header()))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io(path, "write header", e))
+    }
+
+    fn create_segment(&mut self, id: u64) -> Result<(), Error> {
+        let path = segment_path(&self.dir, id);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "create", e))?;
+        Self::write_header(&path, &mut file)?;
+        sync_dir(&self.dir)?;
+        self.total_bytes += FILE_HEADER_LEN;
+        self.segments.insert(
+            id,
+            Segment {
+                path,
+                file,
+                len: FILE_HEADER_LEN,
+            },
+        );
+        Ok(())
+    }
+
+    fn publish_sizes(&self) {
+        self.stats
+            .bytes_on_disk
+            .store(self.total_bytes, Ordering::Relaxed);
+        let keys: usize = self.index.iter().map(BTreeMap::len).sum();
+        self.stats.live_keys.store(keys as u64, Ordering::Relaxed);
+    }
+
+    /// The thread body: serve requests until shutdown, then flush.
+    pub(crate) fn run(mut self, rx: &Receiver<Req>) {
+        let mut next: Option<Req> = None;
+        loop {
+            let req = match next.take() {
+                Some(r) => r,
+                None => match self.wait(rx) {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            match req {
+                Req::Submit { ops, bytes, done } => {
+                    // Group commit: take everything already queued behind this batch.
+                    let mut group = vec![Submission { ops, bytes, done }];
+                    let mut size = bytes;
+                    while size < self.opts.max_group_bytes as u64 {
+                        match rx.try_recv() {
+                            Ok(Req::Submit { ops, bytes, done }) => {
+                                size += bytes;
+                                group.push(Submission { ops, bytes, done });
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.commit(group);
+                }
+                Req::Sync(reply) => {
+                    let _ = reply.send(self.sync_now());
+                }
+                Req::Load(ks, reply) => {
+                    let _ = reply.send(self.load(ks));
+                }
+                Req::Shutdown => break,
+            }
+        }
+        if let Err(e) = self.sync_now() {
+            tracing::error!(error = %e, "store: final fsync failed");
+        }
+    }
+
+    /// The next request; with `Interval`, fsyncs when the oldest unsynced write is due.
+    fn wait(&mut self, rx: &Receiver<Req>) -> Option<Req> {
+        loop {
+            if let (SyncPolicy::Interval(every), Some(since)) = (self.policy, self.dirty_since) {
+                let due = since + every;
+                let now = Instant::now();
+                if now >= due {
+                    let _ = self.sync_now();
+                    continue;
+                }
+                match rx.recv_timeout(due - now) {
+                    Ok(r) => return Some(r),
+                    Err(RecvTimeoutError::Timeout) => {
+                        let _ = self.sync_now();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            }
+            return rx.recv().ok();
+        }
+    }
+
+    fn check_fault(&self) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(f) = &self.opts.fail_io {
+            if f.load(Ordering::Relaxed) {
+                return Err(io::Error::other("injected: no space left on device"));
+            }
+        }
+        Ok(())
+    }
+
+    fn active_segment(&mut self) -> Result<&mut Segment, Error> {
+        let dir = &self.dir;
+        self.segments
+            .get_mut(&self.active)
+            .ok_or_else(|| Error::io(dir, "write", io::Error::other("no active segment")))
+    }
+
+    fn write_active(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let fault = self.check_fault();
+        let seg = self.active_segment()?;
+        fault
+            .and_then(|()| seg.file.write_all(bytes))
+            .map_err(|e| Error::io(&seg.path, "write", e))?;
+        seg.len += bytes.len() as u64;
+        self.total_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn fsync(&mut self) -> Result<(), Error> {
+        let fault = self.check_fault();
+        let started = Instant::now();
+        let seg = self.active_segment()?;
+        fault
+            .and_then(|()| seg.file.sync_data())
+            .map_err(|e| Error::io(&seg.path, "fsync", e))?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .last_fsync_micros
+            .store(micros, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Lowers the durability lag by what just became durable.
+    fn mark_durable(&self, ops: u64, bytes: u64) {
+        self.stats.pending_ops.fetch_sub(ops, Ordering::Relaxed);
+        self.stats.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.stats
+            .last_durable_unix_ms
+            .store(unix_ms(), Ordering::Relaxed);
+    }
+
+    /// Latches the first failure: the file's state after a failed write or fsync is
+    /// unknown, so nothing more is acknowledged until a restart replays the log.
+    fn fail(&mut self, e: Error) -> Error {
+        if self.failed.is_none() {
+            tracing::error!(error = %e, "store: commit failed; refusing further writes");
+            self.failed = Some(e.clone());
+            self.stats.failed.store(true, Ordering::Relaxed);
+            // Written-but-unsynced data will never be confirmed durable now.
+            self.stats
+                .pending_ops
+                .fetch_sub(self.unsynced_ops, Ordering::Relaxed);
+            self.stats
+                .pending_bytes
+                .fetch_sub(self.unsynced_bytes, Ordering::Relaxed);
+            self.unsynced_ops = 0;
+            self.unsynced_bytes = 0;
+            self.dirty_since = None;
+        }
+        e
+    }
+
+    fn finish(group: Vec<Submission>, result: &Result<(), Error>) {
+        for s in group {
+            if let Some(done) = s.done {
+                done(result.clone());
+            }
+        }
+    }
+
+    fn commit(&mut self, mut group: Vec<Submission>) {
+        let ops: u64 = group.iter().map(|s| s.ops.len() as u64).sum();
+        let bytes: u64 = group.iter().map(|s| s.bytes).sum();
+        if let Some(e) = &self.failed {
+            let e = e.clone();
+            self.mark_durable_failed(ops, bytes);
+            return Self::finish(group, &Err(e));
+        }
+        // A batch too large for one record fails alone; the rest of the group goes on.
+        let limit = u64::from(format::MAX_RECORD_LEN) / 2;
+        let (too_big, ok): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .partition(|s| s.bytes + OP_OVERHEAD * s.ops.len() as u64 > limit);
+        for s in too_big {
+            self.mark_durable_failed(s.ops.len() as u64, s.bytes);
+            if let Some(done) = s.done {
+                done(Err(Error::TooLarge(s.bytes)));
+            }
+        }
+        group = ok;
+        let (ops, bytes) = group
+            .iter()
+            .fold((0, 0), |(o, b), s| (o + s.ops.len() as u64, b + s.bytes));
+
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut value_at = Vec::new();
+        for s in &group {
+            let mut rb = RecordBuilder::begin(&mut buf);
+            for op in &s.ops {
+                match op {
+                    Op::Put { ks, key, value } => value_at.push(rb.put(*ks, key, value)),
+                    Op::Delete { ks, key } => rb.delete(*ks, key),
+                }
+            }
+            rb.finish();
+        }
+        let base = self.segments.get(&self.active).map_or(0, |s| s.len);
+        let written = self.write_active(&buf);
+        self.buf = buf;
+        if let Err(e) = written {
+            let e = self.fail(e);
+            self.mark_durable_failed(ops, bytes);
+            return Self::finish(group, &Err(e));
+        }
+
+        let mut value_at = value_at.into_iter();
+        for s in &mut group {
+            for op in s.ops.drain(..) {
+                match op {
+                    Op::Put { ks, key, value } => {
+                        let off = base + value_at.next().unwrap_or(0) as u64;
+                        let len = u32::try_from(value.len()).unwrap_or(u32::MAX);
+                        let seg = self.active;
+                        self.apply_put(ks, key, Loc { seg, off, len });
+                    }
+                    Op::Delete { ks, key } => self.apply_delete(ks, &key),
+                }
+            }
+        }
+        self.stats
+            .batches_committed
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        self.stats.ops_committed.fetch_add(ops, Ordering::Relaxed);
+        self.publish_sizes();
+        self.unsynced = true;
+
+        let result = match self.policy {
+            SyncPolicy::Always => match self.fsync() {
+                Ok(()) => {
+                    self.unsynced = false;
+                    self.mark_durable(ops, bytes);
+                    Ok(())
+                }
+                Err(e) => {
+                    let e = self.fail(e);
+                    self.mark_durable_failed(ops, bytes);
+                    Err(e)
+                }
+            },
+            SyncPolicy::Interval(_) => {
+                self.unsynced_ops += ops;
+                self.unsynced_bytes += bytes;
+                self.dirty_since.get_or_insert_with(Instant::now);
+                Ok(())
+            }
+            SyncPolicy::Never => {
+                self.mark_durable(ops, bytes);
+                Ok(())
+            }
+        };
+        Self::finish(group, &result);
+        if result.is_ok() {
+            self.maybe_compact();
+        }
+    }
+
+    /// Removes failed ops from the durability lag (they will never become durable).
+    fn mark_durable_failed(&self, ops: u64, bytes: u64) {
+        self.stats.pending_ops.fetch_sub(ops, Ordering::Relaxed);
+        self.stats.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// fsyncs whatever was written and not yet synced.
+    fn sync_now(&mut self) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.unsynced {
+            if let Err(e) = self.fsync() {
+                return Err(self.fail(e));
+            }
+            self.unsynced = false;
+        }
+        let (ops, bytes) = (self.unsynced_ops, self.unsynced_bytes);
+        self.unsynced_ops = 0;
+        self.unsynced_bytes = 0;
+        self.dirty_since = None;
+        self.mark_durable(ops, bytes);
+        Ok(())
+    }
+
+    fn load(&self, ks: Keyspace) -> Result<KeyValues, Error> {
+        let map = &self.index[ks.index()];
+        let mut out = Vec::with_capacity(map.len());
+        for (key, loc) in map {
+            out.push((key.clone(), self.read(*loc)?));
+        }
+        Ok(out)
+    }
+
+    fn read(&self, loc: Loc) -> Result<Vec<u8>, Error> {
+        let seg = self.segments.get(&loc.seg).ok_or_else(|| {
+            Error::io(
+                &self.dir,
+                "read",
+                io::Error::other("index points at a missing segment"),
+            )
+        })?;
+        read_value(seg, loc).map_err(|e| Error::io(&seg.path, "read", e))
+    }
+
+    fn maybe_compact(&mut self) {
+        let min = self.opts.compact_min_bytes.max(self.compact_floor);
+        // Compact once more than half of the log is dead.
+        if self.total_bytes < min || self.total_bytes < 2 * self.live_bytes {
+            return;
+        }
+        match self.compact() {
+            Ok(()) => self.compact_floor = 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "store: compaction failed; retrying after more growth");
+                self.compact_floor = self.total_bytes + self.opts.compact_min_bytes;
+            }
+        }
+    }
+
+    /// Copies the live entries into a new segment and removes the old ones.
+    ///
+    /// Crash safety: the new segment is written as `.tmp`, fsynced, then renamed; it holds
+    /// every live entry, so replaying any suffix of the old segments followed by it gives
+    /// the same state. Old segments are removed oldest first, which always leaves a suffix.
+    fn compact(&mut self) -> Result<(), Error> {
+        self.sync_now()?;
+        let new_id = self.active + 1;
+        let tmp = self.dir.join(format!("seg-{new_id:016x}.tmp"));
+        let (file, len, locs) = match self.write_snapshot(&tmp, new_id) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let path = segment_path(&self.dir, new_id);
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, "rename", e));
+        }
+        // From here on the new segment is the store: replay would put it after every old
+        // segment, so appending to an old one would be masked. Switch over first.
+        let old = std::mem::take(&mut self.segments);
+        let mut locs = locs.into_iter();
+        for map in &mut self.index {
+            for loc in map.values_mut() {
+                if let Some(l) = locs.next() {
+                    *loc = l;
+                }
+            }
+        }
+        self.segments.insert(new_id, Segment { path, file, len });
+        self.active = new_id;
+        self.total_bytes = len;
+        if let Err(e) = sync_dir(&self.dir) {
+            // The rename may not be durable, so neither is anything appended after it.
+            self.segments.extend(old);
+            return Err(self.fail(e));
+        }
+        // Oldest first, stopping at the first failure: what is left is always a suffix.
+        let mut old = old.into_iter();
+        for (id, seg) in old.by_ref() {
+            if let Err(e) = fs::remove_file(&seg.path) {
+                tracing::warn!(file = %seg.path.display(), error = %e, "store: could not remove an old segment");
+                self.segments.insert(id, seg);
+                break;
+            }
+        }
+        // Kept (and retried by the next compaction) so that the suffix stays whole.
+        for (id, seg) in old {
+            self.segments.insert(id, seg);
+        }
+        self.total_bytes = self.segments.values().map(|s| s.len).sum();
+        sync_dir(&self.dir).map_err(|e| self.fail(e))?;
+        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        self.publish_sizes();
+        Ok(())
+    }
+
+    /// Writes every live entry to `tmp`; returns the file (positioned at its end), its
+    /// length and the new locations in index order.
+    fn write_snapshot(&self, tmp: &Path, new_id: u64) -> Result<(File, u64, Vec<Loc>), Error> {
+        let io_err = |e| Error::io(tmp, "write compacted segment", e);
+        self.check_fault().map_err(io_err)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(|e| Error::io(tmp, "create", e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, &file);
+        out.write_all(&format::file_header()).map_err(io_err)?;
+        let mut pos = FILE_HEADER_LEN;
+        let mut locs = Vec::new();
+        let mut entries = Keyspace::ALL
+            .iter()
+            .flat_map(|ks| {
+                self.index[ks.index()]
+                    .iter()
+                    .map(move |(k, l)| (*ks, k, *l))
+            })
+            .peekable();
+        let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK + 4096);
+        while entries.peek().is_some() {
+            buf.clear();
+            let mut rb = RecordBuilder::begin(&mut buf);
+            while rb.len() < SNAPSHOT_CHUNK {
+                let Some((ks, key, loc)) = entries.next() else {
+                    break;
+                };
+                let value = self.read(loc)?;
+                let at = rb.put(ks, key, &value);
+                locs.push(Loc {
+                    seg: new_id,
+                    off: pos + at as u64,
+                    len: loc.len,
+                });
+            }
+            rb.finish();
+            out.write_all(&buf).map_err(io_err)?;
+            pos += buf.len() as u64;
+        }
+        out.flush().map_err(io_err)?;
+        drop(out);
+        file.sync_all().map_err(io_err)?;
+        Ok((file, pos, locs))
+    }
+}
