@@ -85,7 +85,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The password and ACL files of `[auth]` (reloadable), or open access when neither is
 /// set.
-fn access_from(config: &Config) -> anyhow::Result<(Arc<dyn Access>, Option<Arc<FileAccess>>)> {
+/// The broker's access policy, and the reloadable files behind it when there are any.
+type AccessSetup = (Arc<dyn Access>, Option<Arc<FileAccess>>);
+
+fn access_from(config: &Config) -> anyhow::Result<AccessSetup> {
     let a = &config.auth;
     if a.password_file.is_none() && a.acl_file.is_none() {
         return Ok((

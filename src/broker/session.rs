@@ -60,6 +60,17 @@ pub struct InflightIn {
     pub since: Instant,
 }
 
+/// What to do after a PUBREC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PubRecOutcome {
+    /// Send PUBREL now.
+    PubRel,
+    /// Send PUBREL once the `StoreChange::Released` just queued is durable.
+    PubRelWhenStored,
+    /// The flow ended (refused); nothing to send.
+    Done,
+}
+
 /// What the client task must write next.
 #[derive(Debug)]
 pub enum Outgoing {
@@ -317,13 +328,15 @@ impl Session {
     }
 
     /// PUBREC: answer with PUBREL unless the receiver refused the message (reason ≥ 0x80
-    /// ends the flow [MQTT-4.3.3-4] v5). Returns whether to send PUBREL.
+    /// ends the flow, v5). A stored delivery's PUBREL waits until its new state is
+    /// durable: a restart must resend the PUBREL, never the PUBLISH, once the client may
+    /// have completed the flow.
     pub fn on_pubrec(
         &mut self,
         pid: PacketId,
         refused: bool,
         now: Instant,
-    ) -> Result<bool, SessionError> {
+    ) -> Result<PubRecOutcome, SessionError> {
         let i = self
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
@@ -332,23 +345,24 @@ impl Session {
                 if let Some(e) = self.inflight.remove(i) {
                     self.forget(&e.delivery);
                 }
-                Ok(false)
+                Ok(PubRecOutcome::Done)
             }
-            OutState::AwaitPubRec | OutState::AwaitPubComp => {
-                // A repeated PUBREC gets the PUBREL again.
-                let e = &mut self.inflight[i];
-                if e.state == OutState::AwaitPubRec {
-                    if let Some(seq) = e.delivery.seq {
-                        let delivery = e.delivery.clone();
-                        self.store_changes
-                            .push(StoreChange::Released { seq, pid, delivery });
-                    }
-                }
+            OutState::AwaitPubRec => {
                 let e = &mut self.inflight[i];
                 e.state = OutState::AwaitPubComp;
                 e.since = now;
-                Ok(true)
+                match e.delivery.seq {
+                    Some(seq) => {
+                        let delivery = e.delivery.clone();
+                        self.store_changes
+                            .push(StoreChange::Released { seq, pid, delivery });
+                        Ok(PubRecOutcome::PubRelWhenStored)
+                    }
+                    None => Ok(PubRecOutcome::PubRel),
+                }
             }
+            // A repeated PUBREC gets the PUBREL again.
+            OutState::AwaitPubComp => Ok(PubRecOutcome::PubRel),
             OutState::AwaitPubAck => Err(SessionError::WrongState {
                 ack: "PUBREC",
                 pid: pid.get(),
@@ -495,9 +509,9 @@ mod tests {
             s.on_pubcomp(p),
             Err(SessionError::WrongState { .. })
         ));
-        assert_eq!(s.on_pubrec(p, false, now), Ok(true));
+        assert_eq!(s.on_pubrec(p, false, now), Ok(PubRecOutcome::PubRel));
         // A repeated PUBREC is answered again.
-        assert_eq!(s.on_pubrec(p, false, now), Ok(true));
+        assert_eq!(s.on_pubrec(p, false, now), Ok(PubRecOutcome::PubRel));
         s.on_pubcomp(p).expect("awaiting pubcomp");
         assert_eq!(s.inflight_len(), 0);
     }
@@ -507,7 +521,7 @@ mod tests {
         let now = Instant::now();
         let mut s = session();
         let p = pid_of(&s.start(delivery(QoS::ExactlyOnce), now));
-        assert_eq!(s.on_pubrec(p, true, now), Ok(false));
+        assert_eq!(s.on_pubrec(p, true, now), Ok(PubRecOutcome::Done));
         assert_eq!(s.inflight_len(), 0);
     }
 

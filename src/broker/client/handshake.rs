@@ -252,6 +252,7 @@ where
         max_out: props.maximum_packet_size.unwrap_or(u32::MAX),
         pending_acks: Default::default(),
         store_failed: false,
+        released: tokio::sync::mpsc::unbounded_channel(),
         last_detail: Instant::now(),
     })
 }

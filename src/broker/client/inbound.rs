@@ -17,7 +17,7 @@ use super::{Client, End, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
 use crate::broker::message::Message;
 use crate::broker::persist;
 use crate::broker::router::{NewSubscription, RouterMsg};
-use crate::broker::session::SessionError;
+use crate::broker::session::{PubRecOutcome, SessionError};
 use crate::protocol::PacketId;
 use crate::storage::{Keyspace, Op};
 
@@ -42,8 +42,9 @@ where
             Packet::PubRec(a) => {
                 let refused = a.reason.is_error();
                 match self.session.on_pubrec(a.pid, refused, Instant::now()) {
-                    Ok(true) => self.push(&Packet::PubRel(Ack::new(a.pid))),
-                    Ok(false) => {}
+                    Ok(PubRecOutcome::PubRel) => self.push(&Packet::PubRel(Ack::new(a.pid))),
+                    // Sent by `write_store_changes`' completion (see the session).
+                    Ok(PubRecOutcome::PubRelWhenStored | PubRecOutcome::Done) => {}
                     Err(SessionError::UnknownPacketId(_)) => {
                         // Answer with PUBREL so the client can finish [MQTT-4.3.3-?]; v5 says
                         // why (0x92).

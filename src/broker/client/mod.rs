@@ -101,6 +101,12 @@ struct Client<R, W> {
     /// The store refused a v3 client's message: the connection is closed (v3 has no
     /// failure acknowledgement) and the client resends later.
     store_failed: bool,
+    /// Packet ids whose PUBREL may go out now that their released state is durable;
+    /// fed by the store's completion callbacks.
+    released: (
+        mpsc::UnboundedSender<crate::protocol::PacketId>,
+        mpsc::UnboundedReceiver<crate::protocol::PacketId>,
+    ),
     last_detail: Instant,
 }
 
@@ -211,6 +217,9 @@ where
                         return Err("the store refused a message".into());
                     }
                 }
+                Some(pid) = self.released.1.recv() => {
+                    self.push(&Packet::PubRel(crate::protocol::Ack::new(pid)));
+                }
                 res = self.writer.write_some(), if self.writer.pending() > 0 => {
                     res.map_err(|e| e.to_string())?;
                 }
@@ -250,6 +259,7 @@ where
         if changes.is_empty() {
             return;
         }
+        let mut release = Vec::new();
         let ops = changes
             .into_iter()
             .map(|c| match c {
@@ -258,6 +268,7 @@ where
                     key: persist::queue_key(&self.client_id, seq),
                 },
                 StoreChange::Released { seq, pid, delivery } => {
+                    release.push(pid);
                     let mut msg = bytes::BytesMut::new();
                     persist::encode_message(&delivery.msg, &mut msg);
                     let state = persist::QueueState::Released(pid);
@@ -276,7 +287,19 @@ where
                 }
             })
             .collect();
-        store.submit(ops, None);
+        let done: Option<crate::storage::Done> = (!release.is_empty()).then(|| {
+            let tx = self.released.0.clone();
+            Box::new(move |r: Result<(), crate::storage::Error>| {
+                // On a store failure the PUBREL is held back: the flow resumes (from
+                // PUBREC) when the client reconnects.
+                if r.is_ok() {
+                    for pid in release {
+                        let _ = tx.send(pid);
+                    }
+                }
+            }) as crate::storage::Done
+        });
+        store.submit(ops, done);
     }
 
     /// Queue a DISCONNECT with `reason` (v5 only) and return the log text.
