@@ -24,7 +24,20 @@ use midge::monitor::logs::UiLogLayer;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Monitor(_)) | Some(Command::Bench(_)) => {
+        Some(Command::Monitor(ref args)) => {
+            return match midge::monitor::remote::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ midge::monitor::remote::RemoteError::Url(_)) => {
+                    eprintln!("midge monitor: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("midge monitor: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Bench(_)) => {
             eprintln!("midge: this subcommand is not available yet");
             return ExitCode::from(2);
         }

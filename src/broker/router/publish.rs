@@ -17,6 +17,10 @@ use crate::broker::trie::Subscriber;
 
 impl Router {
     pub(crate) fn publish(&mut self, msg: Arc<Message>) {
+        // The admin channel's requests are answered here and never routed.
+        if crate::broker::admin::intercept(self, &msg) {
+            return;
+        }
         if msg.retain {
             // An empty retained payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
             self.retained.set(msg.clone());
