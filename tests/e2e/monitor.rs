@@ -48,7 +48,10 @@ async fn until_snapshot(
             return s;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {what}; last: {s:#?}");
+        assert!(
+            !left.is_zero(),
+            "timed out waiting for {what}; last: {s:#?}"
+        );
         let _ = tokio::time::timeout(left, link.snapshots.changed()).await;
     }
 }
@@ -243,7 +246,11 @@ async fn mosquitto_sys_counters_taps_and_render() {
     })
     .await;
     assert!(
-        snap.source.version.as_deref().unwrap_or("").contains("mosquitto"),
+        snap.source
+            .version
+            .as_deref()
+            .unwrap_or("")
+            .contains("mosquitto"),
         "{:?}",
         snap.source.version
     );
@@ -254,12 +261,27 @@ async fn mosquitto_sys_counters_taps_and_render() {
     assert_eq!(snap.inflight, None);
 
     // The retained message arrives as a tap on subscribe; live traffic too.
-    until_event(&mut link, &mut seen, "retained tap", tap_on("plant/line1/temp")).await;
+    until_event(
+        &mut link,
+        &mut seen,
+        "retained tap",
+        tap_on("plant/line1/temp"),
+    )
+    .await;
     m.publish("plant/line2/pressure", "1.01", false);
-    until_event(&mut link, &mut seen, "live tap", tap_on("plant/line2/pressure")).await;
-    until_event(&mut link, &mut seen, "$SYS tap", |e| {
-        matches!(e, Event::Tap(t) if t.topic.starts_with("$SYS/broker/"))
-    })
+    until_event(
+        &mut link,
+        &mut seen,
+        "live tap",
+        tap_on("plant/line2/pressure"),
+    )
+    .await;
+    until_event(
+        &mut link,
+        &mut seen,
+        "$SYS tap",
+        |e| matches!(e, Event::Tap(t) if t.topic.starts_with("$SYS/broker/")),
+    )
     .await;
 
     // The same dashboard over what the link delivered.
@@ -271,7 +293,13 @@ async fn mosquitto_sys_counters_taps_and_render() {
         title: "midge monitor".to_owned(),
         ..Options::default()
     });
-    update(&mut app, Msg::Resize { width: 120, height: 32 });
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 120,
+            height: 32,
+        },
+    );
     update(&mut app, Msg::Snapshot(snap));
     for e in seen {
         update(&mut app, Msg::Event(e));
@@ -279,14 +307,25 @@ async fn mosquitto_sys_counters_taps_and_render() {
     update(&mut app, Msg::Key(Key::Char('1')));
     let overview = render(&app);
     assert!(overview.contains("mosquitto version"), "{overview}");
-    assert!(overview.contains(&format!("127.0.0.1:{}", m.port)), "{overview}");
+    assert!(
+        overview.contains(&format!("127.0.0.1:{}", m.port)),
+        "{overview}"
+    );
     update(&mut app, Msg::Key(Key::Char('2')));
     let sessions = render(&app);
     assert!(sessions.contains("n/a from this source"), "{sessions}");
     update(&mut app, Msg::Key(Key::Char('3')));
     let topics = render(&app);
-    assert!(topics.contains("plant"), "{topics}");
     assert!(topics.contains("$SYS"), "{topics}");
+    // The plant topics sort below `$SYS`: filter to them.
+    update(&mut app, Msg::Key(Key::Char('/')));
+    for c in "plant".chars() {
+        update(&mut app, Msg::Key(Key::Char(c)));
+    }
+    update(&mut app, Msg::Key(Key::Enter));
+    let topics = render(&app);
+    assert!(topics.contains("temp"), "{topics}");
+    assert!(topics.contains("pressure"), "{topics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,14 +360,24 @@ async fn headless_midge_admin_channel_is_for_admins_only() {
     let mut eve_link = watch(&format!("mqtt://eve:pw@127.0.0.1:{port}"));
     let mut eve_seen = Vec::new();
 
-    let snap = until_snapshot(&mut admin, &mut admin_seen, "sessions over the admin channel", |s| {
-        s.source.connected
-            && s.connections
-                .as_ref()
-                .is_some_and(|c| c.iter().any(|c| c.client_id == "slowpoke" && c.online))
-    })
+    let snap = until_snapshot(
+        &mut admin,
+        &mut admin_seen,
+        "sessions over the admin channel",
+        |s| {
+            s.source.connected
+                && s.connections
+                    .as_ref()
+                    .is_some_and(|c| c.iter().any(|c| c.client_id == "slowpoke" && c.online))
+        },
+    )
     .await;
-    assert!(snap.source.version.as_deref().unwrap_or("").starts_with("midge"));
+    assert!(snap
+        .source
+        .version
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("midge"));
     assert!(snap.counters.connections_total.is_some());
     let slowpoke = snap
         .connections
@@ -339,18 +388,28 @@ async fn headless_midge_admin_channel_is_for_admins_only() {
 
     let (publisher, _p_rx) = v5_client(port, "publisher", None);
     publisher
-        .publish("work/job", rumqttc::v5::mqttbytes::QoS::AtLeastOnce, false, "do it")
+        .publish(
+            "work/job",
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            false,
+            "do it",
+        )
         .await
         .expect("publish");
-    let snap = until_snapshot(&mut admin, &mut admin_seen, "in-flight to the silent client", |s| {
-        s.inflight.as_ref().is_some_and(|v| {
-            v.iter().any(|i| {
-                i.client_id == "silent"
-                    && i.topic == "work/job"
-                    && i.state == InflightState::AwaitingPubAck
+    let snap = until_snapshot(
+        &mut admin,
+        &mut admin_seen,
+        "in-flight to the silent client",
+        |s| {
+            s.inflight.as_ref().is_some_and(|v| {
+                v.iter().any(|i| {
+                    i.client_id == "silent"
+                        && i.topic == "work/job"
+                        && i.state == InflightState::AwaitingPubAck
+                })
             })
-        })
-    })
+        },
+    )
     .await;
     let silent_info = snap
         .connections
@@ -371,7 +430,8 @@ async fn headless_midge_admin_channel_is_for_admins_only() {
         let s = eve_link.snapshots.borrow_and_update().clone();
         assert_eq!(s.connections, None, "eve must not see sessions");
         assert_eq!(s.inflight, None, "eve must not see in-flight messages");
-        let _ = tokio::time::timeout(Duration::from_millis(300), eve_link.snapshots.changed()).await;
+        let _ =
+            tokio::time::timeout(Duration::from_millis(300), eve_link.snapshots.changed()).await;
     }
     assert!(eve_snap.source.connected);
     while let Ok(e) = eve_link.events.try_recv() {
@@ -399,7 +459,12 @@ async fn headless_midge_admin_channel_is_for_admins_only() {
     .expect("publish request");
     // A marker published after the request, to know the broker handled it.
     publisher
-        .publish("work/marker", rumqttc::v5::mqttbytes::QoS::AtLeastOnce, false, "m")
+        .publish(
+            "work/marker",
+            rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+            false,
+            "m",
+        )
         .await
         .expect("publish marker");
     let saw_marker = tokio::time::timeout(WAIT, async {
@@ -471,7 +536,10 @@ async fn reconnects_when_the_broker_comes_back() {
     until_snapshot(&mut link, &mut seen, "connected", |s| s.source.connected).await;
 
     broker.shutdown(Duration::from_secs(2)).await;
-    until_snapshot(&mut link, &mut seen, "disconnected", |s| !s.source.connected).await;
+    until_snapshot(&mut link, &mut seen, "disconnected", |s| {
+        !s.source.connected
+    })
+    .await;
 
     let broker = start_midge(addr, open()).await;
     until_snapshot(&mut link, &mut seen, "reconnected", |s| s.source.connected).await;
@@ -479,9 +547,14 @@ async fn reconnects_when_the_broker_comes_back() {
     let (p, _rx) = v5_client(addr.port(), "after-restart", None);
     let deadline = Instant::now() + WAIT;
     loop {
-        p.publish("back/again", rumqttc::v5::mqttbytes::QoS::AtMostOnce, false, "1")
-            .await
-            .expect("publish");
+        p.publish(
+            "back/again",
+            rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+            false,
+            "1",
+        )
+        .await
+        .expect("publish");
         match tokio::time::timeout(Duration::from_millis(200), link.events.recv()).await {
             Ok(Some(Event::Tap(m))) if m.topic == "back/again" => break,
             Ok(Some(_)) | Err(_) => {}
