@@ -45,12 +45,15 @@ pub struct ClientOptions {
     pub tap_filters: Vec<String>,
 }
 
+/// A look at an inbound PUBLISH; `false` swallows it.
+pub type Inspect = Box<dyn FnMut(&Publish) -> bool + Send>;
+
 /// What the remote monitor adds to the plain client: a look at every inbound PUBLISH
 /// before it becomes an event, extra publishes of its own, and word of the CONNACK.
 #[derive(Default)]
 pub struct Hooks {
     /// Sees every inbound PUBLISH first; returning `false` swallows it (no event).
-    pub inspect: Option<Box<dyn FnMut(&Publish) -> bool + Send>>,
+    pub inspect: Option<Inspect>,
     /// Extra publishes to send as they are (e.g. admin requests), with no notice.
     pub outbound: Option<mpsc::Receiver<Publish>>,
     /// Called once when the broker accepted the connection.

@@ -297,7 +297,7 @@ async fn wait_closed(commands: &mut mpsc::Receiver<Command>, notice: &impl Fn(St
 fn set_connected(shared: &Mutex<Shared>, up: bool) -> bool {
     shared
         .lock()
-        .map_or(false, |mut s| std::mem::replace(&mut s.connected, up))
+        .is_ok_and(|mut s| std::mem::replace(&mut s.connected, up))
 }
 
 enum Served {
@@ -431,7 +431,7 @@ fn inspector(
     events: mpsc::Sender<Event>,
     dropped: Arc<AtomicU64>,
     reply_topic: String,
-) -> Box<dyn FnMut(&Publish) -> bool + Send> {
+) -> client::Inspect {
     Box::new(move |p: &Publish| {
         let topic: &str = &p.topic;
         if !topic.starts_with('$') {
