@@ -287,6 +287,29 @@ mod tests {
     }
 
     #[test]
+    fn log_lines_are_kept_only_while_watched() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(log_layer());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        tracing::info!("nobody watches this");
+        let (lines, next) = hub().lines_after(0);
+        assert!(lines.is_empty(), "{lines:?}");
+        hub()
+            .until_ms
+            .store(unix_ms(SystemTime::now()) + WATCH_WINDOW_MS, Relaxed);
+        tracing::warn!(client_id = "c1", "an admin sees this");
+        let (lines, next2) = hub().lines_after(0);
+        hub().until_ms.store(0, Relaxed);
+        assert_eq!(next2, next + 1);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let (seq, line) = &lines[0];
+        assert_eq!(*seq, next);
+        assert_eq!(line.level, midge_model::Level::Warn);
+        assert_eq!(line.message, "an admin sees this client_id=c1");
+        assert!(hub().lines_after(*seq).0.is_empty());
+    }
+
+    #[test]
     fn request_json_defaults() {
         let r: Request = serde_json::from_slice(b"{}").unwrap_or_default();
         assert_eq!(r.log_after, 0);
