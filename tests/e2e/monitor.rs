@@ -328,6 +328,136 @@ async fn mosquitto_sys_counters_taps_and_render() {
     assert!(topics.contains("pressure"), "{topics}");
 }
 
+/// A self-signed CA and a server certificate for `localhost`, made with `openssl`.
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("ext"), "subjectAltName=DNS:localhost\n").expect("write ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "server.pem",
+    ]);
+    // Mosquitto started as root reads the key after dropping to its own user.
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in [(dir.to_path_buf(), 0o755), (dir.join("server.key"), 0o644)] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_with_cafile_and_insecure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_certs(dir.path());
+    let port = free_port();
+    let conf = dir.path().join("m.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {d}/ca.pem\n\
+             certfile {d}/server.pem\nkeyfile {d}/server.key\n",
+            d = dir.path().display()
+        ),
+    )
+    .expect("write conf");
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto runs");
+    let m = Mosquitto {
+        child,
+        port,
+        _dir: dir,
+    };
+    until_listening(port).await;
+    let ca = m._dir.path().join("ca.pem");
+    let start_tls = |tls: remote::TlsOptions| {
+        let mut opts = RemoteOptions::new(
+            BrokerUrl::parse(&format!("mqtts://localhost:{port}")).expect("url"),
+        );
+        opts.tls = tls;
+        let (source, link) = midge_model::link(remote::initial_snapshot(&opts), 64, 8);
+        remote::start(opts, source);
+        link
+    };
+    let mut seen = Vec::new();
+    let mut trusted = start_tls(remote::TlsOptions {
+        cafile: Some(ca),
+        ..remote::TlsOptions::default()
+    });
+    until_snapshot(&mut trusted, &mut seen, "TLS with --cafile", |s| {
+        s.source.connected
+    })
+    .await;
+    let mut insecure = start_tls(remote::TlsOptions {
+        insecure: true,
+        ..remote::TlsOptions::default()
+    });
+    until_snapshot(&mut insecure, &mut seen, "TLS with --insecure", |s| {
+        s.source.connected
+    })
+    .await;
+    // Without the CA the certificate is not trusted: never connected.
+    let mut untrusted = start_tls(remote::TlsOptions::default());
+    let deadline = Instant::now() + Duration::from_millis(1000);
+    while Instant::now() < deadline {
+        assert!(!untrusted.snapshots.borrow_and_update().source.connected);
+        let _ =
+            tokio::time::timeout(Duration::from_millis(250), untrusted.snapshots.changed()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_midge_admin_channel_is_for_admins_only() {
     let dir = tempfile::tempdir().expect("tempdir");
