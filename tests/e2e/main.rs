@@ -10,6 +10,7 @@ mod connect;
 mod durability;
 mod interop;
 mod malformed;
+mod monitor;
 mod publish;
 mod retained;
 mod sessions;
