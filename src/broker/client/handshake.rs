@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
@@ -253,7 +253,7 @@ where
         pending_acks: Default::default(),
         store_failed: false,
         released: tokio::sync::mpsc::unbounded_channel(),
-        last_detail: Instant::now(),
+        detail_generation: u64::MAX,
     })
 }
 

@@ -10,7 +10,7 @@ mod outbound;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
@@ -107,7 +107,8 @@ struct Client<R, W> {
         mpsc::UnboundedSender<crate::protocol::PacketId>,
         mpsc::UnboundedReceiver<crate::protocol::PacketId>,
     ),
-    last_detail: Instant,
+    /// The session generation last published to `stats.detail`.
+    detail_generation: u64,
 }
 
 /// Serve one accepted byte stream until it closes.
@@ -318,12 +319,13 @@ where
         self.stats
             .inflight_in
             .store(self.session.inbound_pending() as u32, Relaxed);
-        if self.ctx.metrics.watched.load(Relaxed) {
-            let now = Instant::now();
-            if now.duration_since(self.last_detail) >= Duration::from_millis(250) {
-                self.last_detail = now;
-                self.refresh_detail();
-            }
+        // While someone watches, publish the in-flight detail whenever it changed: an
+        // idle client's last state is then never stale.
+        if self.ctx.metrics.watched.load(Relaxed)
+            && self.session.generation() != self.detail_generation
+        {
+            self.detail_generation = self.session.generation();
+            self.refresh_detail();
         }
     }
 
@@ -335,7 +337,7 @@ where
             .map(|e| InflightDetail {
                 outgoing: true,
                 packet_id: e.pid.get(),
-                topic: e.delivery.msg.topic.to_string(),
+                topic: e.delivery.msg.topic.clone(),
                 qos: e.delivery.qos,
                 state: match e.state {
                     OutState::AwaitPubAck => Stage::PubAck,
@@ -349,7 +351,7 @@ where
         v.extend(self.session.inbound().iter().map(|e| InflightDetail {
             outgoing: false,
             packet_id: e.pid.get(),
-            topic: e.topic.to_string(),
+            topic: e.topic.clone(),
             qos: crate::protocol::QoS::ExactlyOnce,
             state: Stage::PubRel,
             since: e.since,
