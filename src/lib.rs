@@ -7,6 +7,7 @@
 //!   subscription trie, retained messages, `$SYS`.
 //! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
 //! - [`config`] / [`cli`]: the TOML config and the command line.
+//! - [`bench`]: `midge bench`, a load generator for any MQTT broker.
 //!
 //! # Data flow
 //! ```text
@@ -16,6 +17,7 @@
 //! ```
 
 pub mod auth;
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod config;

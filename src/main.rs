@@ -17,7 +17,20 @@ use midge::config::Config;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Monitor(_)) | Some(Command::Bench(_)) | Some(Command::Passwd(_)) => {
+        Some(Command::Bench(args)) => {
+            return match midge::bench::run(&args) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e @ midge::bench::BenchError::Usage(_)) => {
+                    eprintln!("midge bench: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("midge bench: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Monitor(_)) | Some(Command::Passwd(_)) => {
             eprintln!("midge: this subcommand is not available yet");
             return ExitCode::from(2);
         }
