@@ -122,7 +122,9 @@ pub async fn publisher(
         let room = if plan.qos == QoS::AtMostOnce {
             plan.batch
         } else {
-            max_inflight.saturating_sub(pids.in_flight()).min(plan.batch)
+            max_inflight
+                .saturating_sub(pids.in_flight())
+                .min(plan.batch)
         };
         let due = match plan.rate {
             None => room,

@@ -238,7 +238,9 @@ mod tests {
             ..ScenarioReport::default()
         };
         let t = table(std::slice::from_ref(&r));
-        for needle in ["pairs", "midge", "123.5k", "2.50M", "150µs", "25.0ms", "87%"] {
+        for needle in [
+            "pairs", "midge", "123.5k", "2.50M", "150µs", "25.0ms", "87%",
+        ] {
             assert!(t.contains(needle), "{needle} not in\n{t}");
         }
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("valid JSON");

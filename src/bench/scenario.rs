@@ -32,7 +32,9 @@ fn layout(o: &BenchOptions, run: &str) -> Layout {
     let base = format!("midge-bench/{run}");
     match o.scenario {
         Scenario::Fanin => Layout {
-            pub_topics: (0..o.publishers).map(|i| format!("{base}/in/{i}")).collect(),
+            pub_topics: (0..o.publishers)
+                .map(|i| format!("{base}/in/{i}"))
+                .collect(),
             sub_filters: vec![format!("{base}/in/+")],
             sub_sources: vec![(0..o.publishers).collect()],
             fanout: 1,
@@ -282,6 +284,7 @@ async fn progress_line(label: String, shared: Arc<Shared>, started: Instant) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut last_sent, mut last_recv) = (0, 0);
+    tick.tick().await; // the first tick is immediate
     loop {
         tick.tick().await;
         let sent = shared.total_sent();

@@ -235,7 +235,10 @@ mod tests {
         for s in 0..1000 {
             t.record(s);
         }
-        assert_eq!((t.unique, t.dups, t.reordered, t.losses(1000)), (1000, 0, 0, 0));
+        assert_eq!(
+            (t.unique, t.dups, t.reordered, t.losses(1000)),
+            (1000, 0, 0, 0)
+        );
         assert!(t.pending.is_empty());
     }
 

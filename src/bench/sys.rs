@@ -81,7 +81,10 @@ impl CpuMeter {
         };
         (
             pct(self.own, cpu_ticks(None)),
-            pct(self.broker, self.broker_pid.and_then(|p| cpu_ticks(Some(p)))),
+            pct(
+                self.broker,
+                self.broker_pid.and_then(|p| cpu_ticks(Some(p))),
+            ),
         )
     }
 }
