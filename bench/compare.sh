@@ -7,6 +7,7 @@
 #
 #   bench/compare.sh                       # 10 s per run
 #   DURATION=5 bench/compare.sh            # shorter runs
+#   ROUNDS=3 bench/compare.sh              # each scenario 3 times per broker; medians compared
 #   SCENARIOS="fanin-q0 latency-q0" bench/compare.sh
 #
 # Needs: mosquitto (Debian package), python3 for the tables, a release build of midge
@@ -17,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-1}
 CONNS=${CONNS:-10000}
 MOSQ_PORT=${MOSQ_PORT:-18830}
 MIDGE_PORT=${MIDGE_PORT:-18831}
@@ -93,14 +95,16 @@ args_for() { # scenario-qN → midge bench arguments
 
 i=0
 for s in $SCENARIOS; do
-    args=$(args_for "$s")
+  args=$(args_for "$s")
+  for ((round = 1; round <= ROUNDS; round++)); do
     # Alternate which broker goes first, so neither always runs on a warmer machine.
     order=("${BROKERS[@]}")
     if (( i % 2 == 1 )); then
         order=(); for ((k=${#BROKERS[@]}-1; k>=0; k--)); do order+=("${BROKERS[$k]}"); done
     fi
+    i=$((i + 1))
     for b in "${order[@]}"; do
-        echo "== $s on $b" >&2
+        echo "== $s on $b (round $round/$ROUNDS)" >&2
         # shellcheck disable=SC2086 # args is a word list on purpose
         if ! timeout 300 "$MIDGE" bench $args -p "${PORT[$b]}" --broker-pid "${PID[$b]}" \
             --label "$b" --json >>"$RESULTS"; then
@@ -110,7 +114,7 @@ for s in $SCENARIOS; do
                 "${s%-q*}" "$b" "$q" >>"$RESULTS"
         fi
     done
-    i=$((i + 1))
+  done
 done
 
 echo >&2

@@ -70,13 +70,38 @@ def ratio(a, b):
     return a / b
 
 
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def combine(rs):
+    """Several rounds of one (scenario, qos, broker): medians of the compared metrics,
+    losses and duplicates summed; failed if any round failed."""
+    if any(r.get("failed") for r in rs):
+        return {"failed": True}
+    return {
+        "received_per_sec": median(r["received_per_sec"] for r in rs),
+        "latency_us": {"p99": median(r["latency_us"]["p99"] for r in rs)},
+        "conns": {"broker_rss_per_conn_bytes": median(
+            (r.get("conns") or {}).get("broker_rss_per_conn_bytes") for r in rs)},
+        "losses": sum(r.get("losses", 0) for r in rs),
+        "dups": sum(r.get("dups", 0) for r in rs),
+        "rounds": len(rs),
+    }
+
+
 def ratios(runs, base="mosquitto"):
-    by = {}
+    grouped = {}
     for r in runs:
-        by.setdefault(key(r), {})[r["broker"]] = r
+        grouped.setdefault(key(r), {}).setdefault(r["broker"], []).append(r)
+    by = {k: {b: combine(rs) for b, rs in v.items()} for k, v in grouped.items()}
     others = sorted({r["broker"] for r in runs} - {base})
     print()
-    print(f"ratios against {base} (target in brackets; ok = target met)")
+    print(f"ratios against {base}, medians over rounds (ok = target met)")
     print(f"{'scenario':<8} {'qos':>3} {'broker':<10} {'metric':<16} {'value':>8}  target")
     for (scenario, qos), rs in by.items():
         b = rs.get(base)
