@@ -169,6 +169,10 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         "broker"
     );
     for r in reports {
+        if let Some(c) = &r.conns {
+            conns_rows(&mut out, r, c);
+            continue;
+        }
         let _ = writeln!(
             out,
             "{:<8} {:<22} {:>3} {:>10} {:>10} {:>7} {:>5} {:>8} {:>8} {:>8} {:>6} {:>7}",
@@ -185,22 +189,6 @@ pub fn table(reports: &[ScenarioReport]) -> String {
             opt_pct(r.generator_cpu_pct),
             opt_pct(r.broker_cpu_pct),
         );
-        if let Some(c) = &r.conns {
-            let per = c
-                .broker_rss_per_conn_bytes
-                .map_or_else(|| "-".to_owned(), |b| format!("{b:.0} B"));
-            let _ = writeln!(
-                out,
-                "  conns: {}/{} connected, {} failed, {} conn/s, broker RSS/conn {per}",
-                c.connected,
-                c.attempted,
-                c.failed,
-                count(c.connects_per_sec)
-            );
-            if let Some(e) = &c.first_error {
-                let _ = writeln!(out, "  first failure: {e}");
-            }
-        }
         if r.reordered > 0 || r.foreign > 0 || r.stalls > 0 || r.unacked > 0 {
             let _ = writeln!(
                 out,
@@ -210,6 +198,36 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         }
     }
     out
+}
+
+/// A `conns` run has no message columns: connections, rate, memory instead.
+fn conns_rows(out: &mut String, r: &ScenarioReport, c: &ConnsReport) {
+    let kib = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |k| format!("{k} KiB"));
+    let per = c
+        .broker_rss_per_conn_bytes
+        .map_or_else(|| "-".to_owned(), |b| format!("{b:.0} B"));
+    let _ = writeln!(
+        out,
+        "{:<8} {:<22} {:>3}  {}/{} connected, {} failed, {} conn/s, gen {}, broker {}",
+        r.scenario.name(),
+        truncate(&r.broker, 22),
+        r.qos,
+        c.connected,
+        c.attempted,
+        c.failed,
+        count(c.connects_per_sec),
+        opt_pct(r.generator_cpu_pct),
+        opt_pct(r.broker_cpu_pct),
+    );
+    let _ = writeln!(
+        out,
+        "  broker RSS {} before, {} after: {per} per connection",
+        kib(c.broker_rss_before_kib),
+        kib(c.broker_rss_after_kib),
+    );
+    if let Some(e) = &c.first_error {
+        let _ = writeln!(out, "  first failure: {e}");
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -248,5 +266,34 @@ mod tests {
         assert_eq!(v["losses"], 3);
         assert_eq!(v["latency_us"]["p99"], 25_000.0);
         assert!(v["broker_cpu_pct"].is_null());
+    }
+
+    #[test]
+    fn conns_rows_show_connections_and_memory() {
+        let r = ScenarioReport {
+            scenario: Scenario::Conns,
+            broker: "mosquitto".into(),
+            conns: Some(ConnsReport {
+                attempted: 10,
+                connected: 9,
+                failed: 1,
+                first_error: Some("refused".into()),
+                connects_per_sec: 5000.0,
+                broker_rss_before_kib: Some(1000),
+                broker_rss_after_kib: Some(1010),
+                broker_rss_per_conn_bytes: Some(1137.8),
+            }),
+            ..ScenarioReport::default()
+        };
+        let t = table(&[r]);
+        for needle in [
+            "9/10 connected",
+            "1 failed",
+            "5000 conn/s",
+            "1138 B",
+            "refused",
+        ] {
+            assert!(t.contains(needle), "{needle} not in\n{t}");
+        }
     }
 }
