@@ -20,6 +20,9 @@ use crate::protocol::{
 const READ_CHUNK: usize = 256 * 1024;
 /// Any packet the bench receives is small; this only stops a broken stream early.
 const MAX_PACKET: u32 = 16 * 1024 * 1024;
+/// Keep-alive asked for in CONNECT, in seconds: longer than any bounded run (publishing
+/// ≤ 120 s plus drain), so no PINGREQ is needed, yet not 0, which some brokers refuse.
+pub const KEEP_ALIVE: u16 = 300;
 /// Time allowed for CONNECT→CONNACK and SUBSCRIBE→SUBACK.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

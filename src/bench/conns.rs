@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::client::Client;
+use super::client::{Client, KEEP_ALIVE};
 use super::report::{ConnsReport, ScenarioReport};
 use super::scenario::run_id;
 use super::sys::{rss_kib, CpuMeter};
@@ -32,7 +32,7 @@ pub async fn run(o: &BenchOptions) -> Result<ScenarioReport, BenchError> {
         let topic = format!("midge-bench/{run}/conn/{i}");
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let mut c = Client::connect(addr, version, &id, 0).await?;
+            let mut c = Client::connect(addr, version, &id, KEEP_ALIVE).await?;
             c.subscribe(&topic, qos).await?;
             Ok::<_, BenchError>(c)
         });

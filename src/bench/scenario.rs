@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::client::Client;
+use super::client::{Client, KEEP_ALIVE};
 use super::flow::{publisher, subscriber, PubPlan, PubResult, Shared, SubResult};
 use super::report::{Latency, ScenarioReport};
 use super::stats::Histogram;
@@ -187,7 +187,7 @@ async fn connect_all(
         let (addr, version, qos, limit) = (o.addr, o.protocol, o.qos, limit.clone());
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let mut c = Client::connect(addr, version, &id, 0).await?;
+            let mut c = Client::connect(addr, version, &id, KEEP_ALIVE).await?;
             if let Some(f) = filter {
                 c.subscribe(&f, qos).await?;
             }
