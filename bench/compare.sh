@@ -40,9 +40,11 @@ if [[ ! -x $MIDGE || -n ${REBUILD:-} ]]; then
 fi
 command -v mosquitto >/dev/null || { echo "mosquitto not found (apt-get install mosquitto)" >&2; exit 1; }
 
-PIDS=()
+declare -A PORT PID
+BROKERS=()
+
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for b in "${BROKERS[@]}"; do kill "${PID[$b]}" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$TMP"
 }
@@ -57,28 +59,38 @@ wait_port() { # port: wait up to 10 s for a listener
     return 1
 }
 
-declare -A PORT PID
-BROKERS=()
-
-# Mosquitto: the repo's config plus a loopback listener on its port.
-{ cat bench/mosquitto.conf; echo "listener $MOSQ_PORT 127.0.0.1"; } >"$TMP/mosquitto.conf"
-mosquitto -c "$TMP/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
-PID[mosquitto]=$!; PIDS+=("$!"); PORT[mosquitto]=$MOSQ_PORT; BROKERS+=(mosquitto)
-
-MIDGE_LOG=warn "$MIDGE" --headless -l "127.0.0.1:$MIDGE_PORT" --in-memory >"$TMP/midge.log" 2>&1 &
-PID[midge]=$!; PIDS+=("$!"); PORT[midge]=$MIDGE_PORT; BROKERS+=(midge)
-
 RUMQTTD=$ROOT/bench/.tools/bin/rumqttd
+BROKERS=(mosquitto midge)
 if [[ -x $RUMQTTD ]]; then
+    BROKERS+=(rumqttd)
     sed "s/@PORT@/$RUMQTTD_PORT/" bench/rumqttd.toml >"$TMP/rumqttd.toml"
-    "$RUMQTTD" -c "$TMP/rumqttd.toml" >"$TMP/rumqttd.log" 2>&1 &
-    PID[rumqttd]=$!; PIDS+=("$!"); PORT[rumqttd]=$RUMQTTD_PORT; BROKERS+=(rumqttd)
 else
     echo "note: rumqttd not installed (cargo install rumqttd --root bench/.tools); skipped" >&2
 fi
+PORT=([mosquitto]=$MOSQ_PORT [midge]=$MIDGE_PORT [rumqttd]=$RUMQTTD_PORT)
+# Mosquitto: the repo's config plus a loopback listener on its port.
+{ cat bench/mosquitto.conf; echo "listener $MOSQ_PORT 127.0.0.1"; } >"$TMP/mosquitto.conf"
 
-for b in "${BROKERS[@]}"; do wait_port "${PORT[$b]}"; done
-echo "brokers: $(for b in "${BROKERS[@]}"; do printf '%s(pid %s, port %s) ' "$b" "${PID[$b]}" "${PORT[$b]}"; done)" >&2
+start_broker() { # name
+    case $1 in
+        mosquitto) mosquitto -c "$TMP/mosquitto.conf" >>"$TMP/mosquitto.log" 2>&1 & ;;
+        midge) MIDGE_LOG=warn "$MIDGE" --headless -l "127.0.0.1:$MIDGE_PORT" --in-memory \
+            >>"$TMP/midge.log" 2>&1 & ;;
+        rumqttd) "$RUMQTTD" -q -c "$TMP/rumqttd.toml" >>"$TMP/rumqttd.log" 2>&1 & ;;
+    esac
+    PID[$1]=$!
+}
+
+# Fresh processes: memory freed by an earlier scenario would hide a new connection's cost.
+restart_brokers() {
+    for b in "${BROKERS[@]}"; do
+        if [[ -n ${PID[$b]:-} ]]; then kill "${PID[$b]}" 2>/dev/null || true; wait "${PID[$b]}" 2>/dev/null || true; fi
+    done
+    for b in "${BROKERS[@]}"; do start_broker "$b"; done
+    for b in "${BROKERS[@]}"; do wait_port "${PORT[$b]}"; done
+    echo "brokers: $(for b in "${BROKERS[@]}"; do printf '%s(pid %s, port %s) ' "$b" "${PID[$b]}" "${PORT[$b]}"; done)" >&2
+}
+restart_brokers
 
 args_for() { # scenario-qN → midge bench arguments
     local name=${1%-q*} qos=0
@@ -103,6 +115,7 @@ for s in $SCENARIOS; do
         order=(); for ((k=${#BROKERS[@]}-1; k>=0; k--)); do order+=("${BROKERS[$k]}"); done
     fi
     i=$((i + 1))
+    [[ $s == conns* && $i -gt 1 ]] && restart_brokers
     for b in "${order[@]}"; do
         echo "== $s on $b (round $round/$ROUNDS)" >&2
         # shellcheck disable=SC2086 # args is a word list on purpose

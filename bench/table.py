@@ -28,7 +28,7 @@ def fmt_rate(v):
 
 
 def fmt_us(v):
-    if v is None:
+    if not v:
         return "-"
     return f"{v / 1000:.1f}ms" if v >= 10_000 else f"{v:.0f}us"
 
@@ -55,10 +55,11 @@ def all_runs(runs):
         if r["scenario"] == "conns":
             sent = fmt_rate(conns.get("connects_per_sec")) + "c"
             recv = f"{conns.get('connected')}/{conns.get('attempted')}"
+            lat = {}
         else:
             sent, recv = fmt_rate(r["sent_per_sec"]), fmt_rate(r["received_per_sec"])
         print(f"{r['scenario']:<8} {r['qos']:>3} {r['broker']:<10} {sent:>9} {recv:>9} "
-              f"{r.get('losses', 0):>7} {r.get('dups', 0):>5} {fmt_us(lat.get('p50'))} "
+              f"{r.get('losses', 0):>7} {r.get('dups', 0):>5} {fmt_us(lat.get('p50')):>8} "
               f"{fmt_us(lat.get('p99')):>8} {fmt_us(lat.get('p999')):>8} "
               f"{fmt_pct(r.get('generator_cpu_pct')):>7} {fmt_pct(r.get('broker_cpu_pct')):>7} "
               f"{per_s:>9}")
