@@ -36,9 +36,18 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Some(Command::Bench(_)) => {
-            eprintln!("midge: this subcommand is not available yet");
-            return ExitCode::from(2);
+        Some(Command::Bench(ref args)) => {
+            return match midge::bench::run(args) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e @ midge::bench::BenchError::Usage(_)) => {
+                    eprintln!("midge bench: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("midge bench: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Some(Command::Passwd(ref p)) => {
             return match midge::auth::passwd_command(&p.file, &p.user, p.delete, false) {

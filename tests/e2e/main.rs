@@ -5,6 +5,7 @@
 mod bytes;
 mod support;
 
+mod bench;
 mod cli;
 mod connect;
 mod durability;
