@@ -281,11 +281,14 @@ impl TopicTree {
                     }
                     let depth = self.nodes.get(cur).map_or(0, |n| n.depth + 1);
                     let id = self.nodes.len();
+                    // `$SYS` and other `$` trees start collapsed so user topics show
+                    // first; they are broker internals [MQTT-4.7.2-1].
+                    let expanded = !(cur == 0 && level.starts_with('$'));
                     self.nodes.push(Node {
                         name: level.to_owned(),
                         parent: Some(cur),
                         depth,
-                        expanded: true,
+                        expanded,
                         ..Node::default()
                     });
                     if let Some(p) = self.nodes.get_mut(cur) {
@@ -374,6 +377,15 @@ mod tests {
         assert_eq!(t.rows("").len(), 3);
         let rows: Vec<String> = t.rows("D").iter().map(|r| t.path(r.id)).collect();
         assert_eq!(rows, ["a/b/d"]);
+    }
+
+    #[test]
+    fn dollar_topics_start_collapsed() {
+        let mut t = TopicTree::default();
+        t.insert(&m("$SYS/broker/uptime", "1"));
+        t.insert(&m("home/kitchen", "2"));
+        let rows: Vec<String> = t.rows("").iter().map(|r| t.path(r.id)).collect();
+        assert_eq!(rows, ["$SYS", "home", "home/kitchen"]);
     }
 
     #[test]
