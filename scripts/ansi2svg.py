@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """ANSI terminal capture (`tmux capture-pane -e -p`) -> SVG.
 
-One positioned <text> per run of same-style cells (every glyph placed on the cell grid,
-so a fallback font cannot shift the columns), one <rect> per run of same background,
+One positioned <text> per run of same-style cells, cut at spaces and around glyphs the
+font may lack (so a fallback glyph cannot shift the columns); one <rect> per run of background;
 block elements drawn as rectangles so charts are crisp. Font: DejaVu Sans Mono.
 
 SGR understood: 0, 1/22 bold, 2 dim, 3/23 italic, 4/24 underline, 7/27 reverse,
@@ -164,6 +164,25 @@ def dimmed(c):
     return tuple((v * 2 + b) // 3 for v, b in zip(c, DEFAULT_BG))
 
 
+def in_font(ch):
+    """Characters DejaVu Sans Mono draws itself, at its one advance width."""
+    o = ord(ch)
+    return (0x20 < o < 0x7F or 0xA0 <= o <= 0x17F or 0x2010 <= o <= 0x2027
+            or 0x2190 <= o <= 0x21FF or 0x2500 <= o <= 0x25FF)
+
+
+def segments(drawn):
+    """Groups (column, char) into (first column, text) pieces of adjacent columns; a
+    character the font may lack stands alone so a fallback glyph cannot shift others."""
+    pieces = []
+    for col, ch in drawn:
+        if pieces and in_font(ch) and pieces[-1][2] and pieces[-1][0] + len(pieces[-1][1]) == col:
+            pieces[-1][1] += ch
+        else:
+            pieces.append([col, ch, in_font(ch)])
+    return [(col, text) for col, text, _ in pieces]
+
+
 def render(grid, cols, rows):
     width = cols * CELL_W + 2 * PAD
     height = rows * CELL_H + 2 * PAD
@@ -193,7 +212,7 @@ def render(grid, cols, rows):
                 h = CELL_H * eighths / 8
                 out.append('<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s"/>' % (
                     PAD + x * CELL_W, top + CELL_H - h, CELL_W + 0.3, h, hexc(fg)))
-    # Text runs: same style, glyphs placed cell by cell.
+    # Text runs of one style, cut at spaces so every word starts on its own cell.
     for y, row in enumerate(grid):
         base = PAD + y * CELL_H + BASELINE
         x = 0
@@ -202,19 +221,19 @@ def render(grid, cols, rows):
             end = x
             while end < cols and row[end][1].resolved() == key:
                 end += 1
-            cells = [(i, row[i][0]) for i in range(x, end)
+            drawn = [(i, row[i][0]) for i in range(x, end)
                      if row[i][0] not in ("", " ") and row[i][0] not in LOWER_BLOCKS]
-            if cells:
-                fg, _, bold, dim, italic, underline = key
-                colour = dimmed(fg) if dim else fg
-                attrs = ' fill="%s"' % hexc(colour)
-                if bold:
-                    attrs += ' font-weight="bold"'
-                if italic:
-                    attrs += ' font-style="italic"'
-                xs = " ".join("%.2f" % (PAD + i * CELL_W) for i, _ in cells)
-                glyphs = "".join(escape(c) for _, c in cells)
-                out.append('<text x="%s" y="%.2f"%s>%s</text>' % (xs, base, attrs, glyphs))
+            fg, _, bold, dim, italic, underline = key
+            colour = dimmed(fg) if dim else fg
+            attrs = ' fill="%s"' % hexc(colour)
+            if bold:
+                attrs += ' font-weight="bold"'
+            if italic:
+                attrs += ' font-style="italic"'
+            for start, glyphs in segments(drawn):
+                out.append('<text x="%.2f" y="%.2f"%s>%s</text>' % (
+                    PAD + start * CELL_W, base, attrs, escape(glyphs)))
+            if drawn:
                 if underline:
                     out.append('<rect x="%.2f" y="%.2f" width="%.2f" height="1" fill="%s"/>' % (
                         PAD + x * CELL_W, base + 2, (end - x) * CELL_W, hexc(colour)))
