@@ -2,6 +2,7 @@
 //! `update.rs`) is the only code that changes it; the text fields live in `forms.rs`.
 
 mod forms;
+pub mod text;
 mod update;
 
 use std::collections::BTreeMap;
@@ -161,6 +162,8 @@ pub struct App {
     pub editing: Option<Editing>,
     /// Filter text per view (indexed by `View::index`).
     pub filters: [String; 8],
+    /// Characters after the cursor in the filter being edited (0: at the end).
+    pub filter_back: usize,
     /// Selected row per view (indexed by `View::index`); Topics uses `topic_selected`.
     pub selected: [usize; 8],
     pub sort: Column,
@@ -215,6 +218,7 @@ impl App {
             overlay: None,
             editing: None,
             filters: Default::default(),
+            filter_back: 0,
             selected: [0; 8],
             sort: Column::ClientId,
             sort_desc: false,

@@ -161,16 +161,13 @@ fn on_editing_key(app: &mut App, editing: Editing, key: Key) -> Option<Command> 
             let i = app.view.index();
             match key {
                 Key::Esc | Key::Enter | Key::Tab | Key::BackTab => app.editing = None,
-                Key::Backspace => {
-                    app.filters[i].pop();
-                }
-                Key::Ctrl('u') => app.filters[i].clear(),
-                Key::Char(c) => app.filters[i].push(c),
                 Key::Up | Key::Down | Key::PageUp | Key::PageDown => {
                     app.editing = None;
                     return on_key(app, key);
                 }
-                _ => {}
+                _ => {
+                    super::text::edit(&mut app.filters[i], &mut app.filter_back, key);
+                }
             }
             app.selected[i] = 0;
             None
@@ -307,6 +304,7 @@ fn act(app: &mut App, action: Action) -> Option<Command> {
         Action::Goto(v) => return switch_view(app, v),
         Action::Filter => {
             if app.view != View::Overview {
+                app.filter_back = 0;
                 app.editing = Some(Editing::Filter);
             }
         }
@@ -346,8 +344,14 @@ fn act(app: &mut App, action: Action) -> Option<Command> {
             app.topic_selected = None;
         }
         Action::DeleteRetained => delete_retained(app),
-        Action::EditPublish => app.editing = Some(Editing::Publish),
-        Action::AddSubscription => app.editing = Some(Editing::Subscribe),
+        Action::EditPublish => {
+            app.publish.cursor_back = 0;
+            app.editing = Some(Editing::Publish);
+        }
+        Action::AddSubscription => {
+            app.subscribe.cursor_back = 0;
+            app.editing = Some(Editing::Subscribe);
+        }
         Action::Unsubscribe => return unsubscribe(app),
         Action::Pause => {
             app.paused = !app.paused;

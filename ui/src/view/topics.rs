@@ -97,15 +97,17 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         };
         lines.push(Line::from(Span::styled(text, style)));
     }
-    if rows.is_empty() {
+    if rows.is_empty() && t.is_empty() {
         lines.push(Line::from(Span::styled(
-            if t.is_empty() {
-                "no messages seen yet"
-            } else {
-                "no topic matches"
-            },
+            "no messages seen yet — try:",
             theme.dim,
         )));
+        lines.push(Line::from(Span::styled(
+            super::try_command(app, "mosquitto_pub", "-t test -m hi"),
+            theme.text,
+        )));
+    } else if rows.is_empty() {
+        lines.push(Line::from(Span::styled("no topic matches", theme.dim)));
     }
     frame.render_widget(Paragraph::new(lines), inner);
     let selected = rows.get(sel).map(|r| r.id);
