@@ -215,13 +215,24 @@ fn dashboard_shows_traffic_publishes_and_quits_cleanly() {
     let port = free_port();
     let tmux = Tmux::new();
     tmux.start(120, 36, &midge_cmd(port, dir.path(), "env -u NO_COLOR"));
-    tmux.wait_for("the dashboard", |s| s.contains("Overview") && s.contains("UTC"));
+    tmux.wait_for("the dashboard", |s| {
+        s.contains("Overview") && s.contains("UTC")
+    });
     let p = port.to_string();
 
     // A publisher that stays connected: `-l` sends one message per stdin line.
     let mut publisher = Reap(
         Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &p, "-i", "e2e-pub", "-t", "e2e/topic"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &p,
+                "-i",
+                "e2e-pub",
+                "-t",
+                "e2e/topic",
+            ])
             .args(["-q", "1", "-l"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -238,7 +249,16 @@ fn dashboard_shows_traffic_publishes_and_quits_cleanly() {
     }
     let mut subscriber = Reap(
         Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &p, "-i", "e2e-sub", "-t", "e2e/typed"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &p,
+                "-i",
+                "e2e-sub",
+                "-t",
+                "e2e/typed",
+            ])
             .args(["-C", "1", "-W", "20"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -272,7 +292,9 @@ fn dashboard_shows_traffic_publishes_and_quits_cleanly() {
     tmux.keys(&["Tab"]);
     tmux.type_text("hello-from-dashboard");
     tmux.keys(&["Tab", "Tab", "Space", "Enter"]);
-    tmux.wait_for("the publish notice", |s| s.contains("published to e2e/typed"));
+    tmux.wait_for("the publish notice", |s| {
+        s.contains("published to e2e/typed")
+    });
     let status = wait_exit(&mut subscriber.0, "mosquitto_sub");
     assert!(status.success(), "mosquitto_sub failed: {status}");
     let mut out = String::new();
@@ -298,7 +320,9 @@ fn no_color_draws_without_colour_escapes() {
     let port = free_port();
     let tmux = Tmux::new();
     tmux.start(120, 36, &midge_cmd(port, dir.path(), "env NO_COLOR=1"));
-    tmux.wait_for("the dashboard", |s| s.contains("Overview") && s.contains("UTC"));
+    tmux.wait_for("the dashboard", |s| {
+        s.contains("Overview") && s.contains("UTC")
+    });
     for view in ["1", "2", "3", "5"] {
         tmux.keys(&[view]);
         // Wait for a redraw of that view, then look at the escapes of the whole pane.
@@ -316,9 +340,10 @@ fn no_color_draws_without_colour_escapes() {
                 .take_while(|c| c.is_ascii_digit() || *c == ';')
                 .collect();
             // Foreground/background colours: 30–38, 40–48, 90–97, 100–107.
-            let colour = sgr.split(';').filter_map(|p| p.parse::<u16>().ok()).any(|n| {
-                matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107)
-            });
+            let colour = sgr
+                .split(';')
+                .filter_map(|p| p.parse::<u16>().ok())
+                .any(|n| matches!(n, 30..=38 | 40..=48 | 90..=97 | 100..=107));
             assert!(!colour, "colour escape \\e[{sgr}m in view {view}:\n{raw}");
         }
     }
