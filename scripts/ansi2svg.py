@@ -191,6 +191,8 @@ def render(grid, cols, rows):
         'viewBox="0 0 %.2f %.2f">' % (width, height, width, height),
         '<rect width="100%%" height="100%%" fill="%s"/>' % hexc(DEFAULT_BG),
         '<g font-family="DejaVu Sans Mono" font-size="%.1f" xml:space="preserve">' % FONT_SIZE,
+        # Crisp edges: cell rectangles meet without anti-aliased seams.
+        '<g shape-rendering="crispEdges">',
     ]
     # Backgrounds and block elements.
     for y, row in enumerate(grid):
@@ -203,15 +205,23 @@ def render(grid, cols, rows):
                 end += 1
             if bg != DEFAULT_BG:
                 out.append('<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s"/>' % (
-                    PAD + x * CELL_W, top, (end - x) * CELL_W + 0.3, CELL_H + 0.3, hexc(bg)))
+                    PAD + x * CELL_W, top, (end - x) * CELL_W, CELL_H, hexc(bg)))
             x = end
-        for x, (ch, st) in enumerate(row):
+        # Adjacent block cells of one height and colour become one rectangle.
+        x = 0
+        while x < cols:
+            ch, st = row[x]
             eighths = LOWER_BLOCKS.get(ch)
+            end = x + 1
             if eighths:
                 fg = st.resolved()[0]
+                while end < cols and row[end][0] == ch and row[end][1].resolved()[0] == fg:
+                    end += 1
                 h = CELL_H * eighths / 8
                 out.append('<rect x="%.2f" y="%.2f" width="%.2f" height="%.2f" fill="%s"/>' % (
-                    PAD + x * CELL_W, top + CELL_H - h, CELL_W + 0.3, h, hexc(fg)))
+                    PAD + x * CELL_W, top + CELL_H - h, (end - x) * CELL_W, h, hexc(fg)))
+            x = end
+    out.append("</g>")
     # Text runs of one style, cut at spaces so every word starts on its own cell.
     for y, row in enumerate(grid):
         base = PAD + y * CELL_H + BASELINE

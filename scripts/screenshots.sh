@@ -25,6 +25,9 @@ for tool in tmux mosquitto_pub mosquitto_sub rsvg-convert python3; do
 done
 
 cleanup() {
+    for job in $(jobs -p); do
+        kill "$job" 2>/dev/null || true
+    done
     for pid in "${PIDS[@]}"; do
         kill -CONT "$pid" 2>/dev/null || true
         kill "$pid" 2>/dev/null || true
@@ -72,8 +75,8 @@ shot() {
     python3 "$ROOT/scripts/ansi2svg.py" "$cols" "$rows" <"$WORK/$name.ansi" >"$WORK/$name.svg"
     rsvg-convert "$WORK/$name.svg" -o "$WORK/$name.png"
     if command -v pngquant >/dev/null; then
-        pngquant --force --quality 60-90 --output "$OUT/$name.png" "$WORK/$name.png"
-    elif command -v convert >/dev/null; then
+        pngquant --force --quality 50-90 --output "$OUT/$name.png" "$WORK/$name.png"
+    elif convert -version 2>/dev/null | grep -q ImageMagick; then
         convert "$WORK/$name.png" -colors 64 "PNG8:$OUT/$name.png"
     else
         cp "$WORK/$name.png" "$OUT/$name.png"
@@ -91,7 +94,11 @@ start_dashboard() {
 }
 
 pub() { mosquitto_pub -h 127.0.0.1 -p "$PORT" "$@"; }
-sub() { mosquitto_sub -h 127.0.0.1 -p "$PORT" "$@"; }
+# A subscriber in the background; its pid (the real mosquitto_sub) goes to PIDS.
+bg_sub() {
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" "$@" >/dev/null &
+    PIDS+=($!)
+}
 
 # feed SECONDS PERIOD CMD...: prints one value per PERIOD (CMD run each time) for SECONDS.
 feed() {
@@ -105,47 +112,47 @@ feed() {
 
 traffic() {
     local secs=$1
-    # Long-lived publishers (one connection each): numbers, JSON, text; 3.1.1 and 5.0.
+    local to=(-h 127.0.0.1 -p "$PORT" -l)
+    # Long-lived publishers (one connection each, `-l`: a message per line): numbers,
+    # JSON, text; 3.1.1 and 5.0; QoS 0, 1, 2. They end when their feed does.
     feed "$secs" 0.2 bash -c 'echo $((180 + RANDOM % 60))e-1' |
-        pub -i sensor-kitchen -V mqttv311 -q 0 -t home/kitchen/temperature -l &
+        mosquitto_pub "${to[@]}" -i sensor-kitchen -V mqttv311 -q 0 -t home/kitchen/temperature &
     PIDS+=($!)
     feed "$secs" 0.5 bash -c 'echo "{\"humidity\":$((40 + RANDOM % 20)),\"battery\":0.$((RANDOM % 90 + 10))}"' |
-        pub -i sensor-garage -V mqttv5 -q 1 -t home/garage/climate -l -D publish content-type application/json &
+        mosquitto_pub "${to[@]}" -i sensor-garage -V mqttv5 -q 1 -t home/garage/climate \
+            -D publish content-type application/json &
     PIDS+=($!)
     feed "$secs" 0.1 bash -c 'echo "pressure=$((900 + RANDOM % 200)) bar"' |
-        pub -i plc-line1 -V mqttv5 -q 2 -t factory/line1/press/pressure -l &
+        mosquitto_pub "${to[@]}" -i plc-line1 -V mqttv5 -q 2 -t factory/line1/press/pressure &
     PIDS+=($!)
     feed "$secs" 0.3 bash -c 'echo "OK batch B-$((RANDOM % 1000))"' |
-        pub -i plc-line2 -V mqttv311 -q 1 -t factory/line2/status -l &
+        mosquitto_pub "${to[@]}" -i plc-line2 -V mqttv311 -q 1 -t factory/line2/status &
     PIDS+=($!)
 }
 
 subscribers() {
-    sub -i dashboard-web -V mqttv5 -q 2 -t 'home/#' -t 'factory/+/status' >/dev/null &
-    PIDS+=($!)
-    sub -i logger-311 -V mqttv311 -q 1 -t '#' >/dev/null &
-    PIDS+=($!)
-    sub -i alarm-panel -V mqttv31 -q 0 -t 'alerts/#' >/dev/null &
-    PIDS+=($!)
+    bg_sub -i dashboard-web -V mqttv5 -q 2 -t 'home/#' -t 'factory/+/status'
+    bg_sub -i logger-311 -V mqttv311 -q 1 -t '#'
+    bg_sub -i alarm-panel -V mqttv31 -q 0 -t 'alerts/#'
     # A persistent session that goes away: its QoS 1 messages queue while offline.
-    timeout 2 mosquitto_sub -h 127.0.0.1 -p "$PORT" -i archive-offline -c -q 1 -t 'factory/line2/#' >/dev/null || true
-    # The slow consumer: subscribed at QoS 1, then stopped (no PUBACKs, no reads).
-    sub -i slow-historian -V mqttv5 -q 1 -t 'factory/#' >/dev/null &
-    SLOW=$!
-    PIDS+=($SLOW)
+    timeout 2 mosquitto_sub -h 127.0.0.1 -p "$PORT" -i archive-offline -c -q 1 \
+        -t 'factory/line2/#' >/dev/null || true
+    # The slow consumer: subscribed at QoS 1, then stopped (no PUBACKs, no reads), so
+    # its in-flight window fills, then its queue, then it drops.
+    bg_sub -i slow-historian -V mqttv5 -q 1 -t 'factory/#'
     sleep 0.5
-    kill -STOP "$SLOW"
+    kill -STOP "${PIDS[-1]}"
     # A retained message and a one-off alert.
-    pub -i lamp-ctl -V mqttv5 -r -q 1 -t home/livingroom/lamp -m '{"on":true,"level":80,"color":"warm"}' \
-        -D publish content-type application/json
+    pub -i lamp-ctl -V mqttv5 -r -q 1 -t home/livingroom/lamp \
+        -m '{"on":true,"level":80,"color":"warm"}' -D publish content-type application/json
     pub -i fire-panel -q 2 -t alerts/fire -m 'Smoke detected in hall B'
 }
 
 # ---- 160 × 48: every view -------------------------------------------------------------
 start_dashboard 160 48
 subscribers
-traffic 40
-sleep 15 # fill the charts
+traffic 100
+sleep 45 # fill most of the 1 min charts
 
 t send-keys -t shot 1
 wait_for "Broker"
@@ -161,7 +168,9 @@ t send-keys -t shot Escape Escape
 
 t send-keys -t shot 3
 wait_for "home"
-t send-keys -t shot j j j Enter j j
+# Select home/garage/climate (JSON): $SYS alerts fire factory line1 press pressure
+# line2 status home garage climate.
+t send-keys -t shot g j j j j j j j j j j j
 shot 3-topics 160 48
 
 t send-keys -t shot 4

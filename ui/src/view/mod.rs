@@ -193,6 +193,33 @@ pub(crate) fn cell(s: &str, w: usize) -> String {
     }
 }
 
+/// A topic name in exactly `w` cells. Too long, it keeps the first level and as many
+/// trailing levels as fit (`sensors/…/temperature`), since the end is the specific part;
+/// failing that, the tail (`…perature`).
+pub(crate) fn topic_cell(topic: &str, w: usize) -> String {
+    if topic.chars().count() <= w {
+        return cell(topic, w);
+    }
+    let levels: Vec<&str> = topic.split('/').collect();
+    if levels.len() > 2 {
+        let first = levels[0];
+        // The longest tail that fits, at least the last level.
+        for start in 2..levels.len() {
+            let candidate = format!("{first}/…/{}", levels[start..].join("/"));
+            if candidate.chars().count() <= w {
+                return cell(&candidate, w);
+            }
+        }
+    }
+    let n = topic.chars().count();
+    let tail: String = topic.chars().skip(n + 1 - w.max(1)).collect();
+    if w == 0 {
+        String::new()
+    } else {
+        format!("…{tail}")
+    }
+}
+
 /// Right-aligned in `w` cells.
 pub(crate) fn rcell(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -200,5 +227,25 @@ pub(crate) fn rcell(s: &str, w: usize) -> String {
         cell(s, w)
     } else {
         format!("{s:>w$}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_cell;
+
+    #[test]
+    fn long_topics_keep_their_ends() {
+        assert_eq!(topic_cell("a/b", 5), "a/b  ");
+        assert_eq!(
+            topic_cell("sensors/kitchen/temperature", 21),
+            "sensors/…/temperature"
+        );
+        assert_eq!(
+            topic_cell("sensors/kitchen/temperature", 12),
+            "…temperature"
+        );
+        assert_eq!(topic_cell("abcdef", 4), "…def");
+        assert_eq!(topic_cell("abcdef", 0), "");
     }
 }

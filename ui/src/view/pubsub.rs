@@ -173,7 +173,7 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             format!(
                 "{} {} {} {}",
                 cell(&fmt::clock_ms(m.at_ms), 12),
-                cell(&m.topic, topic_w),
+                super::topic_cell(&m.topic, topic_w),
                 cell(&qr, 5),
                 preview(&m.payload, payload_w)
             ),

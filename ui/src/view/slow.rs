@@ -131,7 +131,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         lines.push(Line::from(Span::styled(
             format!(
                 "{} {} {} {}",
-                cell(&d.topic, topic_w),
+                super::topic_cell(&d.topic, topic_w),
                 cell(d.reason.label(), 11),
                 rcell(&fmt::thousands(d.count), 9),
                 rcell(&format!("{} ago", fmt::age(app.now_ms, d.last_ms)), 9)
