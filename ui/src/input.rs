@@ -185,7 +185,7 @@ pub static KEYS: &[Binding] = &[
         "/",
         Action::Filter,
         Global,
-        "filter: the list, by typing",
+        "filter: type to narrow the list",
         true,
     ),
     b(
@@ -273,7 +273,7 @@ pub static KEYS: &[Binding] = &[
         "[ ]",
         Action::RangeNext,
         In(View::Overview),
-        "range: of the charts, 1 / 5 / 15 min",
+        "range: chart span 1 / 5 / 15 min",
         true,
     ),
     b(
@@ -281,7 +281,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Connections),
-        "detail: of the client",
+        "detail: the client's session, subscriptions and queue",
         true,
     ),
     b(
@@ -393,7 +393,7 @@ pub static KEYS: &[Binding] = &[
         "Space",
         Action::Pause,
         In(View::PubSub),
-        "pause: or resume the message list",
+        "pause: stop or resume the message list",
         true,
     ),
     b(
@@ -417,7 +417,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Slow),
-        "detail: of the client",
+        "detail: the client's session, subscriptions and queue",
         true,
     ),
     b(
@@ -441,7 +441,7 @@ pub static KEYS: &[Binding] = &[
         "+",
         Action::LevelMore,
         In(View::Log),
-        "more: log levels shown",
+        "more: show more verbose levels",
         true,
     ),
     b(
@@ -449,7 +449,7 @@ pub static KEYS: &[Binding] = &[
         "-",
         Action::LevelLess,
         In(View::Log),
-        "fewer: log levels shown",
+        "fewer: show fewer levels",
         true,
     ),
     b(

@@ -211,13 +211,19 @@ pub(crate) fn topic_cell(topic: &str, w: usize) -> String {
             }
         }
     }
-    let n = topic.chars().count();
-    let tail: String = topic.chars().skip(n + 1 - w.max(1)).collect();
-    if w == 0 {
-        String::new()
-    } else {
-        format!("…{tail}")
+    // Whole trailing levels after "…/", else the bare tail.
+    for start in 1..levels.len() {
+        let candidate = format!("…/{}", levels[start..].join("/"));
+        if candidate.chars().count() <= w {
+            return cell(&candidate, w);
+        }
     }
+    if w == 0 {
+        return String::new();
+    }
+    let n = topic.chars().count();
+    let tail: String = topic.chars().skip(n + 1 - w).collect();
+    format!("…{tail}")
 }
 
 /// Right-aligned in `w` cells.

@@ -143,12 +143,15 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let topic_w = (usize::from(inner.width) / 3).clamp(8, 40);
-    let payload_w = usize::from(inner.width).saturating_sub(12 + 1 + topic_w + 1 + 5 + 1);
+    let width = usize::from(inner.width);
+    // Narrow: the time without milliseconds, and more room for the topic.
+    let time_w = if width >= 100 { 12 } else { 8 };
+    let topic_w = (width.saturating_sub(time_w + 8) / 2).clamp(8, 40);
+    let payload_w = width.saturating_sub(time_w + 1 + topic_w + 1 + 5 + 1);
     let mut lines = vec![Line::from(Span::styled(
         format!(
             "{} {} {} {}",
-            cell("time", 12),
+            cell("time", time_w),
             cell("topic", topic_w),
             cell("q r", 5),
             "payload"
@@ -172,7 +175,14 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         lines.push(Line::from(Span::styled(
             format!(
                 "{} {} {} {}",
-                cell(&fmt::clock_ms(m.at_ms), 12),
+                cell(
+                    &if time_w == 12 {
+                        fmt::clock_ms(m.at_ms)
+                    } else {
+                        fmt::clock(m.at_ms)
+                    },
+                    time_w
+                ),
                 super::topic_cell(&m.topic, topic_w),
                 cell(&qr, 5),
                 preview(&m.payload, payload_w)
