@@ -510,3 +510,23 @@ fn text_fields_edit_at_the_cursor() {
     chars(&mut app, "e");
     assert_eq!(app.filter(), "sensor");
 }
+
+#[test]
+fn client_detail_scrolls_its_lists() {
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('2'));
+    key(&mut app, Key::Enter);
+    let id = app.detail.clone().expect("detail open");
+    let rows = app.detail_rows();
+    assert!(rows > 0, "{id} has subscriptions or messages");
+    let selected = app.selected[View::Connections.index()];
+    for _ in 0..rows + 3 {
+        key(&mut app, Key::Char('j'));
+    }
+    assert_eq!(app.detail_scroll, rows - 1, "bounded by the longest list");
+    assert_eq!(app.selected[View::Connections.index()], selected);
+    key(&mut app, Key::Char('g'));
+    assert_eq!(app.detail_scroll, 0);
+    key(&mut app, Key::Esc);
+    assert_eq!(app.detail, None);
+}

@@ -271,6 +271,10 @@ fn move_selection(app: &mut App, f: impl Fn(usize, usize) -> usize) {
     let n = row_count(app);
     let last = n.saturating_sub(1);
     match (app.view, app.pubsub_focus) {
+        (View::Connections, _) if app.detail.is_some() => {
+            let last = app.detail_rows().saturating_sub(1);
+            app.detail_scroll = f(app.detail_scroll, last).min(last);
+        }
         (View::Topics, _) => {
             let rows = app.topic_rows();
             let pos = app.topic_position(&rows);
@@ -423,7 +427,10 @@ fn horizontal(app: &mut App, right: bool) {
 
 fn enter(app: &mut App) -> Option<Command> {
     match app.view {
-        View::Connections => app.detail = selected_client(app),
+        View::Connections => {
+            app.detail = selected_client(app);
+            app.detail_scroll = 0;
+        }
         View::Topics => {
             let rows = app.topic_rows();
             if let Some(row) = rows.get(app.topic_position(&rows)) {
@@ -439,6 +446,7 @@ fn enter(app: &mut App) -> Option<Command> {
                 .map(|e| e.client_id.clone());
             if id.is_some() {
                 app.detail = id;
+                app.detail_scroll = 0;
                 return switch_view(app, View::Connections);
             }
         }
@@ -457,6 +465,7 @@ fn enter(app: &mut App) -> Option<Command> {
                 .map(|r| r.client_id.to_owned());
             if id.is_some() {
                 app.detail = id;
+                app.detail_scroll = 0;
                 return switch_view(app, View::Connections);
             }
         }
