@@ -87,7 +87,9 @@ shot() {
 # start_dashboard COLS ROWS: midge in a fresh tmux session; sets PORT.
 start_dashboard() {
     PORT=$(free_port)
+    # A fresh tmux server per size: reusing a socket races with the old server's exit.
     t kill-server 2>/dev/null || true
+    SOCK="midge-shots-$$-$1x$2"
     # Connections and disconnections are debug events of the client task; the per
     # message "delivery dropped" stays at info so the slow consumer does not flood.
     local log="info,midge::broker::client=debug,midge::broker::client::outbound=info"
@@ -164,8 +166,9 @@ shot 1-overview 160 48
 t send-keys -t shot 2
 wait_for "slow-historian"
 shot 2-connections 160 48
-t send-keys -t shot / && t send-keys -t shot -l garage && t send-keys -t shot Enter Enter
-wait_for "sensor-garage"
+# The stopped consumer's detail: its subscription, full in-flight window and queue.
+t send-keys -t shot / && t send-keys -t shot -l historian && t send-keys -t shot Enter Enter
+wait_for "Client slow-historian"
 shot 2-client-detail 160 48
 t send-keys -t shot Escape Escape
 

@@ -281,7 +281,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Connections),
-        "detail: the client's session, subscriptions and queue",
+        "detail: session, subscriptions, in flight, queue",
         true,
     ),
     b(
@@ -417,7 +417,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Slow),
-        "detail: the client's session, subscriptions and queue",
+        "detail: session, subscriptions, in flight, queue",
         true,
     ),
     b(

@@ -50,7 +50,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     for v in View::ALL.iter().filter(|v| **v != app.view) {
         section(v.title().to_owned(), Scope::In(*v), &mut lines);
     }
-    let w = area.width.saturating_sub(4).min(64);
+    let w = area.width.saturating_sub(4).min(72);
     let h = area.height.saturating_sub(2);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
