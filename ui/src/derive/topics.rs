@@ -315,6 +315,21 @@ impl TopicTree {
         Some(cur)
     }
 
+    /// Topics with messages in the subtree of `id` (itself included).
+    #[must_use]
+    pub fn topics_below(&self, id: NodeId) -> usize {
+        let mut stack = vec![id];
+        let mut n = 0;
+        while let Some(i) = stack.pop() {
+            let Some(node) = self.nodes.get(i) else {
+                continue;
+            };
+            n += usize::from(node.data.is_some());
+            stack.extend(node.children.values().copied());
+        }
+        n
+    }
+
     /// Expands or collapses a node with children.
     pub fn toggle(&mut self, id: NodeId) {
         if let Some(n) = self.nodes.get_mut(id) {
@@ -437,6 +452,7 @@ mod tests {
         t.insert(&m("home/kitchen", "2"));
         let rows: Vec<String> = t.rows("").iter().map(|r| t.path(r.id)).collect();
         assert_eq!(rows, ["$SYS", "home", "home/kitchen"]);
+        assert_eq!(t.find("$SYS").map(|id| t.topics_below(id)), Some(1));
     }
 
     #[test]
