@@ -120,7 +120,7 @@ traffic() {
     local to=(-h 127.0.0.1 -p "$PORT" -l)
     # Long-lived publishers (one connection each, `-l`: a message per line): numbers,
     # JSON, text; 3.1.1 and 5.0; QoS 0, 1, 2. They end when their feed does.
-    feed "$secs" 0.2 bash -c 'echo $((180 + RANDOM % 60))e-1' |
+    feed "$secs" 0.2 bash -c 'echo $((19 + RANDOM % 4)).$((RANDOM % 10))' |
         mosquitto_pub "${to[@]}" -i sensor-kitchen -V mqttv311 -q 0 -t home/kitchen/temperature &
     PIDS+=($!)
     feed "$secs" 0.5 bash -c 'echo "{\"humidity\":$((40 + RANDOM % 20)),\"battery\":0.$((RANDOM % 90 + 10))}"' |
@@ -178,6 +178,8 @@ wait_for "home"
 # line2 status home garage climate.
 t send-keys -t shot g j j j j j j j j j j j
 shot 3-topics 160 48
+t send-keys -t shot j j # kitchen/temperature: numbers get a chart
+shot 3-topics-numeric 160 48
 
 t send-keys -t shot 4
 wait_for "QoS in flight"
@@ -225,8 +227,8 @@ done
 PIDS=()
 start_dashboard 80 24
 subscribers
-traffic 20
-sleep 8
+traffic 40
+sleep 25
 t send-keys -t shot 1
 shot 1-overview-80x24 80 24
 t send-keys -t shot 2
