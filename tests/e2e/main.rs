@@ -8,6 +8,7 @@ mod support;
 mod bench;
 mod cli;
 mod connect;
+mod dashboard;
 mod durability;
 mod interop;
 mod malformed;
