@@ -56,7 +56,7 @@ where
     let first = tokio::time::timeout(ctx.options.connect_timeout, reader.read_packet()).await;
     let connect: Box<Connect> = match first {
         Err(_) => {
-            debug!("no CONNECT within the connect timeout: closing");
+            info!("no CONNECT within the connect timeout: closing");
             return None;
         }
         Ok(Ok(Some(Packet::Connect(c)))) => c,
@@ -230,7 +230,7 @@ where
         reason: ReasonCode::Success,
         properties,
     }));
-    debug!(version = ?version, keep_alive, "client connected");
+    info!(version = ?version, keep_alive, "client connected");
     let (reader, writer) = halves;
     Some(Client {
         ctx,

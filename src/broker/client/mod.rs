@@ -144,9 +144,9 @@ where
             End::Control(_) | End::Abnormal(_) => self.will.take(),
         };
         match &end {
-            End::Normal { .. } => debug!("client disconnected"),
-            End::Control(r) => debug!(reason = ?r, "client disconnected by the broker"),
-            End::Abnormal(why) => debug!(%why, "connection closed"),
+            End::Normal { .. } => tracing::info!("client disconnected"),
+            End::Control(r) => tracing::info!(reason = ?r, "client disconnected by the broker"),
+            End::Abnormal(why) => tracing::info!(%why, "connection closed"),
         }
         // Deliveries still queued for us go back with the session (QoS 1/2 only).
         self.deliveries.close();
