@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::protocol::{
     ByteStr, ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,

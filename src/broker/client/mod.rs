@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
-use tracing::{debug, Instrument};
+use tracing::Instrument;
 
 use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
 use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
