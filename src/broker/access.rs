@@ -13,6 +13,11 @@ pub trait Access: Send + Sync + 'static {
         username: Option<&str>,
         password: Option<&[u8]>,
     ) -> Result<(), ReasonCode>;
+    /// Whether `authenticate` is cheap enough to run on the runtime's worker threads
+    /// (no password hashing).
+    fn authenticate_is_cheap(&self) -> bool {
+        false
+    }
     /// Whether any ACL is configured; when false the `allow_*` checks are skipped.
     fn has_acl(&self) -> bool {
         false
@@ -34,6 +39,9 @@ pub struct Open {
 }
 
 impl Access for Open {
+    fn authenticate_is_cheap(&self) -> bool {
+        true
+    }
     fn authenticate(
         &self,
         _username: Option<&str>,

@@ -184,6 +184,13 @@ async fn connection(stream: TcpStream, addr: SocketAddr, stack: &Stack, ctx: Arc
         };
         return serve(stream, peer, ctx).await;
     }
+    // Boxed: the TLS and WebSocket handshakes are large futures, and every plain TCP
+    // connection's task would otherwise be sized for them (memory per connection).
+    Box::pin(wrapped(stream, address, stack, ctx)).await;
+}
+
+/// A TLS and/or WebSocket connection: handshakes under `connect_timeout`, then serve.
+async fn wrapped(stream: TcpStream, address: String, stack: &Stack, ctx: Arc<Context>) {
     let deadline = Instant::now() + ctx.options.connect_timeout;
     let max_packet = ctx.options.max_packet_size;
     match &stack.tls {

@@ -118,6 +118,10 @@ where
     };
     let verdict = if peer.cert_identity.is_some() || peer.internal {
         Ok(())
+    } else if ctx.options.access.authenticate_is_cheap() {
+        ctx.options
+            .access
+            .authenticate(username.as_deref(), connect.password.as_deref())
     } else {
         // Password hashing takes milliseconds: keep it off the runtime's worker threads.
         let access = ctx.options.access.clone();

@@ -28,13 +28,20 @@ where
 {
     /// Handle one inbound packet; `Ok(Some)` ends the connection normally, `Err` with a
     /// protocol error (a v5 DISCONNECT is queued first).
+    ///
+    /// PUBLISH is handled apart (`on_publish`, synchronous): it is the hot path, and this
+    /// future, boxed by the caller, would otherwise make every connection's task larger.
     pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<Option<End>, String> {
-        self.ctx.trace.record(&self.client_id, true, &packet);
-        let size = self.reader.last_packet_size() as u64;
-        self.stats.bytes_in.fetch_add(size, Relaxed);
-        self.ctx.metrics.bytes_received.fetch_add(size, Relaxed);
         match packet {
-            Packet::Publish(p) => self.on_publish(p).await?,
+            Packet::Publish(p) => {
+                if let Some(m) = self.on_publish(p)? {
+                    self.ctx
+                        .router
+                        .send(m)
+                        .await
+                        .map_err(|_| "broker shutting down".to_owned())?;
+                }
+            }
             Packet::PubAck(a) => {
                 let r = self.session.on_puback(a.pid);
                 self.on_ack_result(r, "PUBACK")?;
@@ -68,8 +75,8 @@ where
                 }
                 self.push(&Packet::PubComp(ack));
             }
-            Packet::Subscribe(s) => self.on_subscribe(s).await?,
-            Packet::Unsubscribe(u) => self.on_unsubscribe(u).await?,
+            Packet::Subscribe(s) => Box::pin(self.on_subscribe(s)).await?,
+            Packet::Unsubscribe(u) => Box::pin(self.on_unsubscribe(u)).await?,
             Packet::PingReq => self.push(&Packet::PingResp),
             Packet::Disconnect(d) => {
                 if let Some(exp) = d.properties.session_expiry_interval {
@@ -115,7 +122,17 @@ where
         }
     }
 
-    async fn on_publish(&mut self, mut p: Publish) -> Result<(), String> {
+    /// Count and trace an inbound packet.
+    pub(super) fn account_inbound(&self, packet: &Packet) {
+        self.ctx.trace.record(&self.client_id, true, packet);
+        let size = self.reader.last_packet_size() as u64;
+        self.stats.bytes_in.fetch_add(size, Relaxed);
+        self.ctx.metrics.bytes_received.fetch_add(size, Relaxed);
+    }
+
+    /// An inbound PUBLISH: checks, QoS bookkeeping and its acknowledgement; returns the
+    /// message for the router (the caller sends it).
+    pub(super) fn on_publish(&mut self, mut p: Publish) -> Result<Option<RouterMsg>, String> {
         self.stats.messages_in.fetch_add(1, Relaxed);
         self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
         if !p.properties.subscription_identifiers.is_empty() {
@@ -148,18 +165,20 @@ where
             reason = ReasonCode::PayloadFormatInvalid;
         }
         let ok = reason == ReasonCode::Success;
+        let mut out = None;
         match p.qos_pid {
             QosPid::Level0 => {
                 if ok {
-                    self.forward(p, topic, false).await?;
+                    out = Some(self.forward(p, topic, false).0);
                 }
             }
             QosPid::Level1(pid) => {
-                let wait = if ok {
-                    self.forward(p, topic, true).await?
-                } else {
-                    None
-                };
+                let mut wait = None;
+                if ok {
+                    let (m, rx) = self.forward(p, topic, true);
+                    out = Some(m);
+                    wait = rx;
+                }
                 self.queue_ack(pid, false, reason, wait);
             }
             QosPid::Level2(pid) => {
@@ -176,7 +195,9 @@ where
                         // Remember the id durably before the PUBREC, so a resend after a
                         // restart is still recognised as a duplicate.
                         self.store_inbound(pid, true);
-                        wait = self.forward(p, topic, true).await?;
+                        let (m, rx) = self.forward(p, topic, true);
+                        out = Some(m);
+                        wait = rx;
                     } else {
                         self.session.on_pubrel(pid);
                     }
@@ -187,7 +208,7 @@ where
             }
         }
         self.release_acks();
-        Ok(())
+        Ok(out)
     }
 
     /// Acknowledgements go out in the order the PUBLISHes came [MQTT-4.6.0-2], each once
@@ -299,31 +320,31 @@ where
         topic.len() <= o.max_topic_length && topic.split('/').count() <= o.max_topic_levels
     }
 
-    /// Hand a message to the router. With a store and `durable`, returns the receiver
-    /// that says when its stored copies are on disk.
-    async fn forward(
+    /// The router message for an inbound PUBLISH. With a store and `durable`, also the
+    /// receiver that says when its stored copies are on disk.
+    fn forward(
         &mut self,
         p: Publish,
         topic: ByteStr,
         durable: bool,
-    ) -> Result<Option<oneshot::Receiver<bool>>, String> {
-        let msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
-        let (tx, rx) = match durable && self.ctx.store.is_some() {
-            true => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            false => (None, None),
-        };
-        self.ctx
-            .router
-            .send(RouterMsg::Publish {
-                msg: Arc::new(msg),
-                durable: tx,
-            })
-            .await
-            .map_err(|_| "broker shutting down".to_owned())?;
-        Ok(rx)
+    ) -> (RouterMsg, Option<oneshot::Receiver<bool>>) {
+        let msg = Arc::new(Message::from_publish(
+            p,
+            topic,
+            Some(self.client_id.clone()),
+        ));
+        if durable && self.ctx.store.is_some() {
+            let (tx, rx) = oneshot::channel();
+            (
+                RouterMsg::Publish {
+                    msg,
+                    durable: Some(tx),
+                },
+                Some(rx),
+            )
+        } else {
+            (RouterMsg::Publish { msg, durable: None }, None)
+        }
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), String> {

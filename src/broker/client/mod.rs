@@ -119,10 +119,12 @@ where
     let span =
         tracing::info_span!("conn", address = %peer.address, client_id = tracing::field::Empty);
     async move {
-        let Some(client) = handshake::connect(stream, peer, ctx).await else {
+        // Boxed so the handshake's state is freed once CONNECT is done, and the long-lived
+        // task keeps only the event loop's (memory per idle connection).
+        let Some(client) = Box::pin(handshake::connect(stream, peer, ctx)).await else {
             return;
         };
-        client.run().await;
+        Box::pin(client.run()).await;
     }
     .instrument(span)
     .await;
@@ -199,8 +201,21 @@ where
                     match res {
                         Ok(Some(packet)) => {
                             last_rx = tokio::time::Instant::now();
-                            if let Some(end) = self.on_packet(packet).await? {
-                                return Ok(end);
+                            self.account_inbound(&packet);
+                            match packet {
+                                Packet::Publish(p) => {
+                                    if let Some(m) = self.on_publish(p)? {
+                                        let sent = self.ctx.router.send(m).await;
+                                        sent.map_err(|_| "broker shutting down".to_owned())?;
+                                    }
+                                }
+                                // Boxed: the rarer packets' handling (subscribe, unsubscribe,
+                                // ...) would otherwise enlarge every connection's task.
+                                other => {
+                                    if let Some(end) = Box::pin(self.on_packet(other)).await? {
+                                        return Ok(end);
+                                    }
+                                }
                             }
                         }
                         Ok(None) => return Err("closed by the client".into()),
