@@ -86,6 +86,9 @@ pub struct Options {
     pub compact_min_bytes: u64,
     /// A commit group stops growing at this many bytes (bounds one write and its latency).
     pub max_group_bytes: usize,
+    /// The active segment is extended by this many zero bytes at a time, so that commits
+    /// overwrite allocated blocks (a cheaper fdatasync). 0 = no preallocation.
+    pub prealloc_bytes: u64,
     /// Test hook: while set, every write and fsync fails as if the disk were full.
     #[cfg(test)]
     pub(crate) fail_io: Option<Arc<AtomicBool>>,
@@ -96,6 +99,7 @@ impl Default for Options {
         Options {
             compact_min_bytes: 64 << 20,
             max_group_bytes: 8 << 20,
+            prealloc_bytes: 8 << 20,
             #[cfg(test)]
             fail_io: None,
         }

@@ -121,9 +121,17 @@ fn load_is_in_key_order_and_sees_earlier_submits() {
     );
 }
 
+/// Without preallocation, so that file sizes are record ends.
+fn no_prealloc() -> Options {
+    Options {
+        prealloc_bytes: 0,
+        ..Options::default()
+    }
+}
+
 /// Writes two batches and returns the segment length after the first.
 fn two_batches(dir: &Path) -> u64 {
-    let s = Store::open(dir, SyncPolicy::Always).expect("open");
+    let s = Store::open_with(dir, SyncPolicy::Always, no_prealloc()).expect("open");
     commit(&s, vec![put(Keyspace::Queues, "keep", "v1")]).expect("commit");
     let len = fs::metadata(only_segment(dir)).expect("stat").len();
     commit(
@@ -399,7 +407,7 @@ fn compaction_keeps_the_data_and_reclaims_space() {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = Options {
         compact_min_bytes: 64 << 10,
-        ..Options::default()
+        ..no_prealloc()
     };
     let value = "m".repeat(200);
     {
@@ -467,4 +475,55 @@ fn store_is_a_shareable_handle() {
     fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
     assert_send_sync_clone::<Store>();
     assert_send_sync_clone::<Error>();
+}
+
+#[test]
+fn damage_anywhere_in_the_unsynced_writes_is_a_torn_tail() {
+    // Pages of one unsynced write may land out of order: the first batch of the group
+    // damaged, a later one intact. Neither was fsynced, so both go; the synced part stays.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let synced_end = {
+        let s = Store::open_with(dir.path(), SyncPolicy::Never, no_prealloc()).expect("open");
+        commit(&s, vec![put(Keyspace::Inbound, "synced", "1")]).expect("commit");
+        s.sync().expect("sync");
+        let end = fs::metadata(only_segment(dir.path())).expect("stat").len();
+        commit(&s, vec![put(Keyspace::Inbound, "a", "unsynced-a")]).expect("commit");
+        commit(&s, vec![put(Keyspace::Inbound, "b", "unsynced-b")]).expect("commit");
+        end
+    };
+    let seg = only_segment(dir.path());
+    let mut bytes = fs::read(&seg).expect("read");
+    let at = usize::try_from(synced_end).expect("small") + 30;
+    bytes[at] ^= 0x01;
+    fs::write(&seg, &bytes).expect("write");
+    let s = Store::open(dir.path(), SyncPolicy::Always).expect("open");
+    assert_eq!(keys(&s, Keyspace::Inbound), kv(&[("synced", "1")]));
+    assert_eq!(fs::metadata(&seg).expect("stat").len(), synced_end);
+}
+
+#[test]
+fn preallocated_space_is_reused_not_mistaken_for_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        prealloc_bytes: 64 << 10,
+        ..Options::default()
+    };
+    {
+        let s = Store::open_with(dir.path(), SyncPolicy::Always, opts.clone()).expect("open");
+        commit(&s, vec![put(Keyspace::Retained, "t/1", "a")]).expect("commit");
+        assert!(s.stats().bytes_on_disk.load(Ordering::Relaxed) > 64 << 10);
+    }
+    let seg = only_segment(dir.path());
+    let size = fs::metadata(&seg).expect("stat").len();
+    for round in 2..5 {
+        let s = Store::open_with(dir.path(), SyncPolicy::Always, opts.clone()).expect("open");
+        assert_eq!(keys(&s, Keyspace::Retained).len(), round - 1);
+        commit(
+            &s,
+            vec![put(Keyspace::Retained, &format!("t/{round}"), "a")],
+        )
+        .expect("commit");
+    }
+    // Every commit landed in the same preallocated space.
+    assert_eq!(fs::metadata(&seg).expect("stat").len(), size);
 }

@@ -14,7 +14,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::format::{self, RecordBuilder, ReplayedOp, FILE_HEADER_LEN, OP_OVERHEAD};
+use super::format::{
+    self, RecordBuilder, ReplayedOp, Tail, FILE_HEADER_LEN, OP_OVERHEAD, SYNCED_WHOLE,
+};
 use super::{Done, Error, KeyValues, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
 
 /// A compacted segment is written in records of about this size.
@@ -31,7 +33,24 @@ struct Loc {
 struct Segment {
     path: PathBuf,
     file: File,
+    /// End of the valid records: where the next record goes.
     len: u64,
+    /// Size of the file: `len` plus preallocated zeros.
+    alloc: u64,
+    /// How far the file is known to be fsynced.
+    synced: u64,
+}
+
+impl Segment {
+    fn new(path: PathBuf, file: File, len: u64) -> Self {
+        Segment {
+            path,
+            file,
+            len,
+            alloc: len,
+            synced: len,
+        }
+    }
 }
 
 struct Submission {
@@ -52,7 +71,7 @@ pub(crate) struct Writer {
     index: [BTreeMap<Vec<u8>, Loc>; 4],
     /// Record bytes the live entries would take in a compacted segment.
     live_bytes: u64,
-    /// Sum of the segment lengths.
+    /// Sum of the segment file sizes.
     total_bytes: u64,
     /// Set by the first failed write or fsync; every later commit fails with it.
     failed: Option<Error>,
@@ -175,32 +194,43 @@ impl Writer {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, "open", e))?;
-        let len = if format::check_file_header(&path, &mut file)? {
+        let (len, alloc) = if format::check_file_header(&path, &mut file)? {
             let end = format::scan_records(&path, &mut file, is_last, |ops| {
                 self.replay_batch(id, ops);
             })?;
-            if end.torn {
-                tracing::warn!(
-                    file = %path.display(),
-                    offset = end.valid_len,
-                    "store: dropping a torn tail (an incomplete last write)"
-                );
-                file.set_len(end.valid_len)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| Error::io(&path, "truncate torn tail", e))?;
+            let size = file
+                .metadata()
+                .map_err(|e| Error::io(&path, "stat", e))?
+                .len();
+            match end.tail {
+                Tail::Clean => (end.valid_len, end.valid_len),
+                Tail::Zeros => (end.valid_len, size),
+                Tail::Torn => {
+                    tracing::warn!(
+                        file = %path.display(),
+                        offset = end.valid_len,
+                        dropped_bytes = size - end.valid_len,
+                        "store: dropping a torn tail (writes interrupted before their fsync)"
+                    );
+                    file.set_len(end.valid_len)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| Error::io(&path, "truncate torn tail", e))?;
+                    (end.valid_len, end.valid_len)
+                }
             }
-            end.valid_len
         } else if is_last {
             // Torn while being created: nothing was ever written to it.
             Self::write_header(&path, &mut file)?;
-            FILE_HEADER_LEN
+            (FILE_HEADER_LEN, FILE_HEADER_LEN)
         } else {
             return Err(Error::corrupt(&path, 0, "truncated file header".into()));
         };
         file.seek(SeekFrom::Start(len))
             .map_err(|e| Error::io(&path, "seek", e))?;
-        self.total_bytes += len;
-        self.segments.insert(id, Segment { path, file, len });
+        self.total_bytes += alloc;
+        let mut seg = Segment::new(path, file, len);
+        seg.alloc = alloc;
+        self.segments.insert(id, seg);
         Ok(())
     }
 
@@ -249,14 +279,8 @@ impl Writer {
         Self::write_header(&path, &mut file)?;
         sync_dir(&self.dir)?;
         self.total_bytes += FILE_HEADER_LEN;
-        self.segments.insert(
-            id,
-            Segment {
-                path,
-                file,
-                len: FILE_HEADER_LEN,
-            },
-        );
+        self.segments
+            .insert(id, Segment::new(path, file, FILE_HEADER_LEN));
         Ok(())
     }
 
@@ -355,12 +379,41 @@ impl Writer {
 
     fn write_active(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let fault = self.check_fault();
+        let prealloc = self.opts.prealloc_bytes;
         let seg = self.active_segment()?;
+        let old_alloc = seg.alloc;
+        let end = seg.len + bytes.len() as u64;
+        if end > seg.alloc && prealloc > 0 {
+            Self::preallocate(seg, end + prealloc)
+                .map_err(|e| Error::io(&seg.path, "preallocate", e))?;
+        }
         fault
             .and_then(|()| seg.file.write_all(bytes))
             .map_err(|e| Error::io(&seg.path, "write", e))?;
-        seg.len += bytes.len() as u64;
-        self.total_bytes += bytes.len() as u64;
+        seg.len = end;
+        seg.alloc = seg.alloc.max(end);
+        let grown = seg.alloc - old_alloc;
+        self.total_bytes += grown;
+        Ok(())
+    }
+
+    /// Extends the file with written zeros up to `to`, fsynced: overwriting allocated
+    /// blocks lets the fdatasync of each commit skip the metadata journal (measured
+    /// about 2.5x faster per commit on ext4, see docs/storage.md).
+    fn preallocate(seg: &mut Segment, to: u64) -> io::Result<()> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        seg.file.seek(SeekFrom::Start(seg.alloc))?;
+        let mut at = seg.alloc;
+        while at < to {
+            let n = usize::try_from(to - at)
+                .unwrap_or(usize::MAX)
+                .min(ZEROS.len());
+            seg.file.write_all(&ZEROS[..n])?;
+            at += n as u64;
+        }
+        seg.file.sync_all()?;
+        seg.alloc = to;
+        seg.file.seek(SeekFrom::Start(seg.len))?;
         Ok(())
     }
 
@@ -371,6 +424,7 @@ impl Writer {
         fault
             .and_then(|()| seg.file.sync_data())
             .map_err(|e| Error::io(&seg.path, "fsync", e))?;
+        seg.synced = seg.len;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -444,8 +498,9 @@ impl Writer {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut value_at = Vec::new();
+        let sync_start = self.segments.get(&self.active).map_or(0, |s| s.synced);
         for s in &group {
-            let mut rb = RecordBuilder::begin(&mut buf);
+            let mut rb = RecordBuilder::begin(&mut buf, sync_start);
             for op in &s.ops {
                 match op {
                     Op::Put { ks, key, value } => value_at.push(rb.put(*ks, key, value)),
@@ -561,15 +616,17 @@ impl Writer {
 
     fn maybe_compact(&mut self) {
         let min = self.opts.compact_min_bytes.max(self.compact_floor);
+        // Written bytes, not file sizes: preallocated zeros are not garbage.
+        let used: u64 = self.segments.values().map(|s| s.len).sum();
         // Compact once more than half of the log is dead.
-        if self.total_bytes < min || self.total_bytes < 2 * self.live_bytes {
+        if used < min || used < 2 * self.live_bytes {
             return;
         }
         match self.compact() {
             Ok(()) => self.compact_floor = 0,
             Err(e) => {
                 tracing::warn!(error = %e, "store: compaction failed; retrying after more growth");
-                self.compact_floor = self.total_bytes + self.opts.compact_min_bytes;
+                self.compact_floor = used + self.opts.compact_min_bytes;
             }
         }
     }
@@ -606,7 +663,7 @@ impl Writer {
                 }
             }
         }
-        self.segments.insert(new_id, Segment { path, file, len });
+        self.segments.insert(new_id, Segment::new(path, file, len));
         self.active = new_id;
         self.total_bytes = len;
         if let Err(e) = sync_dir(&self.dir) {
@@ -627,7 +684,7 @@ impl Writer {
         for (id, seg) in old {
             self.segments.insert(id, seg);
         }
-        self.total_bytes = self.segments.values().map(|s| s.len).sum();
+        self.total_bytes = self.segments.values().map(|s| s.alloc).sum();
         sync_dir(&self.dir).map_err(|e| self.fail(e))?;
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
         self.publish_sizes();
@@ -660,7 +717,7 @@ impl Writer {
         let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK + 4096);
         while entries.peek().is_some() {
             buf.clear();
-            let mut rb = RecordBuilder::begin(&mut buf);
+            let mut rb = RecordBuilder::begin(&mut buf, SYNCED_WHOLE);
             while rb.len() < SNAPSHOT_CHUNK {
                 let Some((ks, key, loc)) = entries.next() else {
                     break;
