@@ -7,20 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::format::{
-    self, RecordBuilder, ReplayedOp, Tail, FILE_HEADER_LEN, OP_OVERHEAD, SYNCED_WHOLE,
-};
-use super::{Done, Error, KeyValues, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
+use super::format::{self, RecordBuilder, ReplayedOp, Tail, FILE_HEADER_LEN, OP_OVERHEAD};
+use super::{Done, Error, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
 
-/// A compacted segment is written in records of about this size.
-const SNAPSHOT_CHUNK: usize = 1 << 20;
+mod compact;
+mod read;
 
 /// Where a live value is on disk.
 #[derive(Clone, Copy, Debug)]
@@ -114,24 +112,6 @@ fn unix_ms() -> u64 {
 
 fn entry_bytes(key: &[u8], len: u32) -> u64 {
     OP_OVERHEAD + key.len() as u64 + u64::from(len)
-}
-
-fn read_value(seg: &Segment, loc: Loc) -> io::Result<Vec<u8>> {
-    let mut v = vec![0u8; loc.len as usize];
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        seg.file.read_exact_at(&mut v, loc.off)?;
-    }
-    #[cfg(not(unix))]
-    {
-        use std::io::Read;
-        let mut f = &seg.file;
-        f.seek(SeekFrom::Start(loc.off))?;
-        f.read_exact(&mut v)?;
-        f.seek(SeekFrom::Start(seg.len))?;
-    }
-    Ok(v)
 }
 
 impl Writer {
@@ -592,151 +572,5 @@ impl Writer {
         self.dirty_since = None;
         self.mark_durable(ops, bytes);
         Ok(())
-    }
-
-    fn load(&self, ks: Keyspace) -> Result<KeyValues, Error> {
-        let map = &self.index[ks.index()];
-        let mut out = Vec::with_capacity(map.len());
-        for (key, loc) in map {
-            out.push((key.clone(), self.read(*loc)?));
-        }
-        Ok(out)
-    }
-
-    fn read(&self, loc: Loc) -> Result<Vec<u8>, Error> {
-        let seg = self.segments.get(&loc.seg).ok_or_else(|| {
-            Error::io(
-                &self.dir,
-                "read",
-                io::Error::other("index points at a missing segment"),
-            )
-        })?;
-        read_value(seg, loc).map_err(|e| Error::io(&seg.path, "read", e))
-    }
-
-    fn maybe_compact(&mut self) {
-        let min = self.opts.compact_min_bytes.max(self.compact_floor);
-        // Written bytes, not file sizes: preallocated zeros are not garbage.
-        let used: u64 = self.segments.values().map(|s| s.len).sum();
-        // Compact once more than half of the log is dead.
-        if used < min || used < 2 * self.live_bytes {
-            return;
-        }
-        match self.compact() {
-            Ok(()) => self.compact_floor = 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "store: compaction failed; retrying after more growth");
-                self.compact_floor = used + self.opts.compact_min_bytes;
-            }
-        }
-    }
-
-    /// Copies the live entries into a new segment and removes the old ones.
-    ///
-    /// Crash safety: the new segment is written as `.tmp`, fsynced, then renamed; it holds
-    /// every live entry, so replaying any suffix of the old segments followed by it gives
-    /// the same state. Old segments are removed oldest first, which always leaves a suffix.
-    fn compact(&mut self) -> Result<(), Error> {
-        self.sync_now()?;
-        let new_id = self.active + 1;
-        let tmp = self.dir.join(format!("seg-{new_id:016x}.tmp"));
-        let (file, len, locs) = match self.write_snapshot(&tmp, new_id) {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let path = segment_path(&self.dir, new_id);
-        if let Err(e) = fs::rename(&tmp, &path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(&tmp, "rename", e));
-        }
-        // From here on the new segment is the store: replay would put it after every old
-        // segment, so appending to an old one would be masked. Switch over first.
-        let old = std::mem::take(&mut self.segments);
-        let mut locs = locs.into_iter();
-        for map in &mut self.index {
-            for loc in map.values_mut() {
-                if let Some(l) = locs.next() {
-                    *loc = l;
-                }
-            }
-        }
-        self.segments.insert(new_id, Segment::new(path, file, len));
-        self.active = new_id;
-        self.total_bytes = len;
-        if let Err(e) = sync_dir(&self.dir) {
-            // The rename may not be durable, so neither is anything appended after it.
-            self.segments.extend(old);
-            return Err(self.fail(e));
-        }
-        // Oldest first, stopping at the first failure: what is left is always a suffix.
-        let mut old = old.into_iter();
-        for (id, seg) in old.by_ref() {
-            if let Err(e) = fs::remove_file(&seg.path) {
-                tracing::warn!(file = %seg.path.display(), error = %e, "store: could not remove an old segment");
-                self.segments.insert(id, seg);
-                break;
-            }
-        }
-        // Kept (and retried by the next compaction) so that the suffix stays whole.
-        for (id, seg) in old {
-            self.segments.insert(id, seg);
-        }
-        self.total_bytes = self.segments.values().map(|s| s.alloc).sum();
-        sync_dir(&self.dir).map_err(|e| self.fail(e))?;
-        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
-        self.publish_sizes();
-        Ok(())
-    }
-
-    /// Writes every live entry to `tmp`; returns the file (positioned at its end), its
-    /// length and the new locations in index order.
-    fn write_snapshot(&self, tmp: &Path, new_id: u64) -> Result<(File, u64, Vec<Loc>), Error> {
-        let io_err = |e| Error::io(tmp, "write compacted segment", e);
-        self.check_fault().map_err(io_err)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .map_err(|e| Error::io(tmp, "create", e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, &file);
-        out.write_all(&format::file_header()).map_err(io_err)?;
-        let mut pos = FILE_HEADER_LEN;
-        let mut locs = Vec::new();
-        let mut entries = Keyspace::ALL
-            .iter()
-            .flat_map(|ks| {
-                self.index[ks.index()]
-                    .iter()
-                    .map(move |(k, l)| (*ks, k, *l))
-            })
-            .peekable();
-        let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK + 4096);
-        while entries.peek().is_some() {
-            buf.clear();
-            let mut rb = RecordBuilder::begin(&mut buf, SYNCED_WHOLE);
-            while rb.len() < SNAPSHOT_CHUNK {
-                let Some((ks, key, loc)) = entries.next() else {
-                    break;
-                };
-                let value = self.read(loc)?;
-                let at = rb.put(ks, key, &value);
-                locs.push(Loc {
-                    seg: new_id,
-                    off: pos + at as u64,
-                    len: loc.len,
-                });
-            }
-            rb.finish();
-            out.write_all(&buf).map_err(io_err)?;
-            pos += buf.len() as u64;
-        }
-        out.flush().map_err(io_err)?;
-        drop(out);
-        file.sync_all().map_err(io_err)?;
-        Ok((file, pos, locs))
     }
 }
