@@ -67,12 +67,13 @@ impl RedbEngine {
         use redb::{ReadableDatabase, ReadableTable};
         let txn = self.db.begin_read().expect("read txn");
         let table = txn.open_table(REDB_TABLE).expect("table");
-        let mut n = 0;
+        // Owned copies, as `Store::load` returns them.
+        let mut all = Vec::new();
         for item in table.iter().expect("iter") {
-            let (_, v) = item.expect("item");
-            n += usize::from(!v.value().is_empty());
+            let (k, v) = item.expect("item");
+            all.push((k.value().to_vec(), v.value().to_vec()));
         }
-        n
+        all.len()
     }
 }
 
@@ -125,10 +126,15 @@ impl FjallEngine {
     }
 
     fn count(&self) -> usize {
-        self.ks
+        let all: Vec<(Vec<u8>, Vec<u8>)> = self
+            .ks
             .iter()
-            .map(|g| usize::from(!g.value().expect("value").is_empty()))
-            .sum()
+            .map(|g| {
+                let (k, v) = g.into_inner().expect("item");
+                (k.to_vec(), v.to_vec())
+            })
+            .collect();
+        all.len()
     }
 }
 
