@@ -527,3 +527,47 @@ fn preallocated_space_is_reused_not_mistaken_for_damage() {
     // Every commit landed in the same preallocated space.
     assert_eq!(fs::metadata(&seg).expect("stat").len(), size);
 }
+
+#[test]
+fn the_last_handle_may_be_dropped_inside_a_done() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Store::open(dir.path(), SyncPolicy::Always).expect("open");
+    let inner = s.clone();
+    let (tx, rx) = mpsc::channel();
+    drop(s);
+    inner.clone().submit(
+        vec![put(Keyspace::Sessions, "c", "1")],
+        Some(Box::new(move |r| {
+            let _ = tx.send(r);
+            // The writer thread drops the last handle: it must not join itself.
+            drop(inner);
+        })),
+    );
+    rx.recv_timeout(WAIT).expect("done").expect("durable");
+}
+
+#[test]
+fn compacted_segment_grows_and_reopens_with_preallocation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        compact_min_bytes: 16 << 10,
+        prealloc_bytes: 8 << 10,
+        ..Options::default()
+    };
+    {
+        let s = Store::open_with(dir.path(), SyncPolicy::Always, opts.clone()).expect("open");
+        for i in 0..200 {
+            let key = format!("q/{i:04}");
+            commit(&s, vec![put(Keyspace::Queues, &key, &"v".repeat(150))]).expect("put");
+            if i % 4 != 0 {
+                commit(&s, vec![del(Keyspace::Queues, &key)]).expect("delete");
+            }
+        }
+        assert!(s.stats().compactions.load(Ordering::Relaxed) >= 1);
+    }
+    let s = Store::open_with(dir.path(), SyncPolicy::Always, opts).expect("reopen");
+    let live = keys(&s, Keyspace::Queues);
+    assert_eq!(live.len(), 50);
+    let kept = |k: &str| k[2..].parse::<u32>().is_ok_and(|i| i % 4 == 0);
+    assert!(live.iter().all(|(k, v)| kept(k) && v.len() == 150));
+}
