@@ -455,3 +455,36 @@ fn bench_startup_1m_live_keys() {
         println!("| {name} | {n} | {write_s:.1} | {size} | {open_s:.2} | {total_s:.2} |");
     }
 }
+
+#[test]
+#[ignore = "benchmark: run by hand"]
+fn bench_compaction_pause_1m_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        Store::open(dir.path(), SyncPolicy::Interval(Duration::from_secs(1))).expect("open");
+    for chunk in 0..1000u64 {
+        let ops = (0..1000u64)
+            .map(|i| Op::Put {
+                ks: Keyspace::Sessions,
+                key: queue_key(1, chunk * 1000 + i),
+                value: vec![0x5a_u8; VALUE_LEN],
+            })
+            .collect();
+        store.submit(ops, None);
+    }
+    store.sync().expect("sync");
+    let stats = store.stats();
+    let before = stats.compactions.load(Ordering::Relaxed);
+    let start = Instant::now();
+    let mut pairs = 0;
+    while stats.compactions.load(Ordering::Relaxed) == before {
+        pairs += put_delete_pairs(&store, 256, Duration::from_millis(500), u64::MAX);
+        assert!(start.elapsed() < Duration::from_secs(300), "no compaction");
+    }
+    println!(
+        "1M live keys: compaction after {pairs} pairs ({:.1} s), took {} ms, {} bytes on disk after",
+        start.elapsed().as_secs_f64(),
+        stats.last_compaction_micros.load(Ordering::Relaxed) / 1000,
+        stats.bytes_on_disk.load(Ordering::Relaxed)
+    );
+}

@@ -285,23 +285,25 @@ pub(crate) fn scan_records(
         pos = data_at + u64::from(len);
     };
     drop(reader);
+    file.seek(SeekFrom::Start(bad_at))
+        .map_err(|e| Error::io(path, "seek", e))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)
+        .map_err(|e| Error::io(path, "read", e))?;
+    // Preallocated space, in any segment (an old active one keeps its zeros).
+    if tail.iter().all(|&b| b == 0) {
+        return Ok(ScanEnd {
+            valid_len: bad_at,
+            tail: Tail::Zeros,
+        });
+    }
+    // Older segments were fsynced whole before a newer one was created.
     if !is_last {
         return Err(Error::corrupt(
             path,
             bad_at,
             "bad record in a sealed segment".into(),
         ));
-    }
-    file.seek(SeekFrom::Start(bad_at))
-        .map_err(|e| Error::io(path, "seek", e))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)
-        .map_err(|e| Error::io(path, "read", e))?;
-    if tail.iter().all(|&b| b == 0) {
-        return Ok(ScanEnd {
-            valid_len: bad_at,
-            tail: Tail::Zeros,
-        });
     }
     if let Some(found) = synced_record_after(&tail, bad_at) {
         return Err(Error::corrupt(

@@ -130,6 +130,8 @@ pub struct StoreStats {
     pub last_durable_unix_ms: AtomicU64,
     /// Compactions completed (total).
     pub compactions: AtomicU64,
+    /// Duration of the most recent compaction (commits wait for it).
+    pub last_compaction_micros: AtomicU64,
     /// A commit failed (e.g. disk full): every later batch fails too, until restart.
     pub failed: AtomicBool,
 }

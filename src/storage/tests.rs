@@ -571,3 +571,41 @@ fn compacted_segment_grows_and_reopens_with_preallocation() {
     let kept = |k: &str| k[2..].parse::<u32>().is_ok_and(|i| i % 4 == 0);
     assert!(live.iter().all(|(k, v)| kept(k) && v.len() == 150));
 }
+
+#[test]
+fn an_old_segment_with_preallocated_space_replays_before_the_compacted_one() {
+    // A crash after the compacted segment was renamed, before the old active segment
+    // (with its preallocated zeros) was removed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let s = Store::open(dir.path(), SyncPolicy::Always).expect("open");
+        commit(
+            &s,
+            vec![
+                put(Keyspace::Retained, "a", "1"),
+                put(Keyspace::Retained, "b", "2"),
+            ],
+        )
+        .expect("commit");
+        commit(&s, vec![del(Keyspace::Retained, "b")]).expect("commit");
+    }
+    let old = only_segment(dir.path());
+    assert!(
+        fs::metadata(&old).expect("stat").len() > 1 << 20,
+        "preallocated"
+    );
+    // The compacted segment: the live state as a fresh log.
+    let compacted = tempfile::tempdir().expect("tempdir");
+    {
+        let s =
+            Store::open_with(compacted.path(), SyncPolicy::Always, no_prealloc()).expect("open");
+        commit(&s, vec![put(Keyspace::Retained, "a", "1")]).expect("commit");
+    }
+    fs::copy(
+        only_segment(compacted.path()),
+        dir.path().join("seg-0000000000000002.mlog"),
+    )
+    .expect("copy");
+    let s = Store::open(dir.path(), SyncPolicy::Always).expect("open");
+    assert_eq!(keys(&s, Keyspace::Retained), kv(&[("a", "1")]));
+}

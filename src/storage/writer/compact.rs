@@ -36,6 +36,7 @@ impl Writer {
     /// every live entry, so replaying any suffix of the old segments followed by it gives
     /// the same state. Old segments are removed oldest first, which always leaves a suffix.
     fn compact(&mut self) -> Result<(), Error> {
+        let started = std::time::Instant::now();
         self.sync_now()?;
         let new_id = self.active + 1;
         let tmp = self.dir.join(format!("seg-{new_id:016x}.tmp"));
@@ -86,6 +87,10 @@ impl Writer {
         self.total_bytes = self.segments.values().map(|s| s.alloc).sum();
         sync_dir(&self.dir).map_err(|e| self.fail(e))?;
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.stats
+            .last_compaction_micros
+            .store(micros, Ordering::Relaxed);
         self.publish_sizes();
         Ok(())
     }
