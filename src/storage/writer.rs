@@ -81,6 +81,8 @@ pub(crate) struct Writer {
     dirty_since: Option<Instant>,
     /// After a failed compaction, don't retry before the log reaches this size.
     compact_floor: u64,
+    /// A compaction in progress (it runs in steps between commit groups).
+    compaction: Option<compact::Compaction>,
     buf: Vec<u8>,
 }
 
@@ -153,6 +155,7 @@ impl Writer {
             unsynced_bytes: 0,
             dirty_since: None,
             compact_floor: 0,
+            compaction: None,
             buf: Vec::new(),
         };
         let last = ids.last().copied();
@@ -315,28 +318,39 @@ impl Writer {
         if let Err(e) = self.sync_now() {
             tracing::error!(error = %e, "store: final fsync failed");
         }
+        self.abandon_compaction();
     }
 
-    /// The next request; with `Interval`, fsyncs when the oldest unsynced write is due.
+    /// The next request. Meanwhile: with `Interval`, fsyncs when the oldest unsynced
+    /// write is due; with a compaction in progress, copies a step whenever idle.
     fn wait(&mut self, rx: &Receiver<Req>) -> Option<Req> {
         loop {
-            if let (SyncPolicy::Interval(every), Some(since)) = (self.policy, self.dirty_since) {
-                let due = since + every;
-                let now = Instant::now();
-                if now >= due {
-                    let _ = self.sync_now();
-                    continue;
-                }
-                match rx.recv_timeout(due - now) {
+            let due = match (self.policy, self.dirty_since) {
+                (SyncPolicy::Interval(every), Some(since)) => Some(since + every),
+                _ => None,
+            };
+            if due.is_some_and(|due| Instant::now() >= due) {
+                let _ = self.sync_now();
+                continue;
+            }
+            if self.compacting() {
+                match rx.try_recv() {
                     Ok(r) => return Some(r),
-                    Err(RecvTimeoutError::Timeout) => {
-                        let _ = self.sync_now();
+                    Err(TryRecvError::Empty) => {
+                        self.compact_step();
                         continue;
                     }
-                    Err(RecvTimeoutError::Disconnected) => return None,
+                    Err(TryRecvError::Disconnected) => return None,
                 }
             }
-            return rx.recv().ok();
+            let Some(due) = due else {
+                return rx.recv().ok();
+            };
+            match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
         }
     }
 
@@ -546,6 +560,7 @@ impl Writer {
         Self::finish(group, &result);
         if result.is_ok() {
             self.maybe_compact();
+            self.compact_step();
         }
     }
 
