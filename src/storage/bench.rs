@@ -459,9 +459,9 @@ fn bench_startup_1m_live_keys() {
 #[test]
 #[ignore = "benchmark: run by hand"]
 fn bench_compaction_pause_1m_live() {
+    use std::sync::atomic::AtomicBool;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store =
-        Store::open(dir.path(), SyncPolicy::Interval(Duration::from_secs(1))).expect("open");
+    let store = Store::open(dir.path(), SyncPolicy::Always).expect("open");
     for chunk in 0..1000u64 {
         let ops = (0..1000u64)
             .map(|i| Op::Put {
@@ -475,16 +475,57 @@ fn bench_compaction_pause_1m_live() {
     store.sync().expect("sync");
     let stats = store.stats();
     let before = stats.compactions.load(Ordering::Relaxed);
+    // Load from 256 submitters; meanwhile one more client times its own commits.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (store, stop) = (store.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut pairs = 0;
+            while !stop.load(Ordering::Relaxed) {
+                pairs += put_delete_pairs(&store, 256, Duration::from_millis(200), u64::MAX);
+            }
+            pairs
+        })
+    };
     let start = Instant::now();
-    let mut pairs = 0;
+    let (mut max, mut n) = (Duration::ZERO, 0u64);
+    let mut max_during = Duration::ZERO;
     while stats.compactions.load(Ordering::Relaxed) == before {
-        pairs += put_delete_pairs(&store, 256, Duration::from_millis(500), u64::MAX);
         assert!(start.elapsed() < Duration::from_secs(300), "no compaction");
+        let (tx, rx) = mpsc::channel();
+        let t = Instant::now();
+        store.submit(
+            vec![Op::Put {
+                ks: Keyspace::Inbound,
+                key: n.to_be_bytes().to_vec(),
+                value: vec![1; VALUE_LEN],
+            }],
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        rx.recv().expect("done").expect("durable");
+        let lat = t.elapsed();
+        max = max.max(lat);
+        // Compacting: more segments than the active one and the compacted one.
+        if dir_file_count(dir.path()) > 2 {
+            max_during = max_during.max(lat);
+        }
+        n += 1;
     }
+    stop.store(true, Ordering::Relaxed);
+    let pairs = load.join().expect("load thread");
     println!(
-        "1M live keys: compaction after {pairs} pairs ({:.1} s), took {} ms, {} bytes on disk after",
+        "1M live keys, Always: compaction after {pairs} pairs ({:.1} s), took {} ms in steps; \
+         probe commits: {n}, max latency {} ms overall, {} ms while compacting; {} bytes on disk",
         start.elapsed().as_secs_f64(),
         stats.last_compaction_micros.load(Ordering::Relaxed) / 1000,
+        max.as_millis(),
+        max_during.as_millis(),
         stats.bytes_on_disk.load(Ordering::Relaxed)
     );
+}
+
+fn dir_file_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.flatten().count())
 }

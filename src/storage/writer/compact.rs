@@ -175,8 +175,10 @@ impl Writer {
         }
         if copied > 0 {
             rb.finish();
+            // fsync each step, so that the last one does not have to flush the whole copy.
             c.file
                 .write_all(&c.buf)
+                .and_then(|()| c.file.sync_data())
                 .map_err(|e| Error::io(&c.tmp, "write compacted segment", e))?;
             c.pos += c.buf.len() as u64;
         }
