@@ -9,8 +9,9 @@
 //! is dead (put, then deleted after acknowledgement), the live entries are copied into a
 //! fresh segment and the old ones are removed (compaction).
 //!
-//! - [`format`]: segment header, record encoding, replay and torn-tail detection.
-//! - [`writer`]: the writer thread — group commit, sync policy, index, compaction.
+//! - `format`: segment header, record encoding, replay and torn-tail detection.
+//! - `writer`: the writer thread — group commit, sync policy, index; its `compact`
+//!   (compaction in steps) and `read` (values, whole keyspaces) submodules.
 
 mod format;
 mod writer;
@@ -107,7 +108,8 @@ impl Default for Options {
 }
 
 /// Counters the dashboard reads. Totals only grow; the `pending_*` pair is the
-/// durability lag (submitted, not yet durable per the policy... or fsynced, for Interval).
+/// durability lag: submitted and not yet durable (`Always`: not yet fsynced; `Interval`:
+/// not yet fsynced, though already acknowledged; `Never`: not yet written to the OS).
 #[derive(Debug, Default)]
 pub struct StoreStats {
     /// Size of all segment files.
