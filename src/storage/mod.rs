@@ -170,6 +170,11 @@ pub enum Error {
     },
     #[error("{}: not a midge store segment (bad magic)", path.display())]
     NotAStore { path: PathBuf },
+    #[error(
+        "{}: the store is in use by another process (or another Store in this one)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
     #[error("batch too large: {0} bytes (a record holds at most 1 GiB)")]
     TooLarge(u64),
     #[error("the store's writer thread has stopped")]

@@ -59,6 +59,9 @@ struct Submission {
 
 pub(crate) struct Writer {
     dir: PathBuf,
+    /// `LOCK` in the directory, locked while this writer lives (released by the OS when
+    /// the process dies, so a crash leaves no stale lock).
+    _lock: File,
     policy: SyncPolicy,
     opts: Options,
     stats: Arc<StoreStats>,
@@ -106,6 +109,24 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Takes the directory's exclusive lock: two writers would interleave their appends.
+fn lock_dir(dir: &Path) -> Result<File, Error> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open", e))?;
+    // Fully qualified: std's own `File::try_lock` needs a newer Rust than our MSRV.
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(file),
+        Err(fs4::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(fs4::TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
+    }
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -125,6 +146,7 @@ impl Writer {
         stats: Arc<StoreStats>,
     ) -> Result<Writer, Error> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+        let lock = lock_dir(dir)?;
         let mut ids = Vec::new();
         for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))? {
             let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
@@ -141,6 +163,7 @@ impl Writer {
         ids.sort_unstable();
         let mut w = Writer {
             dir: dir.to_path_buf(),
+            _lock: lock,
             policy,
             opts,
             stats,

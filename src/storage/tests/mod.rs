@@ -290,3 +290,16 @@ fn the_last_handle_may_be_dropped_inside_a_done() {
     );
     rx.recv_timeout(WAIT).expect("done").expect("durable");
 }
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Store::open(dir.path(), SyncPolicy::Always).expect("open");
+    let err = Store::open(dir.path(), SyncPolicy::Always)
+        .err()
+        .expect("second open must fail");
+    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("LOCK"), "{err}");
+    drop(first);
+    Store::open(dir.path(), SyncPolicy::Always).expect("open after the first closed");
+}
