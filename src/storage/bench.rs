@@ -67,12 +67,13 @@ impl RedbEngine {
         use redb::{ReadableDatabase, ReadableTable};
         let txn = self.db.begin_read().expect("read txn");
         let table = txn.open_table(REDB_TABLE).expect("table");
-        let mut n = 0;
+        // Owned copies, as `Store::load` returns them.
+        let mut all = Vec::new();
         for item in table.iter().expect("iter") {
-            let (_, v) = item.expect("item");
-            n += usize::from(!v.value().is_empty());
+            let (k, v) = item.expect("item");
+            all.push((k.value().to_vec(), v.value().to_vec()));
         }
-        n
+        all.len()
     }
 }
 
@@ -125,10 +126,15 @@ impl FjallEngine {
     }
 
     fn count(&self) -> usize {
-        self.ks
+        let all: Vec<(Vec<u8>, Vec<u8>)> = self
+            .ks
             .iter()
-            .map(|g| usize::from(!g.value().expect("value").is_empty()))
-            .sum()
+            .map(|g| {
+                let (k, v) = g.into_inner().expect("item");
+                (k.to_vec(), v.to_vec())
+            })
+            .collect();
+        all.len()
     }
 }
 
@@ -407,8 +413,8 @@ fn bench_disk_after_1m_pairs() {
 #[test]
 #[ignore = "benchmark: run by hand"]
 fn bench_startup_1m_live_keys() {
-    println!("| engine | live keys | write s | bytes on disk | open + load all s |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| engine | live keys | write s | bytes on disk | open s | open + read all s |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for name in ENGINES {
         let dir = tempfile::tempdir().expect("tempdir");
         let write_start = Instant::now();
@@ -429,16 +435,97 @@ fn bench_startup_1m_live_keys() {
         let write_s = write_start.elapsed().as_secs_f64();
         let size = dir_size(dir.path());
         let start = Instant::now();
-        let n = match name {
+        let (open_s, n) = match name {
             "midge-log" => {
                 let s = Store::open(dir.path(), SyncPolicy::Always).expect("open");
-                s.load(Keyspace::Sessions).expect("load").len()
+                let open_s = start.elapsed().as_secs_f64();
+                (open_s, s.load(Keyspace::Sessions).expect("load").len())
             }
-            "redb" => RedbEngine::open(dir.path()).count(),
-            _ => FjallEngine::open(dir.path()).count(),
+            "redb" => {
+                let e = RedbEngine::open(dir.path());
+                (start.elapsed().as_secs_f64(), e.count())
+            }
+            _ => {
+                let e = FjallEngine::open(dir.path());
+                (start.elapsed().as_secs_f64(), e.count())
+            }
         };
-        let open_s = start.elapsed().as_secs_f64();
+        let total_s = start.elapsed().as_secs_f64();
         assert_eq!(n, 1_000_000, "{name}");
-        println!("| {name} | {n} | {write_s:.1} | {size} | {open_s:.2} |");
+        println!("| {name} | {n} | {write_s:.1} | {size} | {open_s:.2} | {total_s:.2} |");
     }
+}
+
+#[test]
+#[ignore = "benchmark: run by hand"]
+fn bench_compaction_pause_1m_live() {
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), SyncPolicy::Always).expect("open");
+    for chunk in 0..1000u64 {
+        let ops = (0..1000u64)
+            .map(|i| Op::Put {
+                ks: Keyspace::Sessions,
+                key: queue_key(1, chunk * 1000 + i),
+                value: vec![0x5a_u8; VALUE_LEN],
+            })
+            .collect();
+        store.submit(ops, None);
+    }
+    store.sync().expect("sync");
+    let stats = store.stats();
+    let before = stats.compactions.load(Ordering::Relaxed);
+    // Load from 256 submitters; meanwhile one more client times its own commits.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (store, stop) = (store.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut pairs = 0;
+            while !stop.load(Ordering::Relaxed) {
+                pairs += put_delete_pairs(&store, 256, Duration::from_millis(200), u64::MAX);
+            }
+            pairs
+        })
+    };
+    let start = Instant::now();
+    let (mut max, mut n) = (Duration::ZERO, 0u64);
+    let mut max_during = Duration::ZERO;
+    while stats.compactions.load(Ordering::Relaxed) == before {
+        assert!(start.elapsed() < Duration::from_secs(300), "no compaction");
+        let (tx, rx) = mpsc::channel();
+        let t = Instant::now();
+        store.submit(
+            vec![Op::Put {
+                ks: Keyspace::Inbound,
+                key: n.to_be_bytes().to_vec(),
+                value: vec![1; VALUE_LEN],
+            }],
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        );
+        rx.recv().expect("done").expect("durable");
+        let lat = t.elapsed();
+        max = max.max(lat);
+        // Compacting: more segments than the active one and the compacted one.
+        if dir_file_count(dir.path()) > 2 {
+            max_during = max_during.max(lat);
+        }
+        n += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let pairs = load.join().expect("load thread");
+    println!(
+        "1M live keys, Always: compaction after {pairs} pairs ({:.1} s), took {} ms in steps; \
+         probe commits: {n}, max latency {} ms overall, {} ms while compacting; {} bytes on disk",
+        start.elapsed().as_secs_f64(),
+        stats.last_compaction_micros.load(Ordering::Relaxed) / 1000,
+        max.as_millis(),
+        max_during.as_millis(),
+        stats.bytes_on_disk.load(Ordering::Relaxed)
+    );
+}
+
+fn dir_file_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.flatten().count())
 }

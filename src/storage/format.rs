@@ -5,14 +5,25 @@
 //! segment, a chunk of live entries), so a batch is all-or-nothing on replay:
 //!
 //! ```text
-//! record  = len u32 | payload_crc u32 | header_crc u32 (crc32 of the first 8 bytes) | payload
+//! record  = len u32 | payload_crc u32 | sync_start u64 | header_crc u32 (crc32 of the
+//!           first 16 bytes) | payload
 //! payload = count u32 | op*
 //! op      = 1 u8 | keyspace u8 | key_len u32 | key | value_len u32 | value     (put)
 //!         | 2 u8 | keyspace u8 | key_len u32 | key                            (delete)
 //! ```
-//! All integers are little-endian. The separate header CRC lets the scan look for a
-//! valid record after a bad one cheaply, which is how a torn tail (nothing valid after
-//! it: truncate) is told apart from corruption in the middle (refuse to open).
+//! All integers are little-endian. `sync_start` is the file offset up to which the
+//! segment had been fsynced when the record was written (`u64::MAX` in a compacted
+//! segment, which is fsynced whole before use).
+//!
+//! Telling a torn tail from corruption: after a crash, only the bytes written since the
+//! last fsync can be damaged, in any order (pages may land out of order). So a bad
+//! record at offset `p` is a torn tail if no valid record after it has `sync_start > p`
+//! — everything from `p` on was never fsynced, hence never acknowledged under `Always`,
+//! and is dropped. A valid record with `sync_start > p` proves `p` was fsynced before:
+//! that is corruption, and the store refuses to open. (Damage to the last fsynced write,
+//! with nothing written after it, cannot be told from a torn write and is treated as
+//! one.) The separate header CRC makes the search for valid records after `p` cheap. A
+//! tail of zeros is the preallocated, never written part of the active segment.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -24,7 +35,9 @@ pub(crate) const MAGIC: &[u8; 8] = b"MIDGELOG";
 /// The segment format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 pub(crate) const FILE_HEADER_LEN: u64 = 16;
-pub(crate) const RECORD_HEADER_LEN: usize = 12;
+pub(crate) const RECORD_HEADER_LEN: usize = 20;
+/// `sync_start` of the records of a compacted segment.
+pub(crate) const SYNCED_WHOLE: u64 = u64::MAX;
 /// Bytes an op costs in a record besides its key and value (tag, keyspace, two lengths).
 pub(crate) const OP_OVERHEAD: u64 = 10;
 /// No record is larger than this; a larger length is garbage, not a record.
@@ -67,16 +80,18 @@ pub(crate) struct RecordBuilder<'a> {
     buf: &'a mut Vec<u8>,
     start: usize,
     count: u32,
+    sync_start: u64,
 }
 
 impl<'a> RecordBuilder<'a> {
-    pub(crate) fn begin(buf: &'a mut Vec<u8>) -> Self {
+    pub(crate) fn begin(buf: &'a mut Vec<u8>, sync_start: u64) -> Self {
         let start = buf.len();
         buf.extend_from_slice(&[0u8; RECORD_HEADER_LEN + 4]);
         RecordBuilder {
             buf,
             start,
             count: 0,
+            sync_start,
         }
     }
 
@@ -116,8 +131,9 @@ impl<'a> RecordBuilder<'a> {
         let s = self.start;
         self.buf[s..s + 4].copy_from_slice(&payload_len.to_le_bytes());
         self.buf[s + 4..s + 8].copy_from_slice(&payload_crc.to_le_bytes());
-        let header_crc = crc32fast::hash(&self.buf[s..s + 8]);
-        self.buf[s + 8..s + 12].copy_from_slice(&header_crc.to_le_bytes());
+        self.buf[s + 8..s + 16].copy_from_slice(&self.sync_start.to_le_bytes());
+        let header_crc = crc32fast::hash(&self.buf[s..s + 16]);
+        self.buf[s + 16..s + 20].copy_from_slice(&header_crc.to_le_bytes());
     }
 }
 
@@ -134,21 +150,44 @@ pub(crate) struct ReplayedOp {
     pub value: Option<(u64, u32)>,
 }
 
+/// What follows the last valid record of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Nothing.
+    Clean,
+    /// Zeros: preallocated space, kept for later writes.
+    Zeros,
+    /// Damage from an interrupted write: the caller truncates it.
+    Torn,
+}
+
 /// What the scan of one segment found.
 pub(crate) struct ScanEnd {
     /// Bytes of the file that hold the header and complete, valid records.
     pub valid_len: u64,
-    /// True if bytes after `valid_len` were a torn tail (the caller truncates them).
-    pub torn: bool,
+    pub tail: Tail,
 }
 
-/// A record header that checks out: payload length and payload CRC.
-fn parse_record_header(h: &[u8]) -> Option<(u32, u32)> {
-    let len = u32::from_le_bytes(h.get(0..4)?.try_into().ok()?);
-    let pcrc = u32::from_le_bytes(h.get(4..8)?.try_into().ok()?);
-    let hcrc = u32::from_le_bytes(h.get(8..12)?.try_into().ok()?);
-    (crc32fast::hash(&h[0..8]) == hcrc && (4..=MAX_RECORD_LEN).contains(&len))
-        .then_some((len, pcrc))
+/// A record header that checks out.
+struct RecordHeader {
+    len: u32,
+    payload_crc: u32,
+    sync_start: u64,
+}
+
+fn parse_record_header(h: &[u8]) -> Option<RecordHeader> {
+    let h = h.get(..RECORD_HEADER_LEN)?;
+    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    // The length test first: it rejects zeros (preallocated space) without a CRC.
+    if !(4..=MAX_RECORD_LEN).contains(&len) {
+        return None;
+    }
+    let hcrc = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
+    (crc32fast::hash(&h[0..16]) == hcrc).then(|| RecordHeader {
+        len,
+        payload_crc: u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
+        sync_start: u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
+    })
 }
 
 /// Reads until `buf` is full or EOF; returns how much was read.
@@ -198,8 +237,9 @@ pub(crate) fn check_file_header(path: &Path, file: &mut File) -> Result<bool, Er
 /// Replays the records of a segment whose header was checked (the file is positioned
 /// after it), calling `apply` once per complete batch, in order.
 ///
-/// A bad record in the last segment with nothing valid after it is a torn tail; anything
-/// else bad is `Error::Corrupt`, so no later data is ever silently dropped.
+/// In the last segment, a bad record followed only by zeros or by never-fsynced records
+/// is the end of the log (see the module docs); anything else bad is `Error::Corrupt`,
+/// so data that was fsynced is never silently dropped.
 pub(crate) fn scan_records(
     path: &Path,
     file: &mut File,
@@ -217,7 +257,7 @@ pub(crate) fn scan_records(
         if pos == file_len {
             return Ok(ScanEnd {
                 valid_len: pos,
-                torn: false,
+                tail: Tail::Clean,
             });
         }
         let mut h = [0u8; RECORD_HEADER_LEN];
@@ -225,12 +265,15 @@ pub(crate) fn scan_records(
         if n < RECORD_HEADER_LEN {
             break pos;
         }
-        let Some((len, pcrc)) = parse_record_header(&h) else {
+        let Some(RecordHeader {
+            len, payload_crc, ..
+        }) = parse_record_header(&h)
+        else {
             break pos;
         };
         payload.resize(len as usize, 0);
         let n = read_full(&mut reader, &mut payload).map_err(|e| Error::io(path, "read", e))?;
-        if n < payload.len() || crc32fast::hash(&payload) != pcrc {
+        if n < payload.len() || crc32fast::hash(&payload) != payload_crc {
             break pos;
         }
         let data_at = pos + RECORD_HEADER_LEN as u64;
@@ -242,6 +285,19 @@ pub(crate) fn scan_records(
         pos = data_at + u64::from(len);
     };
     drop(reader);
+    file.seek(SeekFrom::Start(bad_at))
+        .map_err(|e| Error::io(path, "seek", e))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)
+        .map_err(|e| Error::io(path, "read", e))?;
+    // Preallocated space, in any segment (an old active one keeps its zeros).
+    if tail.iter().all(|&b| b == 0) {
+        return Ok(ScanEnd {
+            valid_len: bad_at,
+            tail: Tail::Zeros,
+        });
+    }
+    // Older segments were fsynced whole before a newer one was created.
     if !is_last {
         return Err(Error::corrupt(
             path,
@@ -249,42 +305,40 @@ pub(crate) fn scan_records(
             "bad record in a sealed segment".into(),
         ));
     }
-    if let Some(found) = find_valid_record_after(path, file, bad_at)? {
+    if let Some(found) = synced_record_after(&tail, bad_at) {
         return Err(Error::corrupt(
             path,
             bad_at,
-            format!("bad record followed by a valid one at byte {found}"),
+            format!("bad record followed by a valid, later-synced one at byte {found}"),
         ));
     }
     Ok(ScanEnd {
         valid_len: bad_at,
-        torn: true,
+        tail: Tail::Torn,
     })
 }
 
-/// Looks for any complete, CRC-valid record starting after `bad_at`.
-fn find_valid_record_after(
-    path: &Path,
-    file: &mut File,
-    bad_at: u64,
-) -> Result<Option<u64>, Error> {
-    file.seek(SeekFrom::Start(bad_at))
-        .map_err(|e| Error::io(path, "seek", e))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)
-        .map_err(|e| Error::io(path, "read", e))?;
-    for start in 1..tail.len().saturating_sub(RECORD_HEADER_LEN) {
-        let Some((len, pcrc)) = parse_record_header(&tail[start..]) else {
-            continue;
-        };
-        let body = start + RECORD_HEADER_LEN;
-        if let Some(p) = tail.get(body..body + len as usize) {
-            if crc32fast::hash(p) == pcrc {
-                return Ok(Some(bad_at + start as u64));
+/// The offset of a valid record in `tail` (which starts at file offset `bad_at`) that
+/// was written after `bad_at` had been fsynced, if any.
+fn synced_record_after(tail: &[u8], bad_at: u64) -> Option<u64> {
+    let mut start = 1;
+    while start + RECORD_HEADER_LEN <= tail.len() {
+        if let Some(h) = parse_record_header(&tail[start..]) {
+            let body = start + RECORD_HEADER_LEN;
+            let end = body + h.len as usize;
+            if let Some(p) = tail.get(body..end) {
+                if crc32fast::hash(p) == h.payload_crc {
+                    if h.sync_start > bad_at {
+                        return Some(bad_at + start as u64);
+                    }
+                    start = end;
+                    continue;
+                }
             }
         }
+        start += 1;
     }
-    Ok(None)
+    None
 }
 
 fn take<'p>(p: &mut &'p [u8], n: usize) -> Result<&'p [u8], &'static str> {

@@ -9,8 +9,9 @@
 //! is dead (put, then deleted after acknowledgement), the live entries are copied into a
 //! fresh segment and the old ones are removed (compaction).
 //!
-//! - [`format`]: segment header, record encoding, replay and torn-tail detection.
-//! - [`writer`]: the writer thread — group commit, sync policy, index, compaction.
+//! - `format`: segment header, record encoding, replay and torn-tail detection.
+//! - `writer`: the writer thread — group commit, sync policy, index; its `compact`
+//!   (compaction in steps) and `read` (values, whole keyspaces) submodules.
 
 mod format;
 mod writer;
@@ -86,6 +87,9 @@ pub struct Options {
     pub compact_min_bytes: u64,
     /// A commit group stops growing at this many bytes (bounds one write and its latency).
     pub max_group_bytes: usize,
+    /// The active segment is extended by this many zero bytes at a time, so that commits
+    /// overwrite allocated blocks (a cheaper fdatasync). 0 = no preallocation.
+    pub prealloc_bytes: u64,
     /// Test hook: while set, every write and fsync fails as if the disk were full.
     #[cfg(test)]
     pub(crate) fail_io: Option<Arc<AtomicBool>>,
@@ -96,6 +100,7 @@ impl Default for Options {
         Options {
             compact_min_bytes: 64 << 20,
             max_group_bytes: 8 << 20,
+            prealloc_bytes: 8 << 20,
             #[cfg(test)]
             fail_io: None,
         }
@@ -103,7 +108,8 @@ impl Default for Options {
 }
 
 /// Counters the dashboard reads. Totals only grow; the `pending_*` pair is the
-/// durability lag (submitted, not yet durable per the policy... or fsynced, for Interval).
+/// durability lag: submitted and not yet durable (`Always`: not yet fsynced; `Interval`:
+/// not yet fsynced, though already acknowledged; `Never`: not yet written to the OS).
 #[derive(Debug, Default)]
 pub struct StoreStats {
     /// Size of all segment files.
@@ -126,6 +132,8 @@ pub struct StoreStats {
     pub last_durable_unix_ms: AtomicU64,
     /// Compactions completed (total).
     pub compactions: AtomicU64,
+    /// Duration of the most recent compaction (commits wait for it).
+    pub last_compaction_micros: AtomicU64,
     /// A commit failed (e.g. disk full): every later batch fails too, until restart.
     pub failed: AtomicBool,
 }
@@ -162,6 +170,11 @@ pub enum Error {
     },
     #[error("{}: not a midge store segment (bad magic)", path.display())]
     NotAStore { path: PathBuf },
+    #[error(
+        "{}: the store is in use by another process (or another Store in this one)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
     #[error("batch too large: {0} bytes (a record holds at most 1 GiB)")]
     TooLarge(u64),
     #[error("the store's writer thread has stopped")]

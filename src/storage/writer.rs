@@ -7,18 +7,18 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::format::{self, RecordBuilder, ReplayedOp, FILE_HEADER_LEN, OP_OVERHEAD};
-use super::{Done, Error, KeyValues, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
+use super::format::{self, RecordBuilder, ReplayedOp, Tail, FILE_HEADER_LEN, OP_OVERHEAD};
+use super::{Done, Error, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
 
-/// A compacted segment is written in records of about this size.
-const SNAPSHOT_CHUNK: usize = 1 << 20;
+mod compact;
+mod read;
 
 /// Where a live value is on disk.
 #[derive(Clone, Copy, Debug)]
@@ -31,7 +31,24 @@ struct Loc {
 struct Segment {
     path: PathBuf,
     file: File,
+    /// End of the valid records: where the next record goes.
     len: u64,
+    /// Size of the file: `len` plus preallocated zeros.
+    alloc: u64,
+    /// How far the file is known to be fsynced.
+    synced: u64,
+}
+
+impl Segment {
+    fn new(path: PathBuf, file: File, len: u64) -> Self {
+        Segment {
+            path,
+            file,
+            len,
+            alloc: len,
+            synced: len,
+        }
+    }
 }
 
 struct Submission {
@@ -42,6 +59,9 @@ struct Submission {
 
 pub(crate) struct Writer {
     dir: PathBuf,
+    /// `LOCK` in the directory, locked while this writer lives (released by the OS when
+    /// the process dies, so a crash leaves no stale lock).
+    _lock: File,
     policy: SyncPolicy,
     opts: Options,
     stats: Arc<StoreStats>,
@@ -52,7 +72,7 @@ pub(crate) struct Writer {
     index: [BTreeMap<Vec<u8>, Loc>; 4],
     /// Record bytes the live entries would take in a compacted segment.
     live_bytes: u64,
-    /// Sum of the segment lengths.
+    /// Sum of the segment file sizes.
     total_bytes: u64,
     /// Set by the first failed write or fsync; every later commit fails with it.
     failed: Option<Error>,
@@ -64,6 +84,8 @@ pub(crate) struct Writer {
     dirty_since: Option<Instant>,
     /// After a failed compaction, don't retry before the log reaches this size.
     compact_floor: u64,
+    /// A compaction in progress (it runs in steps between commit groups).
+    compaction: Option<compact::Compaction>,
     buf: Vec<u8>,
 }
 
@@ -87,6 +109,24 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Takes the directory's exclusive lock: two writers would interleave their appends.
+fn lock_dir(dir: &Path) -> Result<File, Error> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open", e))?;
+    // Fully qualified: std's own `File::try_lock` needs a newer Rust than our MSRV.
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(file),
+        Err(fs4::TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(fs4::TryLockError::Error(e)) => Err(Error::io(&path, "lock", e)),
+    }
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -95,24 +135,6 @@ fn unix_ms() -> u64 {
 
 fn entry_bytes(key: &[u8], len: u32) -> u64 {
     OP_OVERHEAD + key.len() as u64 + u64::from(len)
-}
-
-fn read_value(seg: &Segment, loc: Loc) -> io::Result<Vec<u8>> {
-    let mut v = vec![0u8; loc.len as usize];
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        seg.file.read_exact_at(&mut v, loc.off)?;
-    }
-    #[cfg(not(unix))]
-    {
-        use std::io::Read;
-        let mut f = &seg.file;
-        f.seek(SeekFrom::Start(loc.off))?;
-        f.read_exact(&mut v)?;
-        f.seek(SeekFrom::Start(seg.len))?;
-    }
-    Ok(v)
 }
 
 impl Writer {
@@ -124,6 +146,7 @@ impl Writer {
         stats: Arc<StoreStats>,
     ) -> Result<Writer, Error> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create directory", e))?;
+        let lock = lock_dir(dir)?;
         let mut ids = Vec::new();
         for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))? {
             let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
@@ -140,6 +163,7 @@ impl Writer {
         ids.sort_unstable();
         let mut w = Writer {
             dir: dir.to_path_buf(),
+            _lock: lock,
             policy,
             opts,
             stats,
@@ -154,6 +178,7 @@ impl Writer {
             unsynced_bytes: 0,
             dirty_since: None,
             compact_floor: 0,
+            compaction: None,
             buf: Vec::new(),
         };
         let last = ids.last().copied();
@@ -175,32 +200,43 @@ impl Writer {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, "open", e))?;
-        let len = if format::check_file_header(&path, &mut file)? {
+        let (len, alloc) = if format::check_file_header(&path, &mut file)? {
             let end = format::scan_records(&path, &mut file, is_last, |ops| {
                 self.replay_batch(id, ops);
             })?;
-            if end.torn {
-                tracing::warn!(
-                    file = %path.display(),
-                    offset = end.valid_len,
-                    "store: dropping a torn tail (an incomplete last write)"
-                );
-                file.set_len(end.valid_len)
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| Error::io(&path, "truncate torn tail", e))?;
+            let size = file
+                .metadata()
+                .map_err(|e| Error::io(&path, "stat", e))?
+                .len();
+            match end.tail {
+                Tail::Clean => (end.valid_len, end.valid_len),
+                Tail::Zeros => (end.valid_len, size),
+                Tail::Torn => {
+                    tracing::warn!(
+                        file = %path.display(),
+                        offset = end.valid_len,
+                        dropped_bytes = size - end.valid_len,
+                        "store: dropping a torn tail (writes interrupted before their fsync)"
+                    );
+                    file.set_len(end.valid_len)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| Error::io(&path, "truncate torn tail", e))?;
+                    (end.valid_len, end.valid_len)
+                }
             }
-            end.valid_len
         } else if is_last {
             // Torn while being created: nothing was ever written to it.
             Self::write_header(&path, &mut file)?;
-            FILE_HEADER_LEN
+            (FILE_HEADER_LEN, FILE_HEADER_LEN)
         } else {
             return Err(Error::corrupt(&path, 0, "truncated file header".into()));
         };
         file.seek(SeekFrom::Start(len))
             .map_err(|e| Error::io(&path, "seek", e))?;
-        self.total_bytes += len;
-        self.segments.insert(id, Segment { path, file, len });
+        self.total_bytes += alloc;
+        let mut seg = Segment::new(path, file, len);
+        seg.alloc = alloc;
+        self.segments.insert(id, seg);
         Ok(())
     }
 
@@ -249,14 +285,8 @@ impl Writer {
         Self::write_header(&path, &mut file)?;
         sync_dir(&self.dir)?;
         self.total_bytes += FILE_HEADER_LEN;
-        self.segments.insert(
-            id,
-            Segment {
-                path,
-                file,
-                len: FILE_HEADER_LEN,
-            },
-        );
+        self.segments
+            .insert(id, Segment::new(path, file, FILE_HEADER_LEN));
         Ok(())
     }
 
@@ -311,28 +341,39 @@ impl Writer {
         if let Err(e) = self.sync_now() {
             tracing::error!(error = %e, "store: final fsync failed");
         }
+        self.abandon_compaction();
     }
 
-    /// The next request; with `Interval`, fsyncs when the oldest unsynced write is due.
+    /// The next request. Meanwhile: with `Interval`, fsyncs when the oldest unsynced
+    /// write is due; with a compaction in progress, copies a step whenever idle.
     fn wait(&mut self, rx: &Receiver<Req>) -> Option<Req> {
         loop {
-            if let (SyncPolicy::Interval(every), Some(since)) = (self.policy, self.dirty_since) {
-                let due = since + every;
-                let now = Instant::now();
-                if now >= due {
-                    let _ = self.sync_now();
-                    continue;
-                }
-                match rx.recv_timeout(due - now) {
+            let due = match (self.policy, self.dirty_since) {
+                (SyncPolicy::Interval(every), Some(since)) => Some(since + every),
+                _ => None,
+            };
+            if due.is_some_and(|due| Instant::now() >= due) {
+                let _ = self.sync_now();
+                continue;
+            }
+            if self.compacting() {
+                match rx.try_recv() {
                     Ok(r) => return Some(r),
-                    Err(RecvTimeoutError::Timeout) => {
-                        let _ = self.sync_now();
+                    Err(TryRecvError::Empty) => {
+                        self.compact_step();
                         continue;
                     }
-                    Err(RecvTimeoutError::Disconnected) => return None,
+                    Err(TryRecvError::Disconnected) => return None,
                 }
             }
-            return rx.recv().ok();
+            let Some(due) = due else {
+                return rx.recv().ok();
+            };
+            match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
         }
     }
 
@@ -355,12 +396,41 @@ impl Writer {
 
     fn write_active(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let fault = self.check_fault();
+        let prealloc = self.opts.prealloc_bytes;
         let seg = self.active_segment()?;
+        let old_alloc = seg.alloc;
+        let end = seg.len + bytes.len() as u64;
+        if end > seg.alloc && prealloc > 0 {
+            Self::preallocate(seg, end + prealloc)
+                .map_err(|e| Error::io(&seg.path, "preallocate", e))?;
+        }
         fault
             .and_then(|()| seg.file.write_all(bytes))
             .map_err(|e| Error::io(&seg.path, "write", e))?;
-        seg.len += bytes.len() as u64;
-        self.total_bytes += bytes.len() as u64;
+        seg.len = end;
+        seg.alloc = seg.alloc.max(end);
+        let grown = seg.alloc - old_alloc;
+        self.total_bytes += grown;
+        Ok(())
+    }
+
+    /// Extends the file with written zeros up to `to`, fsynced: overwriting allocated
+    /// blocks lets the fdatasync of each commit skip the metadata journal (measured
+    /// about 2.5x faster per commit on ext4, see docs/storage.md).
+    fn preallocate(seg: &mut Segment, to: u64) -> io::Result<()> {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        seg.file.seek(SeekFrom::Start(seg.alloc))?;
+        let mut at = seg.alloc;
+        while at < to {
+            let n = usize::try_from(to - at)
+                .unwrap_or(usize::MAX)
+                .min(ZEROS.len());
+            seg.file.write_all(&ZEROS[..n])?;
+            at += n as u64;
+        }
+        seg.file.sync_all()?;
+        seg.alloc = to;
+        seg.file.seek(SeekFrom::Start(seg.len))?;
         Ok(())
     }
 
@@ -371,6 +441,7 @@ impl Writer {
         fault
             .and_then(|()| seg.file.sync_data())
             .map_err(|e| Error::io(&seg.path, "fsync", e))?;
+        seg.synced = seg.len;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -444,8 +515,9 @@ impl Writer {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let mut value_at = Vec::new();
+        let sync_start = self.segments.get(&self.active).map_or(0, |s| s.synced);
         for s in &group {
-            let mut rb = RecordBuilder::begin(&mut buf);
+            let mut rb = RecordBuilder::begin(&mut buf, sync_start);
             for op in &s.ops {
                 match op {
                     Op::Put { ks, key, value } => value_at.push(rb.put(*ks, key, value)),
@@ -511,6 +583,7 @@ impl Writer {
         Self::finish(group, &result);
         if result.is_ok() {
             self.maybe_compact();
+            self.compact_step();
         }
     }
 
@@ -537,149 +610,5 @@ impl Writer {
         self.dirty_since = None;
         self.mark_durable(ops, bytes);
         Ok(())
-    }
-
-    fn load(&self, ks: Keyspace) -> Result<KeyValues, Error> {
-        let map = &self.index[ks.index()];
-        let mut out = Vec::with_capacity(map.len());
-        for (key, loc) in map {
-            out.push((key.clone(), self.read(*loc)?));
-        }
-        Ok(out)
-    }
-
-    fn read(&self, loc: Loc) -> Result<Vec<u8>, Error> {
-        let seg = self.segments.get(&loc.seg).ok_or_else(|| {
-            Error::io(
-                &self.dir,
-                "read",
-                io::Error::other("index points at a missing segment"),
-            )
-        })?;
-        read_value(seg, loc).map_err(|e| Error::io(&seg.path, "read", e))
-    }
-
-    fn maybe_compact(&mut self) {
-        let min = self.opts.compact_min_bytes.max(self.compact_floor);
-        // Compact once more than half of the log is dead.
-        if self.total_bytes < min || self.total_bytes < 2 * self.live_bytes {
-            return;
-        }
-        match self.compact() {
-            Ok(()) => self.compact_floor = 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "store: compaction failed; retrying after more growth");
-                self.compact_floor = self.total_bytes + self.opts.compact_min_bytes;
-            }
-        }
-    }
-
-    /// Copies the live entries into a new segment and removes the old ones.
-    ///
-    /// Crash safety: the new segment is written as `.tmp`, fsynced, then renamed; it holds
-    /// every live entry, so replaying any suffix of the old segments followed by it gives
-    /// the same state. Old segments are removed oldest first, which always leaves a suffix.
-    fn compact(&mut self) -> Result<(), Error> {
-        self.sync_now()?;
-        let new_id = self.active + 1;
-        let tmp = self.dir.join(format!("seg-{new_id:016x}.tmp"));
-        let (file, len, locs) = match self.write_snapshot(&tmp, new_id) {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        let path = segment_path(&self.dir, new_id);
-        if let Err(e) = fs::rename(&tmp, &path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(&tmp, "rename", e));
-        }
-        // From here on the new segment is the store: replay would put it after every old
-        // segment, so appending to an old one would be masked. Switch over first.
-        let old = std::mem::take(&mut self.segments);
-        let mut locs = locs.into_iter();
-        for map in &mut self.index {
-            for loc in map.values_mut() {
-                if let Some(l) = locs.next() {
-                    *loc = l;
-                }
-            }
-        }
-        self.segments.insert(new_id, Segment { path, file, len });
-        self.active = new_id;
-        self.total_bytes = len;
-        if let Err(e) = sync_dir(&self.dir) {
-            // The rename may not be durable, so neither is anything appended after it.
-            self.segments.extend(old);
-            return Err(self.fail(e));
-        }
-        // Oldest first, stopping at the first failure: what is left is always a suffix.
-        let mut old = old.into_iter();
-        for (id, seg) in old.by_ref() {
-            if let Err(e) = fs::remove_file(&seg.path) {
-                tracing::warn!(file = %seg.path.display(), error = %e, "store: could not remove an old segment");
-                self.segments.insert(id, seg);
-                break;
-            }
-        }
-        // Kept (and retried by the next compaction) so that the suffix stays whole.
-        for (id, seg) in old {
-            self.segments.insert(id, seg);
-        }
-        self.total_bytes = self.segments.values().map(|s| s.len).sum();
-        sync_dir(&self.dir).map_err(|e| self.fail(e))?;
-        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
-        self.publish_sizes();
-        Ok(())
-    }
-
-    /// Writes every live entry to `tmp`; returns the file (positioned at its end), its
-    /// length and the new locations in index order.
-    fn write_snapshot(&self, tmp: &Path, new_id: u64) -> Result<(File, u64, Vec<Loc>), Error> {
-        let io_err = |e| Error::io(tmp, "write compacted segment", e);
-        self.check_fault().map_err(io_err)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .map_err(|e| Error::io(tmp, "create", e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, &file);
-        out.write_all(&format::file_header()).map_err(io_err)?;
-        let mut pos = FILE_HEADER_LEN;
-        let mut locs = Vec::new();
-        let mut entries = Keyspace::ALL
-            .iter()
-            .flat_map(|ks| {
-                self.index[ks.index()]
-                    .iter()
-                    .map(move |(k, l)| (*ks, k, *l))
-            })
-            .peekable();
-        let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK + 4096);
-        while entries.peek().is_some() {
-            buf.clear();
-            let mut rb = RecordBuilder::begin(&mut buf);
-            while rb.len() < SNAPSHOT_CHUNK {
-                let Some((ks, key, loc)) = entries.next() else {
-                    break;
-                };
-                let value = self.read(loc)?;
-                let at = rb.put(ks, key, &value);
-                locs.push(Loc {
-                    seg: new_id,
-                    off: pos + at as u64,
-                    len: loc.len,
-                });
-            }
-            rb.finish();
-            out.write_all(&buf).map_err(io_err)?;
-            pos += buf.len() as u64;
-        }
-        out.flush().map_err(io_err)?;
-        drop(out);
-        file.sync_all().map_err(io_err)?;
-        Ok((file, pos, locs))
     }
 }
