@@ -226,6 +226,8 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
             .collect(),
         started_at_ms: unix_ms(SystemTime::now()),
         own_client_id: None,
+        sync_mode: format!("{:?}", config.storage.sync).to_lowercase(),
+        commit_sample: Default::default(),
     };
     {
         let _guard = rt.enter();

@@ -128,6 +128,7 @@ pub(crate) fn intercept(r: &mut Router, msg: &Message) -> bool {
         listeners: Vec::new(),
         started_at_ms,
         own_client_id: Some(client.to_string()),
+        ..SourceFacts::default()
     };
     let (log, log_next) = hub().lines_after(request.log_after);
     let reply = Reply {

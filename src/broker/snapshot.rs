@@ -39,6 +39,39 @@ pub struct SourceFacts {
     pub listeners: Vec<String>,
     pub started_at_ms: u64,
     pub own_client_id: Option<String>,
+    /// `[storage] sync` as configured, for the Overview.
+    pub sync_mode: String,
+    /// The previous (time, commits) sample, for the commit rate.
+    pub commit_sample: std::sync::Arc<std::sync::Mutex<Option<(Instant, u64)>>>,
+}
+
+fn store_info(r: &Router, facts: &SourceFacts) -> Option<model::StoreInfo> {
+    let stats = r.store.as_ref()?.stats();
+    let commits = stats.batches_committed.load(Relaxed);
+    let now = Instant::now();
+    let mut per_sec = 0;
+    if let Ok(mut sample) = facts.commit_sample.lock() {
+        if let Some((then, before)) = *sample {
+            let secs = now.duration_since(then).as_secs_f64();
+            if secs > 0.0 {
+                per_sec = (commits.saturating_sub(before) as f64 / secs).round() as u64;
+            }
+        }
+        *sample = Some((now, commits));
+    }
+    Some(model::StoreInfo {
+        sync: facts.sync_mode.clone(),
+        bytes_on_disk: stats.bytes_on_disk.load(Relaxed),
+        live_keys: stats.live_keys.load(Relaxed),
+        commits,
+        commits_per_sec: per_sec,
+        fsyncs: stats.fsyncs.load(Relaxed),
+        last_fsync_micros: stats.last_fsync_micros.load(Relaxed),
+        pending_ops: stats.pending_ops.load(Relaxed),
+        pending_bytes: stats.pending_bytes.load(Relaxed),
+        last_durable_ms: stats.last_durable_unix_ms.load(Relaxed),
+        failed: stats.failed.load(Relaxed),
+    })
 }
 
 pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Snapshot {
@@ -193,6 +226,7 @@ pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Sna
         inflight: Some(inflight),
         drops: Some(drops),
         events_dropped: events_dropped + r.tap_dropped,
+        store: store_info(r, facts),
     }
 }
 

@@ -213,6 +213,7 @@ fn build_snapshot(opts: &RemoteOptions, s: &Shared, dropped: u64) -> Snapshot {
         inflight: None,
         drops: None,
         events_dropped: dropped,
+        store: None,
     }
 }
 

@@ -21,5 +21,5 @@ pub use event::{Command, Event, Level, LogLine, Message, TraceLine};
 pub use link::{link, MonitorLink, SourceLink};
 pub use snapshot::{
     ConnectionInfo, Counters, Direction, DropInfo, DropReason, InflightInfo, InflightState,
-    ProtocolLabel, QueuedInfo, Snapshot, SourceInfo, SourceKind, SubscriptionInfo,
+    ProtocolLabel, QueuedInfo, Snapshot, SourceInfo, SourceKind, StoreInfo, SubscriptionInfo,
 };

@@ -17,6 +17,33 @@ pub struct Snapshot {
     pub drops: Option<Vec<DropInfo>>,
     /// Events the source could not deliver to the dashboard because its channel was full.
     pub events_dropped: u64,
+    /// The durable store; `None` when the broker runs in memory or the source can't see it.
+    pub store: Option<StoreInfo>,
+}
+
+/// The broker's durable store: size, commit activity, and the window a crash would lose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StoreInfo {
+    /// `always`, `interval` or `never`.
+    pub sync: String,
+    pub bytes_on_disk: u64,
+    /// Keys held: retained messages, sessions, queued and in-flight messages.
+    pub live_keys: u64,
+    /// Batches committed since start (a commit groups many messages).
+    pub commits: u64,
+    /// Commits per second over the last snapshot interval, as measured by the source.
+    pub commits_per_sec: u64,
+    pub fsyncs: u64,
+    pub last_fsync_micros: u64,
+    /// Durability lag: operations and bytes accepted but not yet on disk.
+    pub pending_ops: u64,
+    pub pending_bytes: u64,
+    /// Unix ms of the last successful flush (0 = none yet).
+    pub last_durable_ms: u64,
+    /// The last commit failed (disk full, read-only): QoS ≥ 1 publishes to persistent
+    /// sessions are being refused.
+    pub failed: bool,
 }
 
 /// Where the data comes from.

@@ -21,7 +21,7 @@ fn kv<'a>(theme: &Theme, k: &'a str, v: String) -> [Span<'a>; 2] {
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let s = &app.snapshot;
     let c = &s.counters;
-    let [info, charts] = Layout::vertical([Constraint::Length(6), Constraint::Min(4)]).areas(area);
+    let [info, charts] = Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
     let uptime = s
         .source
         .started_at_ms
@@ -65,11 +65,54 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ));
     l4.extend(kv(theme, "received ", fmt::count(c.messages_received)));
     l4.extend(kv(theme, "sent ", fmt::count(c.messages_sent)));
+    let mut l5: Vec<Span> = Vec::new();
+    match &s.store {
+        Some(st) => {
+            l5.extend(kv(
+                theme,
+                "store ",
+                format!(
+                    "{} ({})",
+                    crate::derive::payload::human_bytes(st.bytes_on_disk),
+                    st.sync
+                ),
+            ));
+            l5.extend(kv(theme, "commits ", format!("{}/s", st.commits_per_sec)));
+            l5.extend(kv(theme, "fsync ", format!("{} µs", st.last_fsync_micros)));
+            // The window a crash would lose: accepted, not yet on disk.
+            let since = match app.now_ms.checked_sub(st.last_durable_ms) {
+                _ if st.last_durable_ms == 0 => NA.to_owned(),
+                Some(ms) if ms < 10_000 => format!("{ms} ms"),
+                _ => fmt::age(app.now_ms, st.last_durable_ms),
+            };
+            l5.extend(kv(
+                theme,
+                "not yet on disk ",
+                format!(
+                    "{} ops / {} · last flush {since} ago",
+                    st.pending_ops,
+                    crate::derive::payload::human_bytes(st.pending_bytes)
+                ),
+            ));
+            if st.failed {
+                l5.push(Span::styled(
+                    "STORE FAILING: QoS≥1 to persistent sessions refused",
+                    theme.bad,
+                ));
+            }
+        }
+        None => l5.extend(kv(
+            theme,
+            "store ",
+            "in memory (nothing survives a restart)".to_owned(),
+        )),
+    }
     let lines = vec![
         Line::from(l1),
         Line::from(l2),
         Line::from(l3),
         Line::from(l4),
+        Line::from(l5),
     ];
     frame.render_widget(
         Paragraph::new(lines).block(super::block(theme, " Broker ", false)),
