@@ -46,6 +46,18 @@ impl Client {
         client_id: &str,
         keep_alive: u16,
     ) -> Result<Self, BenchError> {
+        Self::connect_with(addr, version, client_id, keep_alive, false).await
+    }
+
+    /// As `connect`; with `persistent`, a session the broker keeps (3.1.1 clean session
+    /// 0, v5 Session Expiry Interval 300 s).
+    pub async fn connect_with(
+        addr: SocketAddr,
+        version: ProtocolVersion,
+        client_id: &str,
+        keep_alive: u16,
+        persistent: bool,
+    ) -> Result<Self, BenchError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| BenchError::Io(format!("connect to {addr}"), e))?;
@@ -60,11 +72,15 @@ impl Client {
             wbuf: BytesMut::with_capacity(64 * 1024),
             receive_maximum: u16::MAX,
         };
+        let mut properties = Properties::default();
+        if persistent && version == ProtocolVersion::V5 {
+            properties.session_expiry_interval = Some(300);
+        }
         let connect = Connect {
             protocol: version,
-            clean_start: true,
+            clean_start: !persistent,
             keep_alive,
-            properties: Properties::default(),
+            properties,
             client_id: ByteStr::from(client_id),
             will: None,
             username: None,

@@ -147,6 +147,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "NAME")]
     pub label: Option<String>,
 
+    /// Subscribers use persistent sessions (3.1.1 clean session 0, v5 session expiry
+    /// 300 s), so a durable broker stores every QoS 1/2 delivery [default: clean]
+    #[arg(long)]
+    pub persistent: bool,
+
     /// Generator worker threads; 1 leaves the other cores to the broker [default: 1]
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: u32,
@@ -187,6 +192,8 @@ pub struct BenchOptions {
     pub broker_pid: Option<u32>,
     /// Print a progress line to stderr while running.
     pub progress: bool,
+    /// Subscribers keep persistent sessions.
+    pub persistent: bool,
 }
 
 impl BenchOptions {
@@ -211,6 +218,7 @@ impl BenchOptions {
             concurrency: 64,
             drain: Duration::from_secs(5),
             broker_pid: None,
+            persistent: false,
             progress: false,
         }
     }
@@ -246,6 +254,7 @@ impl BenchOptions {
             concurrency: to_usize(a.concurrency),
             drain: Duration::from_secs(a.drain),
             broker_pid: a.broker_pid,
+            persistent: a.persistent,
             progress: !a.json && std::io::stderr().is_terminal(),
         })
     }

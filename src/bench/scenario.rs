@@ -185,9 +185,11 @@ async fn connect_all(
         let id = format!("mb-{run}-{role}{i}");
         let filter = filters.and_then(|f| f.get(i).cloned());
         let (addr, version, qos, limit) = (o.addr, o.protocol, o.qos, limit.clone());
+        // Only subscribers keep a session: that is what makes a broker store deliveries.
+        let persistent = o.persistent && filter.is_some();
         set.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let mut c = Client::connect(addr, version, &id, KEEP_ALIVE).await?;
+            let mut c = Client::connect_with(addr, version, &id, KEEP_ALIVE, persistent).await?;
             if let Some(f) = filter {
                 c.subscribe(&f, qos).await?;
             }
