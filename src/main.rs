@@ -28,7 +28,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         Some(Command::Passwd(ref p)) => {
-            return match midge::auth::passwd_command(&p.file, &p.user, p.delete, false) {
+            return match midge::auth::passwd_command(
+                &p.file,
+                &p.user,
+                p.delete,
+                false,
+                p.password.as_deref(),
+            ) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("midge passwd: {e}");
