@@ -5,9 +5,11 @@
 mod bytes;
 mod support;
 
+mod auth;
 mod cli;
 mod connect;
 mod durability;
+mod hostile;
 mod interop;
 mod malformed;
 mod publish;
