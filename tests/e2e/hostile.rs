@@ -70,10 +70,11 @@ struct Counts {
 }
 
 async fn counts(broker: &TestBroker) -> Counts {
+    // The router first: once it answers, every CONNECT it received is fully counted.
+    let (sessions, subscriptions) = inspect(broker, |r| (r.clients.len(), r.trie.len())).await;
     let ctx = broker.broker.context();
     let sockets = ctx.options.max_connections - ctx.connections.available_permits();
     let online = broker.broker.metrics().clients_connected.load(Relaxed);
-    let (sessions, subscriptions) = inspect(broker, |r| (r.clients.len(), r.trie.len())).await;
     Counts {
         sockets,
         online,
@@ -445,6 +446,56 @@ async fn deep_and_long_topics_are_refused() {
         pair.check().await;
     }
     drop((v4, v5));
+    back_to(&broker, baseline).await;
+    pair.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_cannot_make_the_broker_buffer_without_bound() {
+    const RETAINED: usize = 100;
+    const SUBSCRIBES: usize = 300;
+    let broker = start_broker_with(|_| {}).await;
+    let mut pair = Pair::new(&broker).await;
+    // 100 retained messages of 8 KB: each SUBSCRIBE to `#` (11 bytes) asks for 800 KB.
+    let (mut retainer, _) = Raw::v4(broker.addr(), "retainer", true).await;
+    let payload = vec![b'r'; 8 * 1024];
+    for i in 0..RETAINED {
+        let topic = format!("big/{i}");
+        retainer
+            .send(&b::publish(&topic, 0, 0, false, true, &payload, None))
+            .await;
+    }
+    assert!(retainer.sync().await.is_empty());
+    let baseline = counts(&broker).await;
+    // The attacker never reads; 300 SUBSCRIBEs would be 240 MB if answered in full.
+    let (mut attacker, _) = Raw::v4(broker.addr(), "attacker", true).await;
+    let mut burst = Vec::new();
+    for i in 0..SUBSCRIBES {
+        burst.extend(b::subscribe(i as u16 + 1, &[("#", 0)], None));
+    }
+    attacker.send(&burst).await;
+    let pushed = || async {
+        inspect(&broker, |r| {
+            r.clients
+                .get("attacker")
+                .map_or(0, |e| e.stats.bytes_out.load(Relaxed))
+        })
+        .await
+    };
+    // Something that must not happen: watch for a while (the pair keeps working).
+    for _ in 0..5 {
+        pair.check().await;
+        tokio::time::sleep(crate::support::QUIET / 3).await;
+    }
+    let bytes = pushed().await;
+    assert!(
+        bytes < 32 << 20,
+        "the broker buffered {} MB for a client that reads nothing",
+        bytes >> 20
+    );
+    pair.check().await;
+    // Once it goes, everything it held is released.
+    drop(attacker);
     back_to(&broker, baseline).await;
     pair.check().await;
 }
