@@ -19,7 +19,7 @@ pub fn passwd_command(
     batch: Option<&str>,
 ) -> Result<(), AuthError> {
     match batch {
-        Some(pw) if pw.is_empty() => Err(AuthError::EmptyPassword),
+        Some("") => Err(AuthError::EmptyPassword),
         Some(pw) => edit(file, user, delete, argon2, || Ok(pw.as_bytes().to_vec())),
         None => edit(file, user, delete, argon2, read_password),
     }
