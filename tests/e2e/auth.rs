@@ -595,3 +595,29 @@ async fn mosquitto_accepts(passwd: &Path, user: &str, pass: &str) {
     assert_ne!(code, 0, "mosquitto accepted a wrong password");
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn sys_topics_are_read_only_without_an_acl_too() {
+    // No password file, no ACL: still no client may write `$SYS` (or spoof the broker's
+    // statistics for every dashboard), as in Mosquitto.
+    let b = crate::support::start_broker().await;
+    let mut watcher = crate::support::raw_sub(b.addr(), "watcher", "$SYS/#", 0).await;
+    let (mut v5, _) = Raw::v5(b.addr(), "spoof5", true, &[0]).await;
+    v5.version = ProtocolVersion::V5;
+    assert_eq!(
+        publish_ack(&mut v5, "$SYS/broker/clients/connected", 1, 1, true).await,
+        0x87
+    );
+    let (mut v4, _) = Raw::v4(b.addr(), "spoof4", true).await;
+    assert_eq!(
+        publish_ack(&mut v4, "$SYS/broker/version", 1, 1, true).await,
+        0
+    );
+    v4.publish0("$SYS/x", b"m").await;
+    assert!(v4.sync().await.is_empty());
+    // Nor as a will.
+    let (_, code) = attempt(b.addr(), 5, &connect(5, "w", None, None, Some("$SYS/w"))).await;
+    assert_eq!(code, 0x87);
+    assert!(topics(&mut watcher).await.is_empty());
+    b.shutdown().await;
+}
