@@ -621,3 +621,50 @@ async fn sys_topics_are_read_only_without_an_acl_too() {
     assert!(topics(&mut watcher).await.is_empty());
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_passwords_does_not_stall_connected_clients() {
+    const FLOOD: u64 = 4;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("passwd");
+    let f = file.to_str().expect("utf-8 path");
+    // midge's own hashes: PBKDF2-SHA512, 20,000 iterations, the expensive kind.
+    assert_eq!(
+        midge_passwd(&["-b", f, "erin", "erin-pw"], b"").await,
+        Some(0)
+    );
+    let access = Arc::new(FileAccess::load(false, Some(file.clone()), None).expect("load"));
+    let (broker, addr) = start(access).await;
+    let mut sub = login(addr, 4, "sub", "erin", "erin-pw").await;
+    assert_eq!(sub.subscribe(1, "t", 0).await, vec![0]);
+    let mut publ = login(addr, 4, "pub", "erin", "erin-pw").await;
+    let mut set = tokio::task::JoinSet::new();
+    // A debug build takes about 0.5 s of CPU per hash: 4 at once keep both cores busy.
+    for i in 0..FLOOD {
+        set.spawn(async move {
+            let c = connect(4, &format!("bad{i}"), Some("erin"), Some("guess"), None);
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            s.write_all(&c).await.expect("write");
+            let mut ack = [0u8; 4];
+            tokio::io::AsyncReadExt::read_exact(&mut s, &mut ack)
+                .await
+                .expect("CONNACK");
+            ack[3]
+        });
+    }
+    // While the broker hashes wrong passwords, the connected pair is served promptly:
+    // hashing runs off the async workers.
+    for i in 0..20u8 {
+        within(1.0, publ.publish1("t", u16::from(i) + 1, &[i])).await;
+        let p = within(1.0, sub.recv_publish()).await;
+        assert_eq!(&p.payload[..], &[i]);
+    }
+    within(60.0, async {
+        while let Some(code) = set.join_next().await {
+            assert_eq!(code.expect("task"), 4);
+        }
+    })
+    .await;
+    assert_eq!(broker.metrics().auth_failures.load(Relaxed), FLOOD);
+    broker.shutdown(std::time::Duration::from_secs(2)).await;
+}

@@ -496,3 +496,51 @@ async fn a_client_that_never_reads_cannot_make_the_broker_buffer_without_bound()
     back_to(&broker, baseline).await;
     pair.check().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_storm_on_one_client_id_settles() {
+    let broker = start_broker_with(|_| {}).await;
+    let mut pair = Pair::new(&broker).await;
+    let baseline = counts(&broker).await;
+    let addr = broker.addr();
+    // 200 connections race for the same client id; each new one takes the session over.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        set.spawn(async move {
+            let mut s = TcpStream::connect(addr).await.ok()?;
+            s.write_all(&b::connect(4, "contested", false, 0, None, None))
+                .await
+                .ok()?;
+            let mut ack = [0u8; 4];
+            s.read_exact(&mut ack).await.ok()?;
+            Some((s, ack))
+        });
+    }
+    let mut open = Vec::new();
+    within(15.0, async {
+        while let Some(r) = set.join_next().await {
+            if let Some((s, ack)) = r.expect("task") {
+                assert_eq!(ack[0], 0x20, "{ack:?}");
+                open.push(s);
+            }
+        }
+    })
+    .await;
+    pair.check().await;
+    // One of them holds the session now; the persistent session outlives everyone.
+    let settled = Counts {
+        sockets: baseline.sockets + 1,
+        online: baseline.online + 1,
+        sessions: baseline.sessions + 1,
+        subscriptions: baseline.subscriptions,
+    };
+    back_to(&broker, settled).await;
+    drop(open);
+    let offline = Counts {
+        sockets: baseline.sockets,
+        online: baseline.online,
+        ..settled
+    };
+    back_to(&broker, offline).await;
+    pair.check().await;
+}
