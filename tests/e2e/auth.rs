@@ -548,6 +548,26 @@ async fn midge_passwd_makes_files_midge_and_mosquitto_accept() {
 
 /// Run `mosquitto` on an ephemeral port with `password_file`, and log in.
 async fn mosquitto_accepts(passwd: &Path, user: &str, pass: &str) {
+    let (port, mut child) = within(30.0, async {
+        // A free port can be taken by another test before Mosquitto binds it: try again.
+        for _ in 0..5 {
+            if let Some(running) = start_mosquitto(passwd).await {
+                return running;
+            }
+        }
+        panic!("mosquitto did not start");
+    })
+    .await;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (_, code) = attempt(addr, 4, &connect(4, "m", Some(user), Some(pass), None)).await;
+    assert_eq!(code, 0, "mosquitto refused {user}");
+    let (_, code) = attempt(addr, 4, &connect(4, "m2", Some(user), Some("wrong"), None)).await;
+    assert_ne!(code, 0, "mosquitto accepted a wrong password");
+    let _ = child.kill().await;
+}
+
+/// Mosquitto listening on a free port, or `None` if it exited (port taken).
+async fn start_mosquitto(passwd: &Path) -> Option<(u16, tokio::process::Child)> {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
@@ -574,26 +594,15 @@ async fn mosquitto_accepts(passwd: &Path, user: &str, pass: &str) {
         .spawn()
         .expect("mosquitto runs (Debian package mosquitto)");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    within(10.0, async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .expect("read stderr")
-                .expect("mosquitto exited");
-            if line.contains("Opening ipv4 listen socket") {
-                return;
-            }
+    // "… running" comes after every listener is bound.
+    loop {
+        let line = lines.next_line().await.ok()??;
+        if line.contains(" running") {
+            break;
         }
-    })
-    .await;
+    }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let (_, code) = attempt(addr, 4, &connect(4, "m", Some(user), Some(pass), None)).await;
-    assert_eq!(code, 0, "mosquitto refused {user}");
-    let (_, code) = attempt(addr, 4, &connect(4, "m2", Some(user), Some("wrong"), None)).await;
-    assert_ne!(code, 0, "mosquitto accepted a wrong password");
-    let _ = child.kill().await;
+    Some((port, child))
 }
 
 #[tokio::test]
