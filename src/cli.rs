@@ -136,10 +136,8 @@ pub struct PasswdArgs {
     pub password: Option<String>,
 }
 
-/// `midge bench …`: placeholder; the load generator's options are defined by the bench
-/// module's owner.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
-pub struct BenchArgs {}
+/// `midge bench SCENARIO …`: the load generator's options live with it.
+pub use crate::bench::BenchArgs;
 
 #[cfg(test)]
 mod tests {
@@ -293,9 +291,17 @@ mod tests {
     }
 
     #[test]
-    fn bench_placeholder_parses() {
-        let cli = parse(&["bench"]).expect("bench");
-        assert_eq!(cli.command, Some(Command::Bench(BenchArgs {})));
+    fn bench_takes_a_scenario() {
+        let cli = parse(&["bench", "fanin", "-q", "1", "--json"]).expect("bench");
+        let Some(Command::Bench(args)) = cli.command else {
+            panic!("expected bench");
+        };
+        assert_eq!(args.scenario, crate::bench::Scenario::Fanin);
+        assert_eq!(args.qos, 1);
+        assert!(args.json);
+        assert!(parse(&["bench"]).is_err(), "a scenario is required");
+        assert!(parse(&["bench", "fanin", "-q", "3"]).is_err());
+        assert!(parse(&["bench", "fanin", "--duration", "121"]).is_err());
     }
 
     #[test]

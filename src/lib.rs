@@ -10,6 +10,7 @@
 //!   queues, in-flight state and retained messages.
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
+//! - [`bench`]: `midge bench`, a load generator for any MQTT broker.
 //!
 //! # Data flow
 //! ```text
@@ -19,6 +20,7 @@
 //! ```
 
 pub mod auth;
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod config;

@@ -23,9 +23,31 @@ use midge::monitor::logs::UiLogLayer;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Monitor(_)) | Some(Command::Bench(_)) => {
-            eprintln!("midge: this subcommand is not available yet");
-            return ExitCode::from(2);
+        Some(Command::Monitor(ref args)) => {
+            return match midge::monitor::remote::run(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ midge::monitor::remote::RemoteError::Url(_)) => {
+                    eprintln!("midge monitor: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("midge monitor: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Bench(ref args)) => {
+            return match midge::bench::run(args) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e @ midge::bench::BenchError::Usage(_)) => {
+                    eprintln!("midge bench: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("midge bench: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Some(Command::Passwd(ref p)) => {
             return match midge::auth::passwd_command(
@@ -159,6 +181,7 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
                 .with_filter(filter()),
         )
         .with(file_layer.with_filter(filter()))
+        .with(midge::broker::admin::log_layer().with_filter(filter()))
         .init();
     runtime()?.block_on(async {
         let (access, files) = access_from(&config)?;

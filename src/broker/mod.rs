@@ -2,6 +2,7 @@
 //! and the listeners feeding them. `Broker::start` wires them up from a `Config`.
 
 pub mod access;
+pub mod admin;
 mod client;
 pub mod drops;
 pub mod message;

@@ -98,6 +98,8 @@ pub struct Session {
     pub dropped: DropCounts,
     /// Changes to stored deliveries (those with a `seq`) for the owner to write.
     store_changes: Vec<StoreChange>,
+    /// Bumped on every in-flight change, so observers refresh only when needed.
+    generation: u64,
 }
 
 /// A change to a delivery's stored copy.
@@ -147,6 +149,7 @@ impl Session {
             inbound_qos2: Vec::new(),
             dropped: DropCounts::default(),
             store_changes: Vec::new(),
+            generation: 0,
         }
     }
 
@@ -181,6 +184,11 @@ impl Session {
 
     pub fn queue(&self) -> impl Iterator<Item = &Delivery> {
         self.queue.iter()
+    }
+
+    /// Changes with every in-flight change (both directions).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Changes to stored deliveries since the last call.
@@ -252,6 +260,7 @@ impl Session {
     /// Start sending `d`: QoS 0 goes straight out; QoS 1/2 gets a packet id and enters
     /// the in-flight window. The caller checks `window_open` first for QoS 1/2.
     pub fn start(&mut self, d: Delivery, now: Instant) -> Outgoing {
+        self.generation += 1;
         if d.qos == QoS::AtMostOnce {
             return Outgoing::Publish {
                 pid: None,
@@ -312,6 +321,7 @@ impl Session {
 
     /// PUBACK: a QoS 1 flow completes.
     pub fn on_puback(&mut self, pid: PacketId) -> Result<(), SessionError> {
+        self.generation += 1;
         let i = self
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
@@ -337,6 +347,7 @@ impl Session {
         refused: bool,
         now: Instant,
     ) -> Result<PubRecOutcome, SessionError> {
+        self.generation += 1;
         let i = self
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
@@ -372,6 +383,7 @@ impl Session {
 
     /// PUBCOMP: a QoS 2 flow completes.
     pub fn on_pubcomp(&mut self, pid: PacketId) -> Result<(), SessionError> {
+        self.generation += 1;
         let i = self
             .position(pid)
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
@@ -390,6 +402,7 @@ impl Session {
     /// On reconnect: resend every unacknowledged PUBLISH with DUP set and every PUBREL,
     /// in their original order, before anything new [MQTT-4.4.0-1], [MQTT-4.6.0-1].
     pub fn resend_all(&mut self, now: Instant) -> Vec<Outgoing> {
+        self.generation += 1;
         let mut out = Vec::with_capacity(self.inflight.len());
         let mut keep = VecDeque::with_capacity(self.inflight.len());
         for mut e in self.inflight.drain(..) {
@@ -424,6 +437,7 @@ impl Session {
         topic: &crate::protocol::ByteStr,
         now: Instant,
     ) -> bool {
+        self.generation += 1;
         if self.inbound_qos2.iter().any(|e| e.pid == pid) {
             return false;
         }
@@ -442,6 +456,7 @@ impl Session {
 
     /// PUBREL from the client: `true` if that id was pending.
     pub fn on_pubrel(&mut self, pid: PacketId) -> bool {
+        self.generation += 1;
         match self.inbound_qos2.iter().position(|e| e.pid == pid) {
             Some(i) => {
                 self.inbound_qos2.swap_remove(i);

@@ -63,7 +63,7 @@ pub enum Stage {
 pub struct InflightDetail {
     pub outgoing: bool,
     pub packet_id: u16,
-    pub topic: String,
+    pub topic: crate::protocol::ByteStr,
     pub qos: QoS,
     pub state: Stage,
     pub since: Instant,

@@ -210,7 +210,7 @@ fn inflight_info(
             model::Direction::In
         },
         packet_id: d.packet_id,
-        topic: d.topic.clone(),
+        topic: d.topic.to_string(),
         qos: d.qos as u8,
         state: match d.state {
             Stage::PubAck => model::InflightState::AwaitingPubAck,

@@ -45,14 +45,44 @@ pub struct ClientOptions {
     pub tap_filters: Vec<String>,
 }
 
+/// A look at an inbound PUBLISH; `false` swallows it.
+pub type Inspect = Box<dyn FnMut(&Publish) -> bool + Send>;
+
+/// What the remote monitor adds to the plain client: a look at every inbound PUBLISH
+/// before it becomes an event, extra publishes of its own, and word of the CONNACK.
+#[derive(Default)]
+pub struct Hooks {
+    /// Sees every inbound PUBLISH first; returning `false` swallows it (no event).
+    pub inspect: Option<Inspect>,
+    /// Extra publishes to send as they are (e.g. admin requests), with no notice.
+    pub outbound: Option<mpsc::Receiver<Publish>>,
+    /// Called once when the broker accepted the connection.
+    pub on_connected: Option<Box<dyn FnOnce() + Send>>,
+}
+
 /// Connect, then serve commands and inbound packets until the stream or the command
 /// channel closes. Events that don't fit the channel are dropped and counted.
 pub async fn drive<S>(
     stream: S,
     opts: ClientOptions,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    dropped: Arc<AtomicU64>,
+) -> Result<(), ClientError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    drive_with(stream, opts, commands, events, dropped, Hooks::default()).await
+}
+
+/// [`drive`] with [`Hooks`].
+pub async fn drive_with<S>(
+    stream: S,
+    opts: ClientOptions,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     dropped: Arc<AtomicU64>,
+    mut hooks: Hooks,
 ) -> Result<(), ClientError>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -78,6 +108,9 @@ where
         Ok(Ok(Some(Packet::ConnAck(ack)))) => return Err(ClientError::Refused(ack.reason)),
         Ok(Err(e)) => return Err(e.into()),
         _ => return Err(ClientError::NoConnAck),
+    }
+    if let Some(f) = hooks.on_connected.take() {
+        f();
     }
     let mut pids = PidAlloc::default();
     let mut tap_pid = None;
@@ -142,10 +175,15 @@ where
                     }
                 }
             }
+            extra = next_extra(&mut hooks.outbound) => match extra {
+                Some(p) => { writer.push(&Packet::Publish(p)); }
+                None => hooks.outbound = None,
+            },
             res = reader.read_packet() => {
                 let Some(packet) = res? else { return Err(ClientError::Closed) };
                 match packet {
                     Packet::Publish(p) => {
+                        let keep = hooks.inspect.as_mut().is_none_or(|f| f(&p));
                         let ids = &p.properties.subscription_identifiers;
                         let tap = ids.contains(&TAP_SUB_ID);
                         let delivered = ids.contains(&USER_SUB_ID) || ids.is_empty();
@@ -157,6 +195,10 @@ where
                             QosPid::Level2(pid) => {
                                 writer.push(&Packet::PubRec(Ack::new(pid)));
                             }
+                        }
+                        if !keep {
+                            writer.flush().await?;
+                            continue;
                         }
                         let msg = to_message(p);
                         if tap && delivered {
@@ -190,6 +232,14 @@ where
             }
         }
         writer.flush().await?;
+    }
+}
+
+/// The next extra publish, or never when there is no such channel.
+async fn next_extra(rx: &mut Option<mpsc::Receiver<Publish>>) -> Option<Publish> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 

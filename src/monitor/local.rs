@@ -129,7 +129,7 @@ pub fn start(
 
     // The dashboard's own client, and command dispatch.
     let (client_tx, client_rx) = mpsc::channel(256);
-    let stream = broker.connect_local(DASHBOARD_CLIENT_ID);
+    let stream = broker.connect_local("in-process");
     let opts = ClientOptions {
         client_id: DASHBOARD_CLIENT_ID.to_owned(),
         username: None,

@@ -8,9 +8,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::protocol::{self, DecodeError, Packet, ProtocolVersion};
 
-/// A read larger than this is split; a buffer that grew past it is shrunk when drained,
-/// so an idle connection holds little memory.
-const READ_CHUNK: usize = 8 * 1024;
+/// Read sizes adapt between these: an idle connection waits on a small buffer, a busy one
+/// reads big chunks (few syscalls). A drained buffer is released; decoded payloads keep
+/// their own bytes alive.
+const READ_MIN: usize = 256;
+const READ_MAX: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -32,6 +34,8 @@ pub struct PacketReader<R> {
     /// CONNACK as Maximum Packet Size].
     pub max_packet_size: u32,
     last_size: usize,
+    /// How much to reserve for the next read.
+    next_read: usize,
 }
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
@@ -42,6 +46,7 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
             version: ProtocolVersion::V3_1_1,
             max_packet_size,
             last_size: 0,
+            next_read: READ_MIN,
         }
     }
 
@@ -53,20 +58,27 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                 protocol::decode(&mut self.buf, self.version, self.max_packet_size)?
             {
                 self.last_size = before - self.buf.len();
-                if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+                if self.buf.is_empty() {
                     self.buf = BytesMut::new();
                 }
                 return Ok(Some(packet));
             }
-            if self.buf.capacity() - self.buf.len() < 512 {
-                self.buf.reserve(READ_CHUNK);
+            if self.buf.capacity() - self.buf.len() < self.next_read / 2 {
+                self.buf.reserve(self.next_read);
             }
-            if self.inner.read_buf(&mut self.buf).await? == 0 {
+            let spare = self.buf.capacity() - self.buf.len();
+            let n = self.inner.read_buf(&mut self.buf).await?;
+            if n == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
                     Err(ReadError::EofMidPacket)
                 };
+            }
+            if n == spare {
+                self.next_read = (self.next_read * 2).min(READ_MAX);
+            } else if n * 4 < self.next_read {
+                self.next_read = (self.next_read / 2).max(READ_MIN);
             }
         }
     }
@@ -118,7 +130,8 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         self.buf.advance(n);
-        if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+        if self.buf.is_empty() {
+            // Nothing pending: an idle connection keeps no write buffer.
             self.buf = BytesMut::new();
         }
         Ok(())

@@ -6,12 +6,15 @@ mod bytes;
 mod support;
 
 mod auth;
+mod bench;
 mod cli;
 mod connect;
+mod dashboard;
 mod durability;
 mod hostile;
 mod interop;
 mod malformed;
+mod monitor;
 mod publish;
 mod retained;
 mod sessions;

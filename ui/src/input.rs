@@ -96,7 +96,7 @@ pub static KEYS: &[Binding] = &[
         "q",
         Action::Quit,
         Global,
-        "quit (asks when clients are connected)",
+        "quit: asks when clients are connected",
         true,
     ),
     b(
@@ -185,7 +185,7 @@ pub static KEYS: &[Binding] = &[
         "/",
         Action::Filter,
         Global,
-        "filter the list by typing",
+        "filter: type to narrow the list",
         true,
     ),
     b(
@@ -273,7 +273,7 @@ pub static KEYS: &[Binding] = &[
         "[ ]",
         Action::RangeNext,
         In(View::Overview),
-        "chart range 1 / 5 / 15 min",
+        "range: chart span 1 / 5 / 15 min",
         true,
     ),
     b(
@@ -281,7 +281,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Connections),
-        "client detail",
+        "detail: session, subscriptions, in flight, queue",
         true,
     ),
     b(
@@ -289,7 +289,7 @@ pub static KEYS: &[Binding] = &[
         "s",
         Action::SortNext,
         In(View::Connections),
-        "sort by next column",
+        "sort: by the next column",
         true,
     ),
     b(
@@ -297,7 +297,7 @@ pub static KEYS: &[Binding] = &[
         "S",
         Action::SortPrev,
         In(View::Connections),
-        "sort by previous column",
+        "sort: by the previous column",
         false,
     ),
     b(
@@ -305,7 +305,7 @@ pub static KEYS: &[Binding] = &[
         "r",
         Action::SortReverse,
         In(View::Connections),
-        "reverse sort",
+        "reverse: the sort order",
         true,
     ),
     b(
@@ -313,7 +313,7 @@ pub static KEYS: &[Binding] = &[
         "x",
         Action::Kick,
         In(View::Connections),
-        "kick (disconnect) the client",
+        "kick: disconnect the client",
         true,
     ),
     b(
@@ -321,7 +321,7 @@ pub static KEYS: &[Binding] = &[
         "Space",
         Action::Enter,
         In(View::Topics),
-        "expand / collapse",
+        "expand/collapse",
         true,
     ),
     b(
@@ -345,7 +345,7 @@ pub static KEYS: &[Binding] = &[
         "d",
         Action::DeleteRetained,
         In(View::Topics),
-        "delete the retained message",
+        "delete: the retained message",
         true,
     ),
     b(
@@ -369,7 +369,7 @@ pub static KEYS: &[Binding] = &[
         "p",
         Action::EditPublish,
         In(View::PubSub),
-        "edit and publish a message",
+        "publish: edit and send a message",
         true,
     ),
     b(
@@ -377,7 +377,7 @@ pub static KEYS: &[Binding] = &[
         "a",
         Action::AddSubscription,
         In(View::PubSub),
-        "add a subscription",
+        "subscribe: add a subscription",
         true,
     ),
     b(
@@ -385,7 +385,7 @@ pub static KEYS: &[Binding] = &[
         "u",
         Action::Unsubscribe,
         In(View::PubSub),
-        "remove the selected subscription",
+        "unsubscribe: remove the selected subscription",
         true,
     ),
     b(
@@ -393,7 +393,7 @@ pub static KEYS: &[Binding] = &[
         "Space",
         Action::Pause,
         In(View::PubSub),
-        "pause / resume the message list",
+        "pause: stop or resume the message list",
         true,
     ),
     b(
@@ -417,7 +417,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Slow),
-        "client detail",
+        "detail: session, subscriptions, in flight, queue",
         true,
     ),
     b(
@@ -425,7 +425,7 @@ pub static KEYS: &[Binding] = &[
         "Enter",
         Action::Enter,
         In(View::Trace),
-        "trace the selected client",
+        "trace: the selected client's packets",
         true,
     ),
     b(
@@ -441,7 +441,7 @@ pub static KEYS: &[Binding] = &[
         "+",
         Action::LevelMore,
         In(View::Log),
-        "show more levels",
+        "more: show more verbose levels",
         true,
     ),
     b(
@@ -449,7 +449,7 @@ pub static KEYS: &[Binding] = &[
         "-",
         Action::LevelLess,
         In(View::Log),
-        "show fewer levels",
+        "fewer: show fewer levels",
         true,
     ),
     b(

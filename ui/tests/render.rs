@@ -71,6 +71,29 @@ fn topics_numeric_chart() {
 }
 
 #[test]
+fn topics_branch_and_empty_connections() {
+    // The first row, the collapsed $SYS branch: what is below and how to open it.
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('3'));
+    key(&mut app, Key::Char('g'));
+    insta::assert_snapshot!("topics_branch_80x24", render(&app, 80, 24));
+
+    // A fresh broker: empty states say what to try, aimed at its listener.
+    let mut app = midge_ui::App::new(&support::options());
+    let mut snap = midge_model::Snapshot {
+        taken_at_ms: midge_model::fixtures::NOW_MS,
+        connections: Some(Vec::new()),
+        ..midge_model::Snapshot::default()
+    };
+    snap.source.listeners = vec!["mqtt://127.0.0.1:1883".to_owned()];
+    midge_ui::update(&mut app, midge_ui::Msg::Snapshot(std::sync::Arc::new(snap)));
+    key(&mut app, Key::Char('2'));
+    insta::assert_snapshot!("connections_empty_80x24", render(&app, 80, 24));
+    key(&mut app, Key::Char('3'));
+    insta::assert_snapshot!("topics_empty_80x24", render(&app, 80, 24));
+}
+
+#[test]
 fn overlays_and_detail() {
     for size in SIZES {
         let mut app = busy_app(size.0, size.1);

@@ -255,7 +255,8 @@ fn topic_tree_expand_collapse_and_delete_retained() {
     key(&mut app, Key::Char('h'));
     assert_eq!(app.topic_rows().len(), top + 2);
     key(&mut app, Key::Char('e'));
-    assert_eq!(app.topic_rows().len(), all);
+    // $SYS starts collapsed; expand-all also opens its broker/uptime.
+    assert_eq!(app.topic_rows().len(), all + 2);
     // Select the retained door state and delete it.
     key(&mut app, Key::Char('/'));
     chars(&mut app, "door");
@@ -470,4 +471,62 @@ fn run_with_scripted_input_sends_commands() {
         .as_ref()
         .is_some_and(|n| n.error && n.text.contains("full")));
     assert!(terminal.backend().to_string().contains("Pub/Sub"));
+}
+
+#[test]
+fn text_fields_edit_at_the_cursor() {
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('5'));
+    key(&mut app, Key::Char('p'));
+    chars(&mut app, "home/lmp");
+    key(&mut app, Key::Left);
+    key(&mut app, Key::Left);
+    chars(&mut app, "a");
+    key(&mut app, Key::Home);
+    key(&mut app, Key::Delete);
+    chars(&mut app, "H");
+    key(&mut app, Key::End);
+    chars(&mut app, "/x");
+    key(&mut app, Key::Backspace);
+    key(&mut app, Key::Backspace);
+    assert_eq!(app.publish.topic, "Home/lamp");
+    // Tab to the user properties: an escaped comma stays in the value.
+    while app.publish.field != midge_ui::app::FormField::UserProperties {
+        key(&mut app, Key::Tab);
+    }
+    chars(&mut app, r"note=a\, b");
+    let cmd = key(&mut app, Key::Enter);
+    assert!(
+        matches!(&cmd, Some(Command::Publish { user_properties, .. })
+            if user_properties == &[("note".to_owned(), "a, b".to_owned())]),
+        "{cmd:?}"
+    );
+    // The filter edits in place too.
+    key(&mut app, Key::Char('2'));
+    key(&mut app, Key::Char('/'));
+    chars(&mut app, "snsor");
+    key(&mut app, Key::Home);
+    key(&mut app, Key::Right);
+    chars(&mut app, "e");
+    assert_eq!(app.filter(), "sensor");
+}
+
+#[test]
+fn client_detail_scrolls_its_lists() {
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('2'));
+    key(&mut app, Key::Enter);
+    let id = app.detail.clone().expect("detail open");
+    let rows = app.detail_rows();
+    assert!(rows > 0, "{id} has subscriptions or messages");
+    let selected = app.selected[View::Connections.index()];
+    for _ in 0..rows + 3 {
+        key(&mut app, Key::Char('j'));
+    }
+    assert_eq!(app.detail_scroll, rows - 1, "bounded by the longest list");
+    assert_eq!(app.selected[View::Connections.index()], selected);
+    key(&mut app, Key::Char('g'));
+    assert_eq!(app.detail_scroll, 0);
+    key(&mut app, Key::Esc);
+    assert_eq!(app.detail, None);
 }

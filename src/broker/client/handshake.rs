@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::protocol::{
     ByteStr, ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,
@@ -56,7 +56,7 @@ where
     let first = tokio::time::timeout(ctx.options.connect_timeout, reader.read_packet()).await;
     let connect: Box<Connect> = match first {
         Err(_) => {
-            debug!("no CONNECT within the connect timeout: closing");
+            info!("no CONNECT within the connect timeout: closing");
             return None;
         }
         Ok(Ok(Some(Packet::Connect(c)))) => c,
@@ -231,7 +231,7 @@ where
         reason: ReasonCode::Success,
         properties,
     }));
-    debug!(version = ?version, keep_alive, "client connected");
+    info!(version = ?version, keep_alive, "client connected");
     let (reader, writer) = halves;
     Some(Client {
         ctx,
@@ -254,7 +254,7 @@ where
         pending_acks: Default::default(),
         store_failed: false,
         released: tokio::sync::mpsc::unbounded_channel(),
-        last_detail: Instant::now(),
+        detail_generation: u64::MAX,
     })
 }
 

@@ -10,11 +10,11 @@ mod outbound;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
-use tracing::{debug, Instrument};
+use tracing::Instrument;
 
 use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
 use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
@@ -111,7 +111,8 @@ struct Client<R, W> {
         mpsc::UnboundedSender<crate::protocol::PacketId>,
         mpsc::UnboundedReceiver<crate::protocol::PacketId>,
     ),
-    last_detail: Instant,
+    /// The session generation last published to `stats.detail`.
+    detail_generation: u64,
 }
 
 /// Serve one accepted byte stream until it closes.
@@ -147,9 +148,9 @@ where
             End::Control(_) | End::Abnormal(_) => self.will.take(),
         };
         match &end {
-            End::Normal { .. } => debug!("client disconnected"),
-            End::Control(r) => debug!(reason = ?r, "client disconnected by the broker"),
-            End::Abnormal(why) => debug!(%why, "connection closed"),
+            End::Normal { .. } => tracing::info!("client disconnected"),
+            End::Control(r) => tracing::info!(reason = ?r, "client disconnected by the broker"),
+            End::Abnormal(why) => tracing::info!(%why, "connection closed"),
         }
         // Deliveries still queued for us go back with the session (QoS 1/2 only).
         self.deliveries.close();
@@ -327,12 +328,13 @@ where
         self.stats
             .inflight_in
             .store(self.session.inbound_pending() as u32, Relaxed);
-        if self.ctx.metrics.watched.load(Relaxed) {
-            let now = Instant::now();
-            if now.duration_since(self.last_detail) >= Duration::from_millis(250) {
-                self.last_detail = now;
-                self.refresh_detail();
-            }
+        // While someone watches, publish the in-flight detail whenever it changed: an
+        // idle client's last state is then never stale.
+        if self.ctx.metrics.watched.load(Relaxed)
+            && self.session.generation() != self.detail_generation
+        {
+            self.detail_generation = self.session.generation();
+            self.refresh_detail();
         }
     }
 
@@ -344,7 +346,7 @@ where
             .map(|e| InflightDetail {
                 outgoing: true,
                 packet_id: e.pid.get(),
-                topic: e.delivery.msg.topic.to_string(),
+                topic: e.delivery.msg.topic.clone(),
                 qos: e.delivery.qos,
                 state: match e.state {
                     OutState::AwaitPubAck => Stage::PubAck,
@@ -358,7 +360,7 @@ where
         v.extend(self.session.inbound().iter().map(|e| InflightDetail {
             outgoing: false,
             packet_id: e.pid.get(),
-            topic: e.topic.to_string(),
+            topic: e.topic.clone(),
             qos: crate::protocol::QoS::ExactlyOnce,
             state: Stage::PubRel,
             since: e.since,

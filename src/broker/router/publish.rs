@@ -23,6 +23,13 @@ impl Router {
     /// every stored copy the message produced is durable — only then does the publisher
     /// get its PUBACK/PUBREC — or with `false` if the store failed.
     pub(crate) fn publish(&mut self, msg: Arc<Message>, durable: Option<oneshot::Sender<bool>>) {
+        // The admin channel's requests are answered here and never routed.
+        if crate::broker::admin::intercept(self, &msg) {
+            if let Some(tx) = durable {
+                let _ = tx.send(true);
+            }
+            return;
+        }
         let mut ops = Vec::new();
         if msg.retain {
             // An empty retained payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
@@ -105,6 +112,16 @@ impl Router {
             self.dispatch(&client, d);
         }
         self.scratch_out = out;
+    }
+
+    /// Deliver one message to one client (the admin channel's replies), as `publish`
+    /// would: ACL, queue room, stored copy.
+    pub(crate) fn deliver(&mut self, client: &ClientId, mut d: Delivery) {
+        let (mut ops, mut encoded) = (Vec::new(), None);
+        if self.prepare(client, &mut d, &mut ops, &mut encoded) {
+            self.submit(ops, None);
+            self.dispatch(client, d);
+        }
     }
 
     /// Send `ops` to the store (if any) and answer `durable` when they are on disk.

@@ -44,6 +44,7 @@ impl Message {
 
 /// Severity of a log line, most severe first (so `Ord` sorts Error < Trace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Level {
     Error,
     Warn,
@@ -77,6 +78,7 @@ impl Level {
 
 /// One tracing event of the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LogLine {
     pub at_ms: u64,
     pub level: Level,

@@ -3,6 +3,7 @@
 
 /// The state of a source at one instant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Snapshot {
     /// Unix milliseconds when the snapshot was taken: the dashboard's clock for ages.
     pub taken_at_ms: u64,
@@ -20,6 +21,7 @@ pub struct Snapshot {
 
 /// Where the data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SourceKind {
     /// The broker in this process.
     Embedded,
@@ -29,6 +31,7 @@ pub enum SourceKind {
 
 /// Facts about the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SourceInfo {
     pub kind: SourceKind,
     pub version: Option<String>,
@@ -58,6 +61,7 @@ impl Default for SourceInfo {
 
 /// Monotonic totals and gauges. `None` means "not known from this source".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     /// PUBLISH packets received from clients (total).
     pub messages_received: Option<u64>,
@@ -85,6 +89,7 @@ pub struct Counters {
 
 /// MQTT protocol version of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ProtocolLabel {
     /// MQTT 3.1 (protocol level 3, "MQIsdp").
     V31,
@@ -107,6 +112,7 @@ impl ProtocolLabel {
 
 /// One subscription of a session, with its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SubscriptionInfo {
     /// The topic filter without any `$share/group/` prefix.
     pub filter: String,
@@ -137,6 +143,7 @@ impl SubscriptionInfo {
 
 /// One message waiting in a session's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct QueuedInfo {
     pub topic: String,
     pub qos: u8,
@@ -145,6 +152,7 @@ pub struct QueuedInfo {
 
 /// One session, online or offline.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectionInfo {
     pub client_id: String,
     pub online: bool,
@@ -174,6 +182,7 @@ pub struct ConnectionInfo {
 
 /// Direction of a packet or an in-flight message, seen from the broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Direction {
     /// From the client to the broker.
     In,
@@ -183,6 +192,7 @@ pub enum Direction {
 
 /// Where a QoS 1/2 exchange stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum InflightState {
     AwaitingPubAck,
     AwaitingPubRec,
@@ -204,6 +214,7 @@ impl InflightState {
 
 /// One QoS 1/2 message in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct InflightInfo {
     pub client_id: String,
     pub direction: Direction,
@@ -218,6 +229,7 @@ pub struct InflightInfo {
 
 /// Why a message was not delivered to a subscriber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum DropReason {
     /// The session's queue was full.
     QueueFull,
@@ -243,6 +255,7 @@ impl DropReason {
 
 /// Drops aggregated by (client, topic, reason).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DropInfo {
     pub client_id: String,
     pub topic: String,

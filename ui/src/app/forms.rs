@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use midge_model::Command;
 
+use super::text;
 use crate::msg::Key;
 
 /// A field of the publish form, in Tab order.
@@ -57,18 +58,6 @@ pub enum FieldOutcome {
     Submit,
 }
 
-/// Applies an editing key to a one-line text.
-fn edit_text(text: &mut String, key: Key) {
-    match key {
-        Key::Char(c) => text.push(c),
-        Key::Backspace => {
-            text.pop();
-        }
-        Key::Ctrl('u') => text.clear(),
-        _ => {}
-    }
-}
-
 /// The publish form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishForm {
@@ -80,6 +69,8 @@ pub struct PublishForm {
     pub response_topic: String,
     pub user_properties: String,
     pub field: FormField,
+    /// Characters after the cursor in the focused text field (0: at the end).
+    pub cursor_back: usize,
 }
 
 impl PublishForm {
@@ -88,8 +79,14 @@ impl PublishForm {
         match key {
             Key::Esc => return FieldOutcome::Leave,
             Key::Enter => return FieldOutcome::Submit,
-            Key::Tab | Key::Down => self.field = self.field.step(1),
-            Key::BackTab | Key::Up => self.field = self.field.step(FormField::ALL.len() - 1),
+            Key::Tab | Key::Down => {
+                self.field = self.field.step(1);
+                self.cursor_back = 0;
+            }
+            Key::BackTab | Key::Up => {
+                self.field = self.field.step(FormField::ALL.len() - 1);
+                self.cursor_back = 0;
+            }
             _ => match self.field {
                 FormField::Qos => match key {
                     Key::Char(c @ '0'..='2') => {
@@ -105,11 +102,21 @@ impl PublishForm {
                     Key::Char('n') => self.retain = false,
                     _ => {}
                 },
-                FormField::Topic => edit_text(&mut self.topic, key),
-                FormField::Payload => edit_text(&mut self.payload, key),
-                FormField::ContentType => edit_text(&mut self.content_type, key),
-                FormField::ResponseTopic => edit_text(&mut self.response_topic, key),
-                FormField::UserProperties => edit_text(&mut self.user_properties, key),
+                FormField::Topic => {
+                    text::edit(&mut self.topic, &mut self.cursor_back, key);
+                }
+                FormField::Payload => {
+                    text::edit(&mut self.payload, &mut self.cursor_back, key);
+                }
+                FormField::ContentType => {
+                    text::edit(&mut self.content_type, &mut self.cursor_back, key);
+                }
+                FormField::ResponseTopic => {
+                    text::edit(&mut self.response_topic, &mut self.cursor_back, key);
+                }
+                FormField::UserProperties => {
+                    text::edit(&mut self.user_properties, &mut self.cursor_back, key);
+                }
             },
         }
         FieldOutcome::Edited
@@ -140,18 +147,7 @@ impl PublishForm {
             validate_topic_name(&self.response_topic)
                 .map_err(|e| format!("response topic: {e}"))?;
         }
-        let mut user_properties = Vec::new();
-        for pair in self
-            .user_properties
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            let Some((k, v)) = pair.split_once('=') else {
-                return Err(format!("user property {pair:?} is not key=value"));
-            };
-            user_properties.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
+        let user_properties = parse_user_properties(&self.user_properties)?;
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         Ok(Command::Publish {
             topic: self.topic.clone(),
@@ -165,11 +161,54 @@ impl PublishForm {
     }
 }
 
+/// Parses `k=v, k2=v2` into user properties; `\,` `\=` and `\\` put a literal comma,
+/// equals sign or backslash into a key or value. Keys and values are trimmed.
+///
+/// # Errors
+/// A pair without `=`.
+pub fn parse_user_properties(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    // (key, value so far, seen '=')
+    let mut key = String::new();
+    let mut value = String::new();
+    let mut in_value = false;
+    let mut chars = text.chars();
+    let mut finish = |key: &mut String, value: &mut String, in_value: bool| {
+        let (k, v) = (key.trim().to_owned(), value.trim().to_owned());
+        key.clear();
+        value.clear();
+        if k.is_empty() && v.is_empty() && !in_value {
+            return Ok(());
+        }
+        if !in_value {
+            return Err(format!("user property {k:?} is not key=value"));
+        }
+        out.push((k, v));
+        Ok(())
+    };
+    while let Some(c) = chars.next() {
+        let target = if in_value { &mut value } else { &mut key };
+        match c {
+            '\\' => target.push(chars.next().unwrap_or('\\')),
+            ',' => {
+                finish(&mut key, &mut value, in_value)?;
+                in_value = false;
+            }
+            '=' if !in_value => in_value = true,
+            _ => target.push(c),
+        }
+    }
+    finish(&mut key, &mut value, in_value)?;
+    Ok(out)
+}
+
 /// The subscribe input: a filter and the QoS asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubscribeInput {
     pub filter: String,
     pub qos: u8,
+    /// Characters after the cursor (0: at the end).
+    pub cursor_back: usize,
 }
 
 impl SubscribeInput {
@@ -180,7 +219,9 @@ impl SubscribeInput {
             Key::Enter => return FieldOutcome::Submit,
             Key::Tab => self.qos = (self.qos + 1) % 3,
             Key::BackTab => self.qos = (self.qos + 2) % 3,
-            _ => edit_text(&mut self.filter, key),
+            _ => {
+                text::edit(&mut self.filter, &mut self.cursor_back, key);
+            }
         }
         FieldOutcome::Edited
     }
@@ -247,4 +288,24 @@ fn check_common(s: &str) -> Result<(), String> {
         return Err("the topic is longer than 65,535 bytes".to_owned());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_user_properties;
+
+    #[test]
+    fn user_properties_with_escapes() {
+        let p = parse_user_properties(r"a=1, note=x\, y\=z , path=C:\\tmp").unwrap_or_default();
+        let want = [("a", "1"), ("note", "x, y=z"), ("path", r"C:\tmp")];
+        let got: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, want);
+        assert_eq!(parse_user_properties(" , ").map(|v| v.len()), Ok(0));
+        assert!(parse_user_properties("a=1, b").is_err());
+        assert_eq!(
+            parse_user_properties("k=").map(|v| v.len()),
+            Ok(1),
+            "an empty value is allowed"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! `update.rs`) is the only code that changes it; the text fields live in `forms.rs`.
 
 mod forms;
+pub mod text;
 mod update;
 
 use std::collections::BTreeMap;
@@ -161,12 +162,16 @@ pub struct App {
     pub editing: Option<Editing>,
     /// Filter text per view (indexed by `View::index`).
     pub filters: [String; 8],
+    /// Characters after the cursor in the filter being edited (0: at the end).
+    pub filter_back: usize,
     /// Selected row per view (indexed by `View::index`); Topics uses `topic_selected`.
     pub selected: [usize; 8],
     pub sort: Column,
     pub sort_desc: bool,
     /// The client whose detail is open in the Connections view.
     pub detail: Option<String>,
+    /// Rows the open client detail's lists are scrolled by (j/k while it is open).
+    pub detail_scroll: usize,
     pub topics: TopicTree,
     pub topic_selected: Option<NodeId>,
     /// How many history entries back from the newest the payload history is scrolled.
@@ -215,10 +220,12 @@ impl App {
             overlay: None,
             editing: None,
             filters: Default::default(),
+            filter_back: 0,
             selected: [0; 8],
             sort: Column::ClientId,
             sort_desc: false,
             detail: None,
+            detail_scroll: 0,
             topics: TopicTree::new(limits.topics),
             topic_selected: None,
             history_scroll: 0,
@@ -363,6 +370,29 @@ impl App {
             .rev()
             .filter(|t| &t.client_id == id)
             .collect()
+    }
+
+    /// The longest list of the open client detail (subscriptions, in flight, queue head).
+    #[must_use]
+    pub fn detail_rows(&self) -> usize {
+        let Some(id) = &self.detail else { return 0 };
+        let Some(c) = self
+            .snapshot
+            .connections
+            .as_ref()
+            .and_then(|cs| cs.iter().find(|c| &c.client_id == id))
+        else {
+            return 0;
+        };
+        let inflight = self
+            .snapshot
+            .inflight
+            .as_ref()
+            .map_or(0, |l| l.iter().filter(|e| &e.client_id == id).count());
+        c.subscriptions
+            .len()
+            .max(c.queue_preview.len())
+            .max(inflight)
     }
 
     /// Visible topic tree rows.

@@ -161,16 +161,13 @@ fn on_editing_key(app: &mut App, editing: Editing, key: Key) -> Option<Command> 
             let i = app.view.index();
             match key {
                 Key::Esc | Key::Enter | Key::Tab | Key::BackTab => app.editing = None,
-                Key::Backspace => {
-                    app.filters[i].pop();
-                }
-                Key::Ctrl('u') => app.filters[i].clear(),
-                Key::Char(c) => app.filters[i].push(c),
                 Key::Up | Key::Down | Key::PageUp | Key::PageDown => {
                     app.editing = None;
                     return on_key(app, key);
                 }
-                _ => {}
+                _ => {
+                    super::text::edit(&mut app.filters[i], &mut app.filter_back, key);
+                }
             }
             app.selected[i] = 0;
             None
@@ -274,6 +271,10 @@ fn move_selection(app: &mut App, f: impl Fn(usize, usize) -> usize) {
     let n = row_count(app);
     let last = n.saturating_sub(1);
     match (app.view, app.pubsub_focus) {
+        (View::Connections, _) if app.detail.is_some() => {
+            let last = app.detail_rows().saturating_sub(1);
+            app.detail_scroll = f(app.detail_scroll, last).min(last);
+        }
         (View::Topics, _) => {
             let rows = app.topic_rows();
             let pos = app.topic_position(&rows);
@@ -307,6 +308,7 @@ fn act(app: &mut App, action: Action) -> Option<Command> {
         Action::Goto(v) => return switch_view(app, v),
         Action::Filter => {
             if app.view != View::Overview {
+                app.filter_back = 0;
                 app.editing = Some(Editing::Filter);
             }
         }
@@ -346,8 +348,14 @@ fn act(app: &mut App, action: Action) -> Option<Command> {
             app.topic_selected = None;
         }
         Action::DeleteRetained => delete_retained(app),
-        Action::EditPublish => app.editing = Some(Editing::Publish),
-        Action::AddSubscription => app.editing = Some(Editing::Subscribe),
+        Action::EditPublish => {
+            app.publish.cursor_back = 0;
+            app.editing = Some(Editing::Publish);
+        }
+        Action::AddSubscription => {
+            app.subscribe.cursor_back = 0;
+            app.editing = Some(Editing::Subscribe);
+        }
         Action::Unsubscribe => return unsubscribe(app),
         Action::Pause => {
             app.paused = !app.paused;
@@ -419,7 +427,10 @@ fn horizontal(app: &mut App, right: bool) {
 
 fn enter(app: &mut App) -> Option<Command> {
     match app.view {
-        View::Connections => app.detail = selected_client(app),
+        View::Connections => {
+            app.detail = selected_client(app);
+            app.detail_scroll = 0;
+        }
         View::Topics => {
             let rows = app.topic_rows();
             if let Some(row) = rows.get(app.topic_position(&rows)) {
@@ -435,6 +446,7 @@ fn enter(app: &mut App) -> Option<Command> {
                 .map(|e| e.client_id.clone());
             if id.is_some() {
                 app.detail = id;
+                app.detail_scroll = 0;
                 return switch_view(app, View::Connections);
             }
         }
@@ -453,6 +465,7 @@ fn enter(app: &mut App) -> Option<Command> {
                 .map(|r| r.client_id.to_owned());
             if id.is_some() {
                 app.detail = id;
+                app.detail_scroll = 0;
                 return switch_view(app, View::Connections);
             }
         }

@@ -64,34 +64,48 @@ pub struct TopicData {
     pub history: VecDeque<HistoryEntry>,
     /// Payloads evicted from `history` (the truncated mark).
     pub history_dropped: u64,
-    window_start: u64,
-    window_count: u64,
-    last_rate: f64,
+    /// Messages per second of the last [`RATE_SECONDS`] seconds, a ring indexed by
+    /// unix second; `newest_sec` is the second of the newest message.
+    per_second: [u32; RATE_SECONDS],
+    newest_sec: u64,
 }
 
-/// Rate window per topic.
-const RATE_WINDOW_MS: u64 = 10_000;
+/// The topic rate is a sliding average over this many one-second buckets: it rises on
+/// the first message and falls to zero 10 s after the last.
+const RATE_SECONDS: usize = 10;
 
 impl TopicData {
-    /// Messages per second over the last complete 10 s window.
+    /// Messages per second over the last 10 s, sliding by the second.
     #[must_use]
     pub fn rate(&self, now_ms: u64) -> f64 {
-        if now_ms >= self.window_start + 2 * RATE_WINDOW_MS {
-            0.0
-        } else if now_ms >= self.window_start + RATE_WINDOW_MS {
-            self.window_count as f64 * 1000.0 / RATE_WINDOW_MS as f64
-        } else {
-            self.last_rate
-        }
+        let now = now_ms / 1000;
+        let window = RATE_SECONDS as u64;
+        // The seconds both in the window ending now and still held by the ring.
+        let first = now
+            .saturating_sub(window - 1)
+            .max(self.newest_sec.saturating_sub(window - 1));
+        let last = now.min(self.newest_sec);
+        let total: u64 = (first..=last)
+            .map(|sec| u64::from(self.per_second[(sec % window) as usize]))
+            .sum();
+        total as f64 / window as f64
     }
 
     fn count_rate(&mut self, at_ms: u64) {
-        if at_ms >= self.window_start + RATE_WINDOW_MS {
-            self.last_rate = self.rate(at_ms);
-            self.window_start = at_ms - at_ms % RATE_WINDOW_MS;
-            self.window_count = 0;
+        let sec = at_ms / 1000;
+        let window = RATE_SECONDS as u64;
+        if sec > self.newest_sec {
+            // Zero the seconds skipped since the newest message (all if 10 s or more).
+            let gap = (sec - self.newest_sec).min(window);
+            for s in (sec + 1 - gap)..=sec {
+                self.per_second[(s % window) as usize] = 0;
+            }
+            self.newest_sec = sec;
+        } else if sec + window <= self.newest_sec {
+            return; // older than the window (a clock step back)
         }
-        self.window_count += 1;
+        let slot = &mut self.per_second[(sec % window) as usize];
+        *slot = slot.saturating_add(1);
     }
 }
 
@@ -281,11 +295,14 @@ impl TopicTree {
                     }
                     let depth = self.nodes.get(cur).map_or(0, |n| n.depth + 1);
                     let id = self.nodes.len();
+                    // `$SYS` and other `$` trees start collapsed so user topics show
+                    // first; they are broker internals [MQTT-4.7.2-1].
+                    let expanded = !(cur == 0 && level.starts_with('$'));
                     self.nodes.push(Node {
                         name: level.to_owned(),
                         parent: Some(cur),
                         depth,
-                        expanded: true,
+                        expanded,
                         ..Node::default()
                     });
                     if let Some(p) = self.nodes.get_mut(cur) {
@@ -296,6 +313,21 @@ impl TopicTree {
             };
         }
         Some(cur)
+    }
+
+    /// Topics with messages in the subtree of `id` (itself included).
+    #[must_use]
+    pub fn topics_below(&self, id: NodeId) -> usize {
+        let mut stack = vec![id];
+        let mut n = 0;
+        while let Some(i) = stack.pop() {
+            let Some(node) = self.nodes.get(i) else {
+                continue;
+            };
+            n += usize::from(node.data.is_some());
+            stack.extend(node.children.values().copied());
+        }
+        n
     }
 
     /// Expands or collapses a node with children.
@@ -374,6 +406,53 @@ mod tests {
         assert_eq!(t.rows("").len(), 3);
         let rows: Vec<String> = t.rows("D").iter().map(|r| t.path(r.id)).collect();
         assert_eq!(rows, ["a/b/d"]);
+    }
+
+    #[test]
+    fn rate_slides_by_the_second() {
+        let mut t = TopicTree::default();
+        for i in 0..20 {
+            // 2 messages per second from t = 100 s to 110 s.
+            t.insert(&Message::new(100_000 + i * 500, "r", "x", 0, false));
+        }
+        let data = t
+            .find("r")
+            .and_then(|id| t.node(id))
+            .and_then(|n| n.data.clone())
+            .unwrap_or_default();
+        assert!(
+            (data.rate(109_999) - 2.0).abs() < 1e-9,
+            "{}",
+            data.rate(109_999)
+        );
+        assert!(
+            (data.rate(114_000) - 1.0).abs() < 1e-9,
+            "half the window left"
+        );
+        assert!(
+            data.rate(120_000).abs() < 1e-9,
+            "10 s after the last message"
+        );
+        let mut young = TopicTree::default();
+        young.insert(&Message::new(5_000, "y", "x", 0, false));
+        let d = young
+            .find("y")
+            .and_then(|id| young.node(id))
+            .and_then(|n| n.data.clone());
+        assert!(
+            d.is_some_and(|d| (d.rate(5_100) - 0.1).abs() < 1e-9),
+            "rises at once"
+        );
+    }
+
+    #[test]
+    fn dollar_topics_start_collapsed() {
+        let mut t = TopicTree::default();
+        t.insert(&m("$SYS/broker/uptime", "1"));
+        t.insert(&m("home/kitchen", "2"));
+        let rows: Vec<String> = t.rows("").iter().map(|r| t.path(r.id)).collect();
+        assert_eq!(rows, ["$SYS", "home", "home/kitchen"]);
+        assert_eq!(t.find("$SYS").map(|id| t.topics_below(id)), Some(1));
     }
 
     #[test]

@@ -116,7 +116,8 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         ),
         theme.header,
     ))];
-    for sub in &c.subscriptions {
+    let scroll = app.detail_scroll;
+    for sub in c.subscriptions.iter().skip(scroll) {
         s.push(Line::from(Span::styled(
             format!(
                 "{} {:>3} {:<9} {:<4} {:<3} {:<5} {}",
@@ -138,7 +139,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
     frame.render_widget(
         Paragraph::new(s).block(super::block(
             theme,
-            format!(" Subscriptions ({}) ", c.subscriptions.len()),
+            format!(
+                " Subscriptions{} ",
+                shown(scroll, subs, c.subscriptions.len())
+            ),
             false,
         )),
         subs,
@@ -151,6 +155,9 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         ),
         theme.header,
     ))];
+    let mine_count = app.snapshot.inflight.as_ref().map_or(0, |l| {
+        l.iter().filter(|e| e.client_id == c.client_id).count()
+    });
     match &app.snapshot.inflight {
         None => f.push(Line::from(Span::styled(
             "in-flight messages: n/a from this source",
@@ -158,7 +165,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         ))),
         Some(list) => {
             let mine: Vec<_> = list.iter().filter(|e| e.client_id == c.client_id).collect();
-            for e in &mine {
+            for e in mine.iter().skip(scroll) {
                 f.push(Line::from(Span::styled(
                     format!(
                         "{:<4} {:>5} {:>3} {:<8} {:>7} {:>3} {}",
@@ -183,7 +190,11 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         }
     }
     frame.render_widget(
-        Paragraph::new(f).block(super::block(theme, " In flight ", false)),
+        Paragraph::new(f).block(super::block(
+            theme,
+            format!(" In flight{} ", shown(scroll, infl, mine_count)),
+            false,
+        )),
         infl,
     );
 
@@ -191,7 +202,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         format!("{:>3} {} {}", "qos", rcell("size", 9), "topic"),
         theme.header,
     ))];
-    for e in &c.queue_preview {
+    for e in c.queue_preview.iter().skip(scroll) {
         q.push(Line::from(Span::styled(
             format!(
                 "{:>3} {} {}",
@@ -230,4 +241,17 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         Paragraph::new(q).block(super::block(theme, title, false)),
         queue,
     );
+}
+
+/// A list title's count: ` (n)`, or ` (a–b of n · j/k)` when the rows do not all show.
+fn shown(scroll: usize, area: Rect, total: usize) -> String {
+    // Borders and the header row take three lines.
+    let rows = usize::from(area.height.saturating_sub(3));
+    let first = scroll.min(total);
+    let last = (first + rows).min(total);
+    if first == 0 && last == total {
+        format!(" ({total})")
+    } else {
+        format!(" ({}–{last} of {total} · j/k)", first + 1)
+    }
 }

@@ -149,11 +149,19 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .collect();
         lines.push(Line::from(Span::styled(text, base)));
     }
-    if rows.is_empty() {
+    if rows.is_empty() && !app.filter_of(View::Connections).is_empty() {
         lines.push(Line::from(Span::styled(
             "  no session matches the filter",
             theme.dim,
         )));
+    } else if app.online_clients() == 0 && app.snapshots_seen > 0 {
+        lines.push(Line::from(vec![
+            Span::styled("  no clients yet — try: ", theme.dim),
+            Span::styled(
+                super::try_command(app, "mosquitto_sub", "-t '#' -v"),
+                theme.text,
+            ),
+        ]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }

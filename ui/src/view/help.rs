@@ -9,6 +9,19 @@ use super::theme::Theme;
 use crate::app::{App, View};
 use crate::input::{Scope, KEYS};
 
+/// Keys inside the filter, the publish form and the subscribe input.
+const TEXT_KEYS: &[(&str, &str)] = &[
+    ("←/→", "move the cursor (Home/End, C-a/C-e: to the ends)"),
+    ("BS/Del", "delete before / under the cursor; C-u clears"),
+    ("Tab", "next field (publish) or next QoS (subscribe)"),
+    ("Enter", "publish / subscribe / keep the filter"),
+    ("Esc", "leave the field, keeping its text"),
+    (
+        "k=v, …",
+        r"user props: a literal comma or = is written \, or \=",
+    ),
+];
+
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     let section = |title: String, scope: Scope, lines: &mut Vec<Line>| {
@@ -27,10 +40,17 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         &mut lines,
     );
     section("Everywhere".to_owned(), Scope::Global, &mut lines);
+    lines.push(Line::from(Span::styled("Text fields", theme.header)));
+    for (k, h) in TEXT_KEYS {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k:<8}"), theme.key),
+            Span::styled(*h, theme.text),
+        ]));
+    }
     for v in View::ALL.iter().filter(|v| **v != app.view) {
         section(v.title().to_owned(), Scope::In(*v), &mut lines);
     }
-    let w = area.width.saturating_sub(4).min(64);
+    let w = area.width.saturating_sub(4).min(72);
     let h = area.height.saturating_sub(2);
     let r = Rect {
         x: area.x + (area.width - w) / 2,

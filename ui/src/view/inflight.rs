@@ -99,7 +99,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             cell(e.state.label(), 8),
             rcell(&fmt::duration(age), 7),
             rcell(&e.resends.to_string(), 3),
-            cell(&e.topic, topic_w)
+            super::topic_cell(&e.topic, topic_w)
         );
         lines.push(Line::from(Span::styled(text, style)));
     }

@@ -58,29 +58,37 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         } else {
             theme.text
         };
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("{} ", fmt::clock_ms(l.at_ms)),
-                if pos == sel {
-                    theme.selected
-                } else {
-                    theme.dim
-                },
-            ),
-            Span::styled(
-                format!("{:<5} ", l.level.label()),
-                if pos == sel { theme.selected } else { lvl },
-            ),
-            Span::styled(
-                format!("{}: ", l.target),
-                if pos == sel {
-                    theme.selected
-                } else {
-                    theme.dim
-                },
-            ),
-            Span::styled(l.message.clone(), text_style),
-        ]));
+        lines.push(
+            Line::from(vec![
+                Span::styled(
+                    format!("{} ", fmt::clock_ms(l.at_ms)),
+                    if pos == sel {
+                        theme.selected
+                    } else {
+                        theme.dim
+                    },
+                ),
+                Span::styled(
+                    format!("{:<5} ", l.level.label()),
+                    if pos == sel { theme.selected } else { lvl },
+                ),
+                Span::styled(
+                    format!("{}: ", l.target),
+                    if pos == sel {
+                        theme.selected
+                    } else {
+                        theme.dim
+                    },
+                ),
+                Span::styled(l.message.clone(), text_style),
+            ])
+            // The selected row is highlighted across the pane, not just its text.
+            .style(if pos == sel {
+                theme.selected
+            } else {
+                ratatui::style::Style::default()
+            }),
+        );
     }
     if rows.is_empty() {
         lines.push(Line::from(Span::styled(

@@ -98,11 +98,71 @@ pub(crate) fn list_title(
     }
     let filter = app.filter_of(view);
     let editing = app.view == view && app.editing == Some(crate::app::Editing::Filter);
-    if editing || !filter.is_empty() {
-        let cursor = if editing { "█" } else { "" };
-        spans.push(Span::styled(format!("/{filter}{cursor} "), theme.accent));
+    if editing {
+        spans.push(Span::styled("/", theme.accent));
+        let w = filter.chars().count() + 1;
+        spans.extend(edit_spans(filter, app.filter_back, w, theme.accent));
+        spans.push(Span::styled(" ", theme.accent));
+    } else if !filter.is_empty() {
+        spans.push(Span::styled(format!("/{filter} "), theme.accent));
     }
     Line::from(spans)
+}
+
+/// A text field being edited, exactly `width` cells: scrolled so the cursor shows, the
+/// cursor a block at the end or the character under it reversed.
+pub(crate) fn edit_spans(
+    text: &str,
+    back: usize,
+    width: usize,
+    style: Style,
+) -> Vec<Span<'static>> {
+    let width = width.max(1);
+    let chars: Vec<char> = text.chars().collect();
+    let pos = crate::app::text::cursor_index(text, back);
+    let start = (pos + 1).saturating_sub(width);
+    let before: String = chars[start..pos].iter().collect();
+    let mut spans = vec![Span::styled(before, style)];
+    let used = pos - start + 1;
+    match chars.get(pos) {
+        None => spans.push(Span::styled("█", style)),
+        Some(c) => {
+            spans.push(Span::styled(
+                c.to_string(),
+                style.add_modifier(ratatui::style::Modifier::REVERSED),
+            ));
+        }
+    }
+    let after: String = chars
+        .iter()
+        .skip(pos + 1)
+        .take(width.saturating_sub(used))
+        .collect();
+    let pad = width.saturating_sub(used + after.chars().count());
+    spans.push(Span::styled(format!("{after}{}", " ".repeat(pad)), style));
+    spans
+}
+
+/// A `mosquitto_pub`/`mosquitto_sub` command line aimed at the source's first plain
+/// listener, for empty states ("try: …").
+pub(crate) fn try_command(app: &App, tool: &str, rest: &str) -> String {
+    let target = app
+        .snapshot
+        .source
+        .listeners
+        .iter()
+        .find_map(|l| l.strip_prefix("mqtt://"))
+        .and_then(|hp| hp.rsplit_once(':'))
+        .map(|(h, p)| {
+            let h = if h == "0.0.0.0" || h == "[::]" {
+                "localhost"
+            } else {
+                h
+            };
+            format!(" -h {h} -p {p}")
+        })
+        .unwrap_or_default();
+    format!("{tool}{target} {rest}")
 }
 
 /// A message centred in `area` (e.g. "n/a from this source").
@@ -133,6 +193,39 @@ pub(crate) fn cell(s: &str, w: usize) -> String {
     }
 }
 
+/// A topic name in exactly `w` cells. Too long, it keeps the first level and as many
+/// trailing levels as fit (`sensors/…/temperature`), since the end is the specific part;
+/// failing that, the tail (`…perature`).
+pub(crate) fn topic_cell(topic: &str, w: usize) -> String {
+    if topic.chars().count() <= w {
+        return cell(topic, w);
+    }
+    let levels: Vec<&str> = topic.split('/').collect();
+    if levels.len() > 2 {
+        let first = levels[0];
+        // The longest tail that fits, at least the last level.
+        for start in 2..levels.len() {
+            let candidate = format!("{first}/…/{}", levels[start..].join("/"));
+            if candidate.chars().count() <= w {
+                return cell(&candidate, w);
+            }
+        }
+    }
+    // Whole trailing levels after "…/", else the bare tail.
+    for start in 1..levels.len() {
+        let candidate = format!("…/{}", levels[start..].join("/"));
+        if candidate.chars().count() <= w {
+            return cell(&candidate, w);
+        }
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let n = topic.chars().count();
+    let tail: String = topic.chars().skip(n + 1 - w).collect();
+    format!("…{tail}")
+}
+
 /// Right-aligned in `w` cells.
 pub(crate) fn rcell(s: &str, w: usize) -> String {
     let n = s.chars().count();
@@ -140,5 +233,25 @@ pub(crate) fn rcell(s: &str, w: usize) -> String {
         cell(s, w)
     } else {
         format!("{s:>w$}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_cell;
+
+    #[test]
+    fn long_topics_keep_their_ends() {
+        assert_eq!(topic_cell("a/b", 5), "a/b  ");
+        assert_eq!(
+            topic_cell("sensors/kitchen/temperature", 21),
+            "sensors/…/temperature"
+        );
+        assert_eq!(
+            topic_cell("sensors/kitchen/temperature", 12),
+            "…temperature"
+        );
+        assert_eq!(topic_cell("abcdef", 4), "…def");
+        assert_eq!(topic_cell("abcdef", 0), "");
     }
 }

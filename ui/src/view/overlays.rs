@@ -26,7 +26,11 @@ pub fn confirm(theme: &Theme, frame: &mut Frame, area: Rect, q: &Confirm) {
     let (title, text) = match q {
         Confirm::Quit { online } => (
             " Quit? ",
-            format!("{online} client(s) are connected. Quit and shut the broker down?"),
+            if *online == 1 {
+                "1 client is connected. Quit and shut the broker down?".to_owned()
+            } else {
+                format!("{online} clients are connected. Quit and shut the broker down?")
+            },
         ),
         Confirm::Kick(id) => (" Kick client? ", format!("Disconnect {id}?")),
         Confirm::DeleteRetained(t) => (

@@ -117,17 +117,30 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
     ];
     for ((series, name, now, style), r) in specs.into_iter().zip(cells) {
-        let title = Line::from(vec![
+        // Borders take one cell on each side.
+        let width = usize::from(r.width.saturating_sub(2));
+        let data = app.rates.series(series, app.now_ms, range, width);
+        // The peak gives the bars a scale (a sparkline has no axis).
+        let peak = data
+            .iter()
+            .flatten()
+            .copied()
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let peak = match series {
+            Series::BytesIn | Series::BytesOut => fmt::byte_rate(peak),
+            _ => fmt::rate(peak),
+        };
+        let mut spans = vec![
             Span::styled(format!(" {name} "), theme.title),
             Span::styled(format!("{now} "), theme.text),
             Span::styled(format!("· {charts_title} [ ] "), theme.dim),
-        ]);
-        let block = super::block(theme, title, false);
+        ];
+        if data.iter().any(Option::is_some) {
+            spans.push(Span::styled(format!("· peak {peak} "), theme.dim));
+        }
+        let block = super::block(theme, Line::from(spans), false);
         let inner = block.inner(r);
         frame.render_widget(block, r);
-        let data = app
-            .rates
-            .series(series, app.now_ms, range, usize::from(inner.width));
         if data.iter().all(Option::is_none) {
             let note = if app.snapshot.counters.messages_received.is_none() {
                 "n/a from this source"

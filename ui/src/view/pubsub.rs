@@ -36,20 +36,25 @@ fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .iter()
         .map(|&f| {
             let focused = editing && app.publish.field == f;
-            let mut v = app.publish.value(f);
-            if focused {
-                v.push('█');
+            let label = Span::styled(
+                cell(f.label(), label_w),
+                if focused { theme.key } else { theme.dim },
+            );
+            let v = app.publish.value(f);
+            let mut spans = vec![label];
+            if focused && !matches!(f, FormField::Qos | FormField::Retain) {
+                spans.extend(super::edit_spans(
+                    &v,
+                    app.publish.cursor_back,
+                    val_w,
+                    theme.selected,
+                ));
+            } else if focused {
+                spans.push(Span::styled(cell(&format!("{v}█"), val_w), theme.selected));
+            } else {
+                spans.push(Span::styled(cell(&v, val_w), theme.text));
             }
-            Line::from(vec![
-                Span::styled(
-                    cell(f.label(), label_w),
-                    if focused { theme.key } else { theme.dim },
-                ),
-                Span::styled(
-                    cell(&v, val_w),
-                    if focused { theme.selected } else { theme.text },
-                ),
-            ])
+            Line::from(spans)
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
@@ -66,11 +71,18 @@ fn draw_subs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     let mut lines = Vec::new();
     if app.editing == Some(Editing::Subscribe) {
-        lines.push(Line::from(vec![
-            Span::styled("filter ", theme.key),
-            Span::styled(format!("{}█", app.subscribe.filter), theme.selected),
-            Span::styled(format!("  QoS {} (Tab)", app.subscribe.qos), theme.key),
-        ]));
+        let qos = format!("  QoS {} (Tab)", app.subscribe.qos);
+        let w = usize::from(inner.width).saturating_sub(7 + qos.chars().count());
+        let w = w.min(app.subscribe.filter.chars().count() + 1);
+        let mut spans = vec![Span::styled("filter ", theme.key)];
+        spans.extend(super::edit_spans(
+            &app.subscribe.filter,
+            app.subscribe.cursor_back,
+            w,
+            theme.selected,
+        ));
+        spans.push(Span::styled(qos, theme.key));
+        lines.push(Line::from(spans));
     }
     let visible = usize::from(inner.height).saturating_sub(lines.len());
     let sel = app
@@ -131,12 +143,15 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let topic_w = (usize::from(inner.width) / 3).clamp(8, 40);
-    let payload_w = usize::from(inner.width).saturating_sub(12 + 1 + topic_w + 1 + 5 + 1);
+    let width = usize::from(inner.width);
+    // Narrow: the time without milliseconds, and more room for the topic.
+    let time_w = if width >= 100 { 12 } else { 8 };
+    let topic_w = (width.saturating_sub(time_w + 8) / 2).clamp(8, 40);
+    let payload_w = width.saturating_sub(time_w + 1 + topic_w + 1 + 5 + 1);
     let mut lines = vec![Line::from(Span::styled(
         format!(
             "{} {} {} {}",
-            cell("time", 12),
+            cell("time", time_w),
             cell("topic", topic_w),
             cell("q r", 5),
             "payload"
@@ -160,8 +175,15 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         lines.push(Line::from(Span::styled(
             format!(
                 "{} {} {} {}",
-                cell(&fmt::clock_ms(m.at_ms), 12),
-                cell(&m.topic, topic_w),
+                cell(
+                    &if time_w == 12 {
+                        fmt::clock_ms(m.at_ms)
+                    } else {
+                        fmt::clock(m.at_ms)
+                    },
+                    time_w
+                ),
+                super::topic_cell(&m.topic, topic_w),
                 cell(&qr, 5),
                 preview(&m.payload, payload_w)
             ),

@@ -79,13 +79,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.text
         };
         let reason = r.drops.first().map_or("—", |d| d.reason.label());
-        let text = format!(
-            "{} {} {} {} {} {}",
-            cell(
-                &format!("{}{}", if r.online { "● " } else { "○ " }, r.client_id),
-                18
-            ),
-            bar(r.fill, 12),
+        let who = cell(
+            &format!("{}{}", if r.online { "● " } else { "○ " }, r.client_id),
+            18,
+        );
+        let rest = format!(
+            " {} {} {} {}",
             rcell(&format!("{}/{}", r.queued, r.capacity), 11),
             rcell(&fmt::thousands(r.dropped), 9),
             rcell(
@@ -95,7 +94,20 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
             reason
         );
-        lines.push(Line::from(Span::styled(text, style)));
+        // The bar keeps its fill colour on the selected row too.
+        let level = if r.fill >= 0.8 {
+            theme.bad
+        } else if r.fill >= 0.5 {
+            theme.warn
+        } else {
+            theme.good
+        };
+        let bar_style = level.fg.map_or(style, |c| style.fg(c));
+        lines.push(Line::from(vec![
+            Span::styled(format!("{who} "), style),
+            Span::styled(bar(r.fill, 12), bar_style),
+            Span::styled(rest, style),
+        ]));
     }
     if rows.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -131,7 +143,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         lines.push(Line::from(Span::styled(
             format!(
                 "{} {} {} {}",
-                cell(&d.topic, topic_w),
+                super::topic_cell(&d.topic, topic_w),
                 cell(d.reason.label(), 11),
                 rcell(&fmt::thousands(d.count), 9),
                 rcell(&format!("{} ago", fmt::age(app.now_ms, d.last_ms)), 9)

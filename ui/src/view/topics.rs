@@ -97,15 +97,20 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         };
         lines.push(Line::from(Span::styled(text, style)));
     }
-    if rows.is_empty() {
+    if rows.is_empty() && t.is_empty() {
         lines.push(Line::from(Span::styled(
-            if t.is_empty() {
-                "no messages seen yet"
-            } else {
-                "no topic matches"
-            },
+            "no messages seen yet — try:",
             theme.dim,
         )));
+        // Two lines: the list pane is narrow at 80 columns.
+        let cmd = super::try_command(app, "mosquitto_pub", "");
+        lines.push(Line::from(Span::styled(
+            cmd.trim_end().to_owned(),
+            theme.text,
+        )));
+        lines.push(Line::from(Span::styled("  -t test -m hi", theme.text)));
+    } else if rows.is_empty() {
+        lines.push(Line::from(Span::styled("no topic matches", theme.dim)));
     }
     frame.render_widget(Paragraph::new(lines), inner);
     let selected = rows.get(sel).map(|r| r.id);
@@ -118,6 +123,30 @@ fn draw_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: Opti
         let block = super::block(theme, " Topic ", false);
         let inner = block.inner(area);
         frame.render_widget(block, area);
+        // A branch: what is below it, and how to get there.
+        if let Some((id, node)) = id.and_then(|id| Some((id, t.node(id)?))) {
+            let lines = vec![
+                Line::from(Span::styled(format!("{}/", t.path(id)), theme.accent)),
+                Line::from(Span::styled(
+                    format!(
+                        "{} msgs in {} topics below",
+                        fmt::thousands(node.subtree_count),
+                        t.topics_below(id)
+                    ),
+                    theme.text,
+                )),
+                Line::from(Span::styled(
+                    if node.expanded {
+                        "j/↓ to a topic below to see its payloads"
+                    } else {
+                        "Space or l/→ expands it"
+                    },
+                    theme.dim,
+                )),
+            ];
+            frame.render_widget(Paragraph::new(lines), inner);
+            return;
+        }
         super::centered_note(frame, inner, "select a topic with messages", theme.dim);
         return;
     };

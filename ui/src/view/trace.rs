@@ -96,10 +96,12 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             if let Some(r) = &t.reason {
                 spans.push(Span::styled(
                     format!("  [{r}]"),
-                    if r == "Success" {
-                        theme.good
-                    } else {
-                        theme.warn
+                    match reason_code(r) {
+                        // Reason codes of 0x80 or more are failures (MQTT 5.0 §2.4).
+                        Some(c) if c < 0x80 => theme.good,
+                        Some(_) => theme.bad,
+                        None if r.starts_with("Success") => theme.good,
+                        None => theme.warn,
                     },
                 ));
             }
@@ -111,4 +113,20 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         return;
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The numeric code of a reason written `Name (0xNN)`.
+fn reason_code(reason: &str) -> Option<u8> {
+    let hex = reason.rsplit_once("(0x")?.1.strip_suffix(')')?;
+    u8::from_str_radix(hex, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reason_codes() {
+        assert_eq!(super::reason_code("Success (0x00)"), Some(0));
+        assert_eq!(super::reason_code("Not authorized (0x87)"), Some(0x87));
+        assert_eq!(super::reason_code("Success"), None);
+    }
 }
