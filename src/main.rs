@@ -50,7 +50,13 @@ fn main() -> ExitCode {
             };
         }
         Some(Command::Passwd(ref p)) => {
-            return match midge::auth::passwd_command(&p.file, &p.user, p.delete, false) {
+            return match midge::auth::passwd_command(
+                &p.file,
+                &p.user,
+                p.delete,
+                false,
+                p.password.as_deref(),
+            ) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("midge passwd: {e}");

@@ -9,14 +9,20 @@ use super::{AuthError, PasswordFile};
 /// Adds or updates `user` in `file` (created if missing), or with `delete` removes it.
 /// The password is asked twice without echo when stdin is a terminal, otherwise read as
 /// one line from stdin (for scripts). `argon2` writes an argon2id hash (Mosquitto 2.1+)
-/// instead of `$7$` PBKDF2-SHA512 (Mosquitto 2.0+).
+/// instead of `$7$` PBKDF2-SHA512 (Mosquitto 2.0+). `batch` is the password given on the
+/// command line (`-b`, as `mosquitto_passwd -b`): then nothing is read from stdin.
 pub fn passwd_command(
     file: &Path,
     user: &str,
     delete: bool,
     argon2: bool,
+    batch: Option<&str>,
 ) -> Result<(), AuthError> {
-    edit(file, user, delete, argon2, read_password)
+    match batch {
+        Some("") => Err(AuthError::EmptyPassword),
+        Some(pw) => edit(file, user, delete, argon2, || Ok(pw.as_bytes().to_vec())),
+        None => edit(file, user, delete, argon2, read_password),
+    }
 }
 
 /// The command with the password source injected, so tests need no terminal.

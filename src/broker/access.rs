@@ -33,6 +33,13 @@ pub trait Access: Send + Sync + 'static {
     }
 }
 
+/// Topics no client may publish to (or name as its will), whatever the ACL says, as in
+/// Mosquitto: `$SYS` is the broker's own (else anyone could spoof its statistics), and
+/// `$share/…` is not a topic name.
+pub fn reserved_for_broker(topic: &str) -> bool {
+    topic.starts_with("$SYS") || topic.starts_with("$share")
+}
+
 /// No password file and no ACL: anonymous clients allowed or not.
 pub struct Open {
     pub allow_anonymous: bool,

@@ -5,11 +5,13 @@
 mod bytes;
 mod support;
 
+mod auth;
 mod bench;
 mod cli;
 mod connect;
 mod dashboard;
 mod durability;
+mod hostile;
 mod interop;
 mod malformed;
 mod monitor;

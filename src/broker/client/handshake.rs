@@ -140,11 +140,12 @@ where
     if let Some(will) = &connect.will {
         let user = username.as_deref();
         if !peer.internal
-            && ctx.options.access.has_acl()
-            && !ctx
-                .options
-                .access
-                .allow_publish(&client_id, user, &will.topic)
+            && (crate::broker::access::reserved_for_broker(&will.topic)
+                || ctx.options.access.has_acl()
+                    && !ctx
+                        .options
+                        .access
+                        .allow_publish(&client_id, user, &will.topic))
         {
             info!(topic = %will.topic, "will topic not allowed by the ACL: refusing");
             refuse(halves, version, ReasonCode::NotAuthorized).await;

@@ -151,9 +151,14 @@ where
         }
         let mut reason = ReasonCode::Success;
         let access = &self.ctx.options.access;
-        if access.has_acl()
-            && !self.stats.info.internal
-            && !access.allow_publish(&self.client_id, self.stats.info.username.as_deref(), &topic)
+        if !self.stats.info.internal
+            && (crate::broker::access::reserved_for_broker(&topic)
+                || access.has_acl()
+                    && !access.allow_publish(
+                        &self.client_id,
+                        self.stats.info.username.as_deref(),
+                        &topic,
+                    ))
         {
             // v3: acknowledged and dropped; v5: refused with 0x87.
             tracing::info!(%topic, "publish denied by the ACL");

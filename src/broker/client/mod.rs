@@ -34,6 +34,10 @@ pub const TOPIC_ALIAS_MAXIMUM: u16 = 64;
 /// Encoded bytes waiting for the socket beyond which we stop taking deliveries: the
 /// router's queue holds the rest, and overflows there are counted.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Encoded bytes waiting for the socket beyond which we stop reading the client's packets:
+/// each can produce an answer (PUBACK, SUBACK, a SUBSCRIBE's retained messages), so a
+/// client that sends but never reads would otherwise grow this buffer without bound.
+const READ_PAUSE: usize = 1024 * 1024;
 /// Deliveries encoded per wake-up before the buffer is written: one syscall for many.
 const BATCH: usize = 64;
 
@@ -197,7 +201,7 @@ where
                     }
                     return Ok(End::Control(reason));
                 }
-                res = self.reader.read_packet() => {
+                res = self.reader.read_packet(), if self.writer.pending() < READ_PAUSE => {
                     match res {
                         Ok(Some(packet)) => {
                             last_rx = tokio::time::Instant::now();
@@ -238,6 +242,11 @@ where
                 }
                 res = self.writer.write_some(), if self.writer.pending() > 0 => {
                     res.map_err(|e| e.to_string())?;
+                    if self.writer.pending() >= READ_PAUSE {
+                        // We are not reading, so its PINGREQs can't count: a client that
+                        // takes our bytes is alive for keep-alive [MQTT-3.1.2-24].
+                        last_rx = tokio::time::Instant::now();
+                    }
                 }
                 d = self.deliveries.recv(), if can_take => {
                     let Some(d) = d else { return Ok(End::Control(ReasonCode::ServerShuttingDown)) };

@@ -255,7 +255,20 @@ impl Router {
                     RetainHandling::Never => false,
                 };
             if send {
+                // Retained messages pass the same read check as live deliveries, or a
+                // subscription to `#` would reveal every retained topic.
+                let access = &self.options.access;
+                let reader = self.clients.get(client).map(|e| &e.stats.info);
+                let readable = |msg: &Message| match reader {
+                    Some(info) if access.has_acl() && !info.internal => {
+                        access.allow_delivery(client, info.username.as_deref(), &msg.topic)
+                    }
+                    _ => true,
+                };
                 for msg in self.retained.matching(filter, now) {
+                    if !readable(&msg) {
+                        continue;
+                    }
                     out.push(Delivery {
                         seq: None,
                         qos: msg.qos.min(s.options.qos),
