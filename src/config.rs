@@ -120,7 +120,7 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Simultaneous client connections, all listeners together. Default 100000. At the limit
-    /// new TCP connections wait in the accept backlog until a client leaves.
+    /// a new connection is accepted and closed at once (logged), as Mosquitto does.
     pub max_connections: usize,
     /// Largest packet accepted from a client, in bytes (checked on the fixed header, before
     /// the body is read). Default and maximum 268435455, minimum 64. A larger packet closes
