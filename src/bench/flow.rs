@@ -373,3 +373,21 @@ pub async fn subscriber(
     c.close().await;
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credits_are_taken_whole_messages_at_a_time() {
+        let credits = Semaphore::new(10);
+        // A fanout message to 4 subscribers costs 4: two fit in 10, leaving 2.
+        assert_eq!(take_credits(&credits, 4, 5), 2);
+        assert_eq!(credits.available_permits(), 2);
+        assert_eq!(take_credits(&credits, 4, 5), 0, "not enough for one more");
+        credits.add_permits(6);
+        assert_eq!(take_credits(&credits, 1, 3), 3, "capped by what is due");
+        assert_eq!(take_credits(&credits, 1, 0), 0);
+        assert_eq!(credits.available_permits(), 5);
+    }
+}
