@@ -49,7 +49,8 @@ impl Shared {
         }
     }
 
-    fn now_ns(&self) -> u64 {
+    /// Nanoseconds since [`Shared::epoch`], the clock of the payload timestamps.
+    pub fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
