@@ -8,6 +8,7 @@
 #   bench/compare.sh                       # 10 s per run
 #   DURATION=5 bench/compare.sh            # shorter runs
 #   ROUNDS=3 bench/compare.sh              # each scenario 3 times per broker; medians compared
+#   SERIAL_LATENCY=1 bench/compare.sh      # latency runs one broker at a time (default: all at once)
 #   SCENARIOS="fanin-q0 latency-q0" bench/compare.sh
 #
 # Needs: mosquitto (Debian package), python3 for the tables, a release build of midge
@@ -105,9 +106,19 @@ args_for() { # scenario-qN → midge bench arguments
     esac
 }
 
+run_one() { # scenario broker args...: one `midge bench` run, its JSON (or a failure) to stdout
+    local s=$1 b=$2; shift 2
+    if ! timeout 300 "$MIDGE" bench "$@" -p "${PORT[$b]}" --broker-pid "${PID[$b]}" \
+        --label "$b" --json; then
+        echo "   failed: $s on $b" >&2
+        local q=0; [[ $s == *-q* ]] && q=${s##*-q}
+        printf '{"scenario":"%s","broker":"%s","failed":true,"qos":%s}\n' "${s%-q*}" "$b" "$q"
+    fi
+}
+
 i=0
 for s in $SCENARIOS; do
-  args=$(args_for "$s")
+  read -r -a args <<<"$(args_for "$s")"
   for ((round = 1; round <= ROUNDS; round++)); do
     # Alternate which broker goes first, so neither always runs on a warmer machine.
     order=("${BROKERS[@]}")
@@ -116,16 +127,22 @@ for s in $SCENARIOS; do
     fi
     i=$((i + 1))
     [[ $s == conns* && $i -gt 1 ]] && restart_brokers
+    if [[ $s == latency* && -z ${SERIAL_LATENCY:-} ]]; then
+        # 2,000 msg/s is light: measure every broker at once, so each sees the same
+        # machine noise (on a shared machine the scheduler dominates a p99).
+        echo "== $s on ${order[*]} at once (round $round/$ROUNDS)" >&2
+        runs=()
+        for b in "${order[@]}"; do
+            run_one "$s" "$b" "${args[@]}" >"$TMP/lat-$b.json" &
+            runs+=("$!")
+        done
+        for r in "${runs[@]}"; do wait "$r" || true; done
+        for b in "${order[@]}"; do cat "$TMP/lat-$b.json" >>"$RESULTS"; done
+        continue
+    fi
     for b in "${order[@]}"; do
         echo "== $s on $b (round $round/$ROUNDS)" >&2
-        # shellcheck disable=SC2086 # args is a word list on purpose
-        if ! timeout 300 "$MIDGE" bench $args -p "${PORT[$b]}" --broker-pid "${PID[$b]}" \
-            --label "$b" --json >>"$RESULTS"; then
-            echo "   failed: $s on $b" >&2
-            q=0; [[ $s == *-q* ]] && q=${s##*-q}
-            printf '{"scenario":"%s","broker":"%s","failed":true,"qos":%s}\n' \
-                "${s%-q*}" "$b" "$q" >>"$RESULTS"
-        fi
+        run_one "$s" "$b" "${args[@]}" >>"$RESULTS"
     done
   done
 done

@@ -49,7 +49,8 @@ impl Shared {
         }
     }
 
-    fn now_ns(&self) -> u64 {
+    /// Nanoseconds since [`Shared::epoch`], the clock of the payload timestamps.
+    pub fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
@@ -372,4 +373,22 @@ pub async fn subscriber(
     }
     c.close().await;
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credits_are_taken_whole_messages_at_a_time() {
+        let credits = Semaphore::new(10);
+        // A fanout message to 4 subscribers costs 4: two fit in 10, leaving 2.
+        assert_eq!(take_credits(&credits, 4, 5), 2);
+        assert_eq!(credits.available_permits(), 2);
+        assert_eq!(take_credits(&credits, 4, 5), 0, "not enough for one more");
+        credits.add_permits(6);
+        assert_eq!(take_credits(&credits, 1, 3), 3, "capped by what is due");
+        assert_eq!(take_credits(&credits, 1, 0), 0);
+        assert_eq!(credits.available_permits(), 5);
+    }
 }

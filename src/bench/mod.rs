@@ -73,69 +73,69 @@ pub struct BenchArgs {
     #[arg(value_enum)]
     pub scenario: Scenario,
 
-    /// Broker host name or IP [default: 127.0.0.1]
+    /// Broker host name or IP
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
 
-    /// Broker port [default: 1883]
+    /// Broker port
     #[arg(short, long, default_value_t = 1883)]
     pub port: u16,
 
-    /// MQTT version: 3.1.1 or 5 [default: 3.1.1]
+    /// MQTT version: 3.1.1 or 5
     #[arg(long = "protocol", default_value = "3.1.1", value_parser = parse_protocol)]
     pub protocol: ProtocolVersion,
 
-    /// QoS of publishes and subscriptions: 0, 1 or 2 [default: 0]
+    /// QoS of publishes and subscriptions: 0, 1 or 2
     #[arg(short, long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
     pub qos: u8,
 
-    /// Payload size in bytes, at least 24 (sequence, publisher id, timestamp) [default: 64]
+    /// Payload size in bytes, at least 24 (sequence, publisher id, timestamp)
     #[arg(short = 's', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(24..=16_000_000))]
     pub payload: u32,
 
-    /// How long to publish, in seconds (1..=120) [default: 10]
+    /// How long to publish, in seconds (1..=120)
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub duration: u64,
 
-    /// Publishers in fanin [default: 16]
+    /// Publishers in fanin
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub publishers: u32,
 
-    /// Subscribers in fanout [default: 64]
+    /// Subscribers in fanout
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub subscribers: u32,
 
-    /// Publisher/subscriber pairs in pairs [default: 32]
+    /// Publisher/subscriber pairs in pairs
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub pairs: u32,
 
     /// Messages published but not yet received, across all publishers: the credit window
-    /// that keeps the broker's queues short [default: 1000]
+    /// that keeps the broker's queues short
     #[arg(short, long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub window: u32,
 
     /// QoS 1/2 publishes a publisher leaves unacknowledged at most (also capped by the
-    /// broker's v5 Receive Maximum) [default: 256]
+    /// broker's v5 Receive Maximum)
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     pub inflight: u16,
 
-    /// Most publishes encoded into one write [default: 64]
+    /// Most publishes encoded into one write
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch: u32,
 
-    /// Messages per second in latency [default: 2000]
+    /// Messages per second in latency
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub rate: u32,
 
-    /// Connections to open in conns [default: 1000]
+    /// Connections to open in conns
     #[arg(short = 'n', long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub connections: u32,
 
-    /// Connection attempts under way at once in conns [default: 64]
+    /// Connection attempts under way at once in conns
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
 
-    /// Seconds to wait for the last messages after publishing stops (1..=30) [default: 5]
+    /// Seconds to wait for the last messages after publishing stops (1..=30)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=30))]
     pub drain: u64,
 
@@ -148,11 +148,11 @@ pub struct BenchArgs {
     pub label: Option<String>,
 
     /// Subscribers use persistent sessions (3.1.1 clean session 0, v5 session expiry
-    /// 300 s), so a durable broker stores every QoS 1/2 delivery [default: clean]
+    /// 300 s), so a durable broker stores every QoS 1/2 delivery
     #[arg(long)]
     pub persistent: bool,
 
-    /// Generator worker threads; 1 leaves the other cores to the broker [default: 1]
+    /// Generator worker threads; 1 leaves the other cores to the broker
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: u32,
 

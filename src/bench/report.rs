@@ -154,7 +154,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:<22} {:>3} {:>10} {:>10} {:>7} {:>5} {:>8} {:>8} {:>8} {:>6} {:>7}",
+        "{:<8} {:<22} {:>3} {:>10} {:>10} {:>7} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7}",
         "scenario",
         "broker",
         "qos",
@@ -164,6 +164,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         "dups",
         "p50",
         "p99",
+        "p99.9",
         "max",
         "gen",
         "broker"
@@ -175,7 +176,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         }
         let _ = writeln!(
             out,
-            "{:<8} {:<22} {:>3} {:>10} {:>10} {:>7} {:>5} {:>8} {:>8} {:>8} {:>6} {:>7}",
+            "{:<8} {:<22} {:>3} {:>10} {:>10} {:>7} {:>5} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7}",
             r.scenario.name(),
             truncate(&r.broker, 22),
             r.qos,
@@ -185,6 +186,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
             r.dups,
             micros(r.latency_us.p50),
             micros(r.latency_us.p99),
+            micros(r.latency_us.p999),
             micros(r.latency_us.max),
             opt_pct(r.generator_cpu_pct),
             opt_pct(r.broker_cpu_pct),

@@ -99,6 +99,7 @@ pub async fn run_scenario(o: &BenchOptions) -> Result<ScenarioReport, BenchError
         sub_tasks.spawn(async move { task.await.map(|r| (j, r)) });
     }
     let started = Instant::now();
+    let started_ns = shared.now_ns();
     let until = started + o.duration;
     let mut pub_tasks = JoinSet::new();
     for (index, (c, topic)) in pubs.into_iter().zip(lay.pub_topics).enumerate() {
@@ -164,7 +165,14 @@ pub async fn run_scenario(o: &BenchOptions) -> Result<ScenarioReport, BenchError
     if let Some(e) = first_error {
         return Err(e);
     }
-    let mut report = fold(o, &shared, &pub_results, &sub_results, published_for);
+    let mut report = fold(
+        o,
+        &shared,
+        &pub_results,
+        &sub_results,
+        published_for,
+        started_ns,
+    );
     report.generator_cpu_pct = own_cpu;
     report.broker_cpu_pct = broker_cpu;
     report.broker_rss_kib = o.broker_pid.and_then(rss_kib);
@@ -210,6 +218,7 @@ fn fold(
     pubs: &[PubResult],
     subs: &[(usize, SubResult)],
     published_for: Duration,
+    started_ns: u64,
 ) -> ScenarioReport {
     let sent_by: Vec<u64> = shared
         .sent
@@ -252,7 +261,7 @@ fn fold(
     }
     let secs = published_for.as_secs_f64().max(1e-3);
     #[expect(clippy::cast_precision_loss, reason = "nanoseconds within a run")]
-    let recv_secs = ((last_ns as f64) / 1e9).max(secs);
+    let recv_secs = (last_ns.saturating_sub(started_ns) as f64 / 1e9).max(secs);
     #[expect(clippy::cast_precision_loss, reason = "counts within a run")]
     let rate = |n: u64, s: f64| n as f64 / s;
     ScenarioReport {
