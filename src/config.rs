@@ -148,6 +148,10 @@ pub struct Limits {
     /// Longest topic name or filter in bytes. Default 65535 (the protocol's maximum for a
     /// UTF-8 string), at least 1. A longer topic is rejected like an invalid one.
     pub max_topic_length: usize,
+    /// Per-client receive rate limit in PUBLISH packets per second; 0 (default) = off. A
+    /// client above it is slowed down: midge stops reading its socket until the rate is
+    /// back under the limit (TCP back-pressure), nothing is dropped.
+    pub max_publish_rate: u32,
 }
 
 impl Default for Limits {
@@ -161,6 +165,7 @@ impl Default for Limits {
             max_keepalive_secs: u16::MAX,
             max_topic_levels: 128,
             max_topic_length: 65_535,
+            max_publish_rate: 0,
         }
     }
 }

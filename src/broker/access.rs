@@ -31,6 +31,17 @@ pub trait Access: Send + Sync + 'static {
     fn allow_delivery(&self, _client_id: &str, _username: Option<&str>, _topic: &str) -> bool {
         true
     }
+    /// Which rule decided a refusal, for the log and the dashboard (e.g. "acl:12 topic
+    /// read sensors/#"); called only on the refusal path.
+    fn denial_rule(
+        &self,
+        _client_id: &str,
+        _username: Option<&str>,
+        _topic: &str,
+        _subscribe: bool,
+    ) -> Option<String> {
+        None
+    }
 }
 
 /// Topics no client may publish to (or name as its will), whatever the ACL says, as in
@@ -134,6 +145,16 @@ impl Access for FileAccess {
     fn allow_delivery(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
         self.get().allow_delivery(client_id, username, topic)
     }
+    fn denial_rule(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+        subscribe: bool,
+    ) -> Option<String> {
+        self.get()
+            .denial_rule(client_id, username, topic, subscribe)
+    }
 }
 
 /// Password file and ACL file, as Mosquitto reads them (fixed; see `FileAccess` for
@@ -164,5 +185,24 @@ impl Access for crate::auth::Authenticator {
     fn allow_delivery(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
         self.authorize(client_id, username, topic, crate::auth::Access::Read)
             .allowed
+    }
+    fn denial_rule(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+        subscribe: bool,
+    ) -> Option<String> {
+        let access = if subscribe {
+            crate::auth::Access::Subscribe
+        } else {
+            crate::auth::Access::Write
+        };
+        let d = self.authorize(client_id, username, topic, access);
+        // No rule matched: the ACL's default, deny.
+        Some(d.rule.map_or_else(
+            || "no matching rule (default deny)".to_owned(),
+            |r| r.to_string(),
+        ))
     }
 }

@@ -39,6 +39,8 @@ pub struct BrokerOptions {
     pub max_keepalive: u16,
     pub max_topic_levels: usize,
     pub max_topic_length: usize,
+    /// Per-client PUBLISH packets per second; 0 = unlimited.
+    pub max_publish_rate: u32,
     /// `$SYS` publish interval; `None` = off.
     pub sys_interval: Option<Duration>,
     pub access: Arc<dyn Access>,
@@ -56,6 +58,7 @@ impl BrokerOptions {
             max_keepalive: l.max_keepalive_secs,
             max_topic_levels: l.max_topic_levels,
             max_topic_length: l.max_topic_length,
+            max_publish_rate: l.max_publish_rate,
             sys_interval: (c.sys.interval_secs > 0)
                 .then(|| Duration::from_secs(c.sys.interval_secs)),
             access,

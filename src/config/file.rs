@@ -73,6 +73,7 @@ struct RawLimits {
     connect_timeout_secs: Option<Spanned<i64>>,
     max_keepalive_secs: Option<Spanned<i64>>,
     max_topic_levels: Option<Spanned<i64>>,
+    max_publish_rate: Option<Spanned<i64>>,
     max_topic_length: Option<Spanned<i64>>,
 }
 
@@ -333,6 +334,14 @@ impl Cx<'_> {
                     U16_MAX,
                 )?
                 .unwrap_or(d.max_topic_length),
+            max_publish_rate: self
+                .int(
+                    "[limits] max_publish_rate",
+                    raw.max_publish_rate.as_ref(),
+                    0,
+                    i64::from(u32::MAX),
+                )?
+                .unwrap_or(d.max_publish_rate),
         })
     }
 

@@ -72,6 +72,7 @@ fn defaults_are_the_documented_ones() {
             max_keepalive_secs: 65_535,
             max_topic_levels: 128,
             max_topic_length: 65_535,
+            max_publish_rate: 0,
         }
     );
     assert_eq!(c.storage.dir, None);
@@ -223,6 +224,7 @@ interval_secs = 0
             max_keepalive_secs: 60,
             max_topic_levels: 4,
             max_topic_length: 100,
+            max_publish_rate: 0,
         }
     );
     assert!(c.storage.in_memory);

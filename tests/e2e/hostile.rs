@@ -544,3 +544,42 @@ async fn takeover_storm_on_one_client_id_settles() {
     back_to(&broker, offline).await;
     pair.check().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_publisher_is_slowed_to_max_publish_rate_and_loses_nothing() {
+    let broker = start_broker_with(|c| c.limits.max_publish_rate = 20).await;
+    let mut sub = raw_sub(broker.addr(), "rate-sub", "rate/#", 0).await;
+    let (mut flood, _) = Raw::v4(broker.addr(), "rate-pub", true).await;
+    let started = Instant::now();
+    // 60 messages in one burst: 20 pass at once (one second's burst), the rest at 20/s.
+    for i in 0..60u32 {
+        flood.publish0("rate/x", &i.to_be_bytes()).await;
+    }
+    let mut got = Vec::new();
+    while got.len() < 60 {
+        let p = within(10.0, sub.recv_publish()).await;
+        got.push(u32::from_be_bytes(
+            p.payload[..4].try_into().expect("4 bytes"),
+        ));
+    }
+    assert_eq!(got, (0..60).collect::<Vec<_>>(), "all delivered, in order");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500),
+        "the flood was not slowed: {took:?}"
+    );
+    // Other clients are not slowed by it.
+    let (mut other, _) = Raw::v4(broker.addr(), "rate-other", true).await;
+    let t = Instant::now();
+    for i in 0..10u32 {
+        other.publish0("rate/y", &i.to_be_bytes()).await;
+    }
+    for _ in 0..10 {
+        within(5.0, sub.recv_publish()).await;
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "a client under its own limit is not slowed"
+    );
+    broker.shutdown().await;
+}

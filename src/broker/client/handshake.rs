@@ -257,6 +257,7 @@ where
         max_out: props.maximum_packet_size.unwrap_or(u32::MAX),
         pending_acks: Default::default(),
         store_failed: false,
+        rate: Default::default(),
         released: tokio::sync::mpsc::unbounded_channel(),
         detail_generation: u64::MAX,
     })

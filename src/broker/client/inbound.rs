@@ -161,7 +161,13 @@ where
                     ))
         {
             // v3: acknowledged and dropped; v5: refused with 0x87.
-            tracing::info!(%topic, "publish denied by the ACL");
+            let rule = access.denial_rule(
+                &self.client_id,
+                self.stats.info.username.as_deref(),
+                &topic,
+                false,
+            );
+            tracing::info!(%topic, rule = rule.as_deref().unwrap_or("-"), "publish denied by the ACL");
             reason = ReasonCode::NotAuthorized;
         } else if p.properties.payload_format_indicator == Some(1)
             && std::str::from_utf8(&p.payload).is_err()
@@ -384,7 +390,13 @@ where
                     &filter,
                 )
             {
-                tracing::info!(%filter, "subscribe denied by the ACL");
+                let rule = self.ctx.options.access.denial_rule(
+                    &self.client_id,
+                    user.as_deref(),
+                    &filter,
+                    true,
+                );
+                tracing::info!(%filter, rule = rule.as_deref().unwrap_or("-"), "subscribe denied by the ACL");
                 ReasonCode::NotAuthorized
             } else {
                 ReasonCode::granted(options.qos)

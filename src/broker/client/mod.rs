@@ -66,6 +66,37 @@ pub struct Peer {
     pub internal: bool,
 }
 
+/// `[limits] max_publish_rate` for one client: a token bucket. Over the rate, the client
+/// task stops reading the socket until the bucket refills, so TCP slows the client down
+/// and nothing is dropped.
+#[derive(Debug, Default)]
+struct RateLimit {
+    tokens: f64,
+    last: Option<tokio::time::Instant>,
+    /// Reading resumes at this time.
+    resume_at: Option<tokio::time::Instant>,
+}
+
+impl RateLimit {
+    /// Account one PUBLISH at `rate` per second (0 = unlimited).
+    fn take(&mut self, rate: u32) {
+        if rate == 0 {
+            return;
+        }
+        let rate = f64::from(rate);
+        let now = tokio::time::Instant::now();
+        let elapsed = self
+            .last
+            .map_or(1.0, |t| now.duration_since(t).as_secs_f64());
+        self.last = Some(now);
+        // A burst of up to one second's worth is allowed.
+        self.tokens = (self.tokens + elapsed * rate).min(rate) - 1.0;
+        if self.tokens < 0.0 {
+            self.resume_at = Some(now + Duration::from_secs_f64(-self.tokens / rate));
+        }
+    }
+}
+
 /// An acknowledgement owed to the client.
 struct PendingAck {
     pid: crate::protocol::PacketId,
@@ -105,6 +136,7 @@ struct Client<R, W> {
     /// The store refused a v3 client's message: the connection is closed (v3 has no
     /// failure acknowledgement) and the client resends later.
     store_failed: bool,
+    rate: RateLimit,
     /// Packet ids whose PUBREL may go out now that their released state is durable;
     /// fed by the store's completion callbacks.
     released: (
@@ -201,13 +233,17 @@ where
                     }
                     return Ok(End::Control(reason));
                 }
-                res = self.reader.read_packet(), if self.writer.pending() < READ_PAUSE => {
+                () = tokio::time::sleep_until(self.rate.resume_at.unwrap_or(last_rx)), if self.rate.resume_at.is_some() => {
+                    self.rate.resume_at = None;
+                }
+                res = self.reader.read_packet(), if self.writer.pending() < READ_PAUSE && self.rate.resume_at.is_none() => {
                     match res {
                         Ok(Some(packet)) => {
                             last_rx = tokio::time::Instant::now();
                             self.account_inbound(&packet);
                             match packet {
                                 Packet::Publish(p) => {
+                                    self.rate.take(self.ctx.options.max_publish_rate);
                                     if let Some(m) = self.on_publish(p)? {
                                         let sent = self.ctx.router.send(m).await;
                                         sent.map_err(|_| "broker shutting down".to_owned())?;
