@@ -222,6 +222,7 @@ pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Sna
             own_client_id: facts.own_client_id.clone(),
         },
         counters,
+        counters_at_ms: None,
         connections: Some(connections),
         inflight: Some(inflight),
         drops: Some(drops),

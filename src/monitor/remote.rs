@@ -176,7 +176,7 @@ pub fn start(opts: RemoteOptions, link: SourceLink) {
                 () = snapshots.closed() => return,
             }
             let snap = match snap_shared.lock() {
-                Ok(s) => build_snapshot(&snap_opts, &s, snap_dropped.load(Relaxed)),
+                Ok(mut s) => build_snapshot(&snap_opts, &mut s, snap_dropped.load(Relaxed)),
                 Err(_) => return,
             };
             snapshots.send_replace(Arc::new(snap));
@@ -187,7 +187,7 @@ pub fn start(opts: RemoteOptions, link: SourceLink) {
 }
 
 /// The snapshot for the dashboard: the admin channel's when fresh, else `$SYS`.
-fn build_snapshot(opts: &RemoteOptions, s: &Shared, dropped: u64) -> Snapshot {
+fn build_snapshot(opts: &RemoteOptions, s: &mut Shared, dropped: u64) -> Snapshot {
     let now = now_ms();
     if let Some((snap, at)) = &s.admin {
         if now.saturating_sub(*at) <= ADMIN_STALE_MS || !s.connected {
@@ -200,6 +200,7 @@ fn build_snapshot(opts: &RemoteOptions, s: &Shared, dropped: u64) -> Snapshot {
             return snap;
         }
     }
+    let (counters, counters_at_ms) = s.sys.sampled(now);
     Snapshot {
         taken_at_ms: now,
         source: source_info(
@@ -208,7 +209,8 @@ fn build_snapshot(opts: &RemoteOptions, s: &Shared, dropped: u64) -> Snapshot {
             s.sys.version.clone(),
             s.sys.started_at_ms(),
         ),
-        counters: s.sys.counters(),
+        counters,
+        counters_at_ms,
         connections: None,
         inflight: None,
         drops: None,

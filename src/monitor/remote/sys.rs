@@ -19,7 +19,15 @@ pub struct SysState {
     /// Messages and payload bytes this client received through its `#` tap.
     pub seen_messages: u64,
     pub seen_bytes: u64,
+    /// When a `$SYS` counter last changed (unix ms).
+    last_update_ms: Option<u64>,
+    /// The counters as of the last burst of `$SYS` updates that has settled, and when.
+    settled: Option<(u64, Counters)>,
 }
+
+/// A broker publishes its `$SYS` topics in a burst; counters are taken once it is over,
+/// so one sample never mixes two intervals.
+const SETTLE_MS: u64 = 150;
 
 impl SysState {
     /// Take in one message. Returns whether the topic was a `$SYS` one we understood.
@@ -65,7 +73,24 @@ impl SysState {
             "retained messages/count" => c.retained = leading_number(text),
             _ => return false,
         }
+        self.last_update_ms = Some(now_ms);
         true
+    }
+
+    /// Counters for a snapshot taken at `now_ms`, and when they were sampled: `$SYS`
+    /// counters as of their last settled burst; without `$SYS`, this client's own counts
+    /// (sampled now, `None`).
+    pub fn sampled(&mut self, now_ms: u64) -> (Counters, Option<u64>) {
+        let Some(last) = self.last_update_ms else {
+            return (self.counters(), None);
+        };
+        if now_ms.saturating_sub(last) >= SETTLE_MS {
+            self.settled = Some((last, self.counters()));
+        }
+        match self.settled {
+            Some((at, c)) => (c, Some(at)),
+            None => (Counters::default(), Some(last)),
+        }
     }
 
     /// Count one message of the tap (not `$SYS`).
@@ -159,5 +184,31 @@ mod tests {
         let c = s.counters();
         assert_eq!((c.messages_received, c.bytes_received), (Some(2), Some(15)));
         assert_eq!(c.messages_sent, None);
+    }
+
+    #[test]
+    fn counters_are_sampled_once_a_burst_has_settled() {
+        let mut s = SysState::default();
+        assert_eq!(
+            s.sampled(1_000).1,
+            None,
+            "no $SYS yet: own counts, sampled now"
+        );
+        s.apply("$SYS/broker/messages/received", b"100", 10_000);
+        // Mid-burst: the new value is not used yet.
+        let (c, at) = s.sampled(10_050);
+        assert_eq!((c.messages_received, at), (None, Some(10_000)));
+        s.apply("$SYS/broker/messages/sent", b"200", 10_060);
+        let (c, at) = s.sampled(10_300);
+        assert_eq!(
+            (c.messages_received, c.messages_sent, at),
+            (Some(100), Some(200), Some(10_060))
+        );
+        // Until the next burst, every snapshot reports the same sample time, so the
+        // dashboard's rate spans whole intervals.
+        assert_eq!(s.sampled(15_000).1, Some(10_060));
+        s.apply("$SYS/broker/messages/received", b"1100", 20_000);
+        let (c, at) = s.sampled(20_500);
+        assert_eq!((c.messages_received, at), (Some(1100), Some(20_000)));
     }
 }

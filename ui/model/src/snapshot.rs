@@ -9,6 +9,9 @@ pub struct Snapshot {
     pub taken_at_ms: u64,
     pub source: SourceInfo,
     pub counters: Counters,
+    /// When `counters` were sampled, if not at `taken_at_ms`: a remote broker's `$SYS`
+    /// counters change only every `sys_interval`, and rates must span those updates.
+    pub counters_at_ms: Option<u64>,
     /// Every session, online and offline; `None` when the source cannot see sessions.
     pub connections: Option<Vec<ConnectionInfo>>,
     /// Every QoS 1/2 message in flight across all sessions; `None` when unknown.

@@ -44,7 +44,10 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Command> {
 
 fn on_snapshot(app: &mut App, s: std::sync::Arc<Snapshot>) {
     app.now_ms = app.now_ms.max(s.taken_at_ms);
-    app.rates.push(s.taken_at_ms, s.counters);
+    // Sampled counters (remote `$SYS`) count at their own time; `push` ignores a sample
+    // that is not newer, so rates span real updates instead of spiking.
+    app.rates
+        .push(s.counters_at_ms.unwrap_or(s.taken_at_ms), s.counters);
     app.client_rates.update(&s);
     app.snapshot = s;
     app.snapshots_seen += 1;
