@@ -7,6 +7,7 @@ mod client;
 pub mod drops;
 pub mod message;
 pub mod persist;
+pub mod queue;
 pub mod retained;
 pub mod router;
 pub mod session;

@@ -166,10 +166,17 @@ pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Sna
                 if let Ok(detail) = s.detail.lock() {
                     inflight.extend(detail.iter().map(|d| inflight_info(id, d, now, now_ms)));
                 }
+                let preview = e.online_queue().map_or_else(Vec::new, |q| {
+                    q.head(QUEUE_PREVIEW, |d| model::QueuedInfo {
+                        topic: d.msg.topic.to_string(),
+                        qos: d.qos as u8,
+                        bytes: d.msg.payload.len() as u32,
+                    })
+                });
                 (
                     s.inflight_out.load(Relaxed),
                     s.inflight_in.load(Relaxed),
-                    Vec::new(),
+                    preview,
                 )
             }
         };

@@ -247,6 +247,7 @@ where
         stats,
         session: granted.session,
         deliveries: granted.deliveries,
+        batch: Default::default(),
         control: granted.control,
         will: connect.will,
         session_expiry,

@@ -118,7 +118,9 @@ struct Client<R, W> {
     conn_id: u64,
     stats: Arc<ClientStats>,
     session: Session,
-    deliveries: mpsc::Receiver<Delivery>,
+    deliveries: Arc<super::queue::DeliveryQueue>,
+    /// Deliveries taken from the queue in one go, sent as the window allows.
+    batch: VecDeque<Delivery>,
     control: mpsc::UnboundedReceiver<Control>,
     will: Option<LastWill>,
     session_expiry: u32,
@@ -187,8 +189,12 @@ where
             End::Abnormal(why) => tracing::info!(%why, "connection closed"),
         }
         // Deliveries still queued for us go back with the session (QoS 1/2 only).
-        self.deliveries.close();
-        while let Ok(d) = self.deliveries.try_recv() {
+        let left: Vec<Delivery> = self
+            .batch
+            .drain(..)
+            .chain(self.deliveries.close())
+            .collect();
+        for d in left {
             let _ = self.session.enqueue(d, false);
         }
         self.write_store_changes();
@@ -218,9 +224,17 @@ where
         tokio::pin!(timer);
         self.resume().await?;
         loop {
-            let can_take = self.writer.pending() < WRITE_HIGH_WATER
+            let mut can_take = self.writer.pending() < WRITE_HIGH_WATER
                 && self.session.queued() == 0
                 && self.session.window_open();
+            if can_take {
+                // Whatever the router queued meanwhile goes out before we wait again: a
+                // wake-up is only sent per push, not per item left behind.
+                self.take_deliveries();
+                can_take = self.batch.is_empty()
+                    && self.session.window_open()
+                    && self.writer.pending() < WRITE_HIGH_WATER;
+            }
             tokio::select! {
                 biased;
                 ctl = self.control.recv() => {
@@ -284,18 +298,8 @@ where
                         last_rx = tokio::time::Instant::now();
                     }
                 }
-                d = self.deliveries.recv(), if can_take => {
-                    let Some(d) = d else { return Ok(End::Control(ReasonCode::ServerShuttingDown)) };
-                    self.send_delivery(d);
-                    for _ in 1..BATCH {
-                        if !(self.session.window_open() && self.writer.pending() < WRITE_HIGH_WATER) {
-                            break;
-                        }
-                        match self.deliveries.try_recv() {
-                            Ok(d) => self.send_delivery(d),
-                            Err(_) => break,
-                        }
-                    }
+                () = self.deliveries.ready(), if can_take => {
+                    self.take_deliveries();
                 }
                 () = &mut timer, if self.keep_alive.is_some() => {
                     let due = last_rx + keep_alive;
@@ -361,6 +365,20 @@ where
             }) as crate::storage::Done
         });
         store.submit(ops, done);
+    }
+
+    /// Take a batch from the router's queue and send what the window allows; the rest
+    /// waits in `batch`, ahead of anything newer.
+    fn take_deliveries(&mut self) {
+        if self.batch.is_empty() {
+            self.deliveries.pop_into(BATCH, &mut self.batch);
+        }
+        while self.session.window_open() && self.writer.pending() < WRITE_HIGH_WATER {
+            let Some(d) = self.batch.pop_front() else {
+                break;
+            };
+            self.send_delivery(d);
+        }
     }
 
     /// Queue a DISCONNECT with `reason` (v5 only) and return the log text.

@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::protocol::{LastWill, ReasonCode};
 
 use super::{ClientEntry, Control, Online, Router};
-use crate::broker::message::{ClientId, Delivery, Message};
+use crate::broker::message::{ClientId, Message};
+use crate::broker::queue::DeliveryQueue;
 use crate::broker::session::Session;
 use crate::broker::shared::ClientStats;
 
@@ -33,7 +34,7 @@ pub struct ConnectRequest {
 pub struct ConnectGranted {
     pub session: Session,
     pub session_present: bool,
-    pub deliveries: mpsc::Receiver<Delivery>,
+    pub deliveries: Arc<DeliveryQueue>,
     pub control: mpsc::UnboundedReceiver<Control>,
 }
 
@@ -70,11 +71,11 @@ impl Router {
         // The hand-off to an online client absorbs bursts: a reader that keeps up must not
         // lose messages because the session queue bound (`max_queued`) is small.
         let cap = self.options.max_queued.max(OUTBOUND_BURST);
-        let (tx, rx) = mpsc::channel(cap);
+        let queue = Arc::new(DeliveryQueue::new(cap));
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let online = Online {
             conn_id: req.conn_id,
-            deliveries: tx,
+            deliveries: queue.clone(),
             control: ctl_tx,
         };
         let existing = self.clients.remove(&req.client_id);
@@ -116,7 +117,7 @@ impl Router {
         let granted = ConnectGranted {
             session,
             session_present,
-            deliveries: rx,
+            deliveries: queue,
             control: ctl_rx,
         };
         let persistent_before = session_present;

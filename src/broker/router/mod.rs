@@ -78,7 +78,7 @@ pub enum RouterMsg {
 /// Router-side view of a connected client.
 struct Online {
     conn_id: u64,
-    deliveries: mpsc::Sender<Delivery>,
+    deliveries: Arc<super::queue::DeliveryQueue>,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -111,9 +111,13 @@ impl ClientEntry {
     pub fn offline_session(&self) -> Option<&Session> {
         self.session.as_ref()
     }
+    /// What waits for an online client (`None` offline).
+    pub fn online_queue(&self) -> Option<&super::queue::DeliveryQueue> {
+        self.online.as_ref().map(|o| &*o.deliveries)
+    }
     pub fn queued(&self) -> usize {
         match (&self.online, &self.session) {
-            (Some(o), _) => o.deliveries.max_capacity() - o.deliveries.capacity(),
+            (Some(o), _) => o.deliveries.len(),
             (None, Some(s)) => s.queued(),
             (None, None) => 0,
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc::error::TrySendError;
+use crate::broker::queue::PushError;
 use tokio::sync::oneshot;
 
 use crate::protocol::{topic, ByteStr, QoS, RetainHandling, SubscriptionOptions};
@@ -164,7 +164,7 @@ impl Router {
             return false;
         }
         let room = match (&e.online, &e.session) {
-            (Some(o), _) => o.deliveries.capacity() > 0 || o.deliveries.is_closed(),
+            (Some(o), _) => o.deliveries.accepts(),
             (None, Some(s)) => d.qos != QoS::AtMostOnce && s.queued() < self.options.max_queued,
             (None, None) => false,
         };
@@ -204,10 +204,10 @@ impl Router {
             return;
         };
         match &e.online {
-            Some(o) => match o.deliveries.try_send(d) {
+            Some(o) => match o.deliveries.try_push(d) {
                 Ok(()) => {}
                 // `prepare` saw room; only a closing client can refuse now.
-                Err(TrySendError::Full(d) | TrySendError::Closed(d)) => e.limbo.push(d),
+                Err(PushError::Full(d) | PushError::Closed(d)) => e.limbo.push(d),
             },
             None => {
                 if let Some(s) = e.session.as_mut() {
