@@ -248,6 +248,7 @@ where
         session: granted.session,
         deliveries: granted.deliveries,
         batch: Default::default(),
+        clock: None,
         control: granted.control,
         will: connect.will,
         session_expiry,

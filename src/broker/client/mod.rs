@@ -121,6 +121,8 @@ struct Client<R, W> {
     deliveries: Arc<super::queue::DeliveryQueue>,
     /// Deliveries taken from the queue in one go, sent as the window allows.
     batch: VecDeque<Delivery>,
+    /// `now()`'s reading for the current batch; cleared when a batch starts.
+    clock: Option<std::time::Instant>,
     control: mpsc::UnboundedReceiver<Control>,
     will: Option<LastWill>,
     session_expiry: u32,
@@ -367,9 +369,15 @@ where
         store.submit(ops, done);
     }
 
+    /// The time, read once per wake-up: a batch of deliveries shares one clock read.
+    fn now(&mut self) -> std::time::Instant {
+        *self.clock.get_or_insert_with(std::time::Instant::now)
+    }
+
     /// Take a batch from the router's queue and send what the window allows; the rest
     /// waits in `batch`, ahead of anything newer.
     fn take_deliveries(&mut self) {
+        self.clock = None;
         if self.batch.is_empty() {
             self.deliveries.pop_into(BATCH, &mut self.batch);
         }

@@ -46,6 +46,7 @@ where
 
     /// Send from the session's queue while the window allows.
     pub(super) fn drain_queue(&mut self) {
+        self.clock = None;
         if self.session.queued() == 0 {
             return;
         }
@@ -60,6 +61,7 @@ where
 
     /// Send now if the window allows, else queue behind what is waiting.
     pub(super) fn send_or_queue(&mut self, d: Delivery) {
+        self.clock = None;
         if self.session.queued() == 0 && (d.qos == QoS::AtMostOnce || self.session.window_open()) {
             self.send_delivery(d);
         } else if self.session.enqueue(d, true).is_err() {
@@ -71,7 +73,7 @@ where
     /// Start one delivery: drop it if expired or too large for the client, else assign a
     /// packet id (QoS 1/2) and encode it.
     pub(super) fn send_delivery(&mut self, d: Delivery) {
-        let now = Instant::now();
+        let now = self.now();
         if d.msg.is_expired(now) {
             return self.drop_delivery(&d, DropReason::Expired);
         }
