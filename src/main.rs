@@ -20,6 +20,11 @@ use midge::cli::{Cli, Command};
 use midge::config::Config;
 use midge::monitor::logs::UiLogLayer;
 
+/// mimalloc: the broker allocates many small, short-lived buffers across threads
+/// (messages, store records); glibc's malloc was ~15% of a persistent-QoS 1 profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
