@@ -226,7 +226,9 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
     let mut broker = rt.block_on(async {
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
-        reload_on_sighup(&broker, files);
+        // SIGHUP here means the terminal went away, not "reload"; that is headless only.
+        let _ = files;
+        exit_on_terminal_signals();
         anyhow::Ok(broker)
     })?;
     let facts = SourceFacts {
@@ -253,6 +255,29 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
     tracing::info!("dashboard closed: shutting down");
     rt.block_on(broker.shutdown(Duration::from_secs(2)));
     ui.context("running the dashboard")
+}
+
+/// In dashboard mode, SIGTERM or SIGHUP (the terminal closed) give the terminal back and
+/// exit: the durable store keeps what was acknowledged, so no graceful drain is needed.
+fn exit_on_terminal_signals() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: leaving"),
+                _ = hup.recv() => tracing::info!("SIGHUP: the terminal went away, leaving"),
+            }
+            midge_ui::restore_terminal();
+            std::process::exit(0);
+        });
+    }
 }
 
 /// SIGINT or SIGTERM.

@@ -349,3 +349,30 @@ fn no_color_draws_without_colour_escapes() {
     }
     quit_and_check(&tmux);
 }
+
+#[test]
+fn closing_the_terminal_ends_the_dashboard_and_frees_its_port() {
+    if skip_without_tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let tmux = Tmux::new();
+    tmux.start(100, 30, &midge_cmd(port, dir.path(), ""));
+    tmux.wait_for("the dashboard", |s| s.contains("Overview"));
+    // The terminal goes away (SIGHUP): midge must not stay behind, spinning on a dead tty.
+    tmux.ok(&["kill-server"]);
+    let start = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "midge still serves after its terminal closed"
+        );
+        std::thread::sleep(POLL);
+    }
+    let log = std::fs::read_to_string(dir.path().join("midge.log")).expect("log file");
+    assert!(log.contains("SIGHUP"), "the exit was logged: {log}");
+}

@@ -22,6 +22,13 @@ pub use msg::{Key, Mouse, MouseKind, Msg};
 pub use run::{run, run_with, InputSource, ScriptedInput};
 pub use view::view;
 
+/// Give the terminal back (leave raw mode and the alternate screen, stop mouse capture)
+/// from outside the dashboard loop, e.g. before exiting on SIGTERM or SIGHUP.
+pub fn restore_terminal() {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+}
+
 /// How the dashboard presents itself.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
