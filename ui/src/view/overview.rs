@@ -79,21 +79,23 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
             l5.extend(kv(theme, "commits ", format!("{}/s", st.commits_per_sec)));
             l5.extend(kv(theme, "fsync ", format!("{} µs", st.last_fsync_micros)));
-            // The window a crash would lose: accepted, not yet on disk.
-            let since = match app.now_ms.checked_sub(st.last_durable_ms) {
-                _ if st.last_durable_ms == 0 => NA.to_owned(),
-                Some(ms) if ms < 10_000 => format!("{ms} ms"),
-                _ => fmt::age(app.now_ms, st.last_durable_ms),
-            };
-            l5.extend(kv(
-                theme,
-                "not yet on disk ",
+            // The window a crash would lose: accepted, not yet on disk, and for how long.
+            // Nothing pending means nothing to lose, whatever the last flush's age.
+            let window = if st.pending_ops == 0 {
+                "nothing (all on disk)".to_owned()
+            } else {
+                let since = match app.now_ms.checked_sub(st.last_durable_ms) {
+                    _ if st.last_durable_ms == 0 => NA.to_owned(),
+                    Some(ms) if ms < 10_000 => format!("{ms} ms"),
+                    _ => fmt::age(app.now_ms, st.last_durable_ms),
+                };
                 format!(
                     "{} ops / {} · last flush {since} ago",
                     st.pending_ops,
                     crate::derive::payload::human_bytes(st.pending_bytes)
-                ),
-            ));
+                )
+            };
+            l5.extend(kv(theme, "not yet on disk ", window));
             if st.failed {
                 l5.push(Span::styled(
                     "STORE FAILING: QoS≥1 to persistent sessions refused",
