@@ -94,7 +94,7 @@ start_dashboard() {
     # message "delivery dropped" stays at info so the slow consumer does not flood.
     local log="info,midge::broker::client=debug,midge::broker::client::outbound=info"
     t new-session -d -s shot -x "$1" -y "$2" \
-        "MIDGE_LOG='$log' '$MIDGE' -c '$WORK/midge.toml' -l 127.0.0.1:$PORT --in-memory --log-file '$WORK/midge.log'; sleep 3600"
+        "MIDGE_LOG='$log' '$MIDGE' -c '$WORK/midge.toml' -l 127.0.0.1:$PORT --data-dir '$WORK/data' --log-file '$WORK/midge.log'; sleep 3600"
     wait_for "UTC"
 }
 

@@ -71,6 +71,10 @@ impl DeliveryQueue {
         q.closed || q.items.len() < self.capacity
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn len(&self) -> usize {
         self.lock().items.len()
     }

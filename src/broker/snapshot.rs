@@ -197,7 +197,10 @@ pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Sna
             inflight_out,
             inflight_in,
             queued: e.queued() as u32,
-            queue_capacity: r.options.max_queued as u32,
+            // Online, the hand-off queue (at least a burst's worth); offline, the session's.
+            queue_capacity: e
+                .online_queue()
+                .map_or(r.options.max_queued, |q| q.capacity()) as u32,
             dropped: s.dropped.load(Relaxed),
             queue_preview,
         });
