@@ -2,7 +2,7 @@
 //! atomics (cheap enough to keep always on) and a detail block refreshed only while
 //! someone watches.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -27,12 +27,6 @@ pub struct Metrics {
     pub clients_maximum: AtomicU64,
     /// Set while a dashboard (or monitor) watches: clients then refresh their detail.
     pub watched: AtomicBool,
-}
-
-impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
-    }
 }
 
 /// What the client said about itself at CONNECT, fixed for the connection's life.

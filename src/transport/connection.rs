@@ -87,11 +87,6 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn last_packet_size(&self) -> usize {
         self.last_size
     }
-
-    /// Bytes received but not yet decoded.
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
 }
 
 /// The outbound half: packets are encoded into one buffer and written with as few

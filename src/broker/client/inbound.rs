@@ -29,19 +29,12 @@ where
     /// Handle one inbound packet; `Ok(Some)` ends the connection normally, `Err` with a
     /// protocol error (a v5 DISCONNECT is queued first).
     ///
-    /// PUBLISH is handled apart (`on_publish`, synchronous): it is the hot path, and this
-    /// future, boxed by the caller, would otherwise make every connection's task larger.
+    /// The event loop sends PUBLISH to `route_publish` directly: it is the hot path, and
+    /// this future, boxed by the caller, would otherwise make every connection's task
+    /// larger.
     pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<Option<End>, String> {
         match packet {
-            Packet::Publish(p) => {
-                if let Some(m) = self.on_publish(p)? {
-                    self.ctx
-                        .router
-                        .send(m)
-                        .await
-                        .map_err(|_| "broker shutting down".to_owned())?;
-                }
-            }
+            Packet::Publish(p) => self.route_publish(p).await?,
             Packet::PubAck(a) => {
                 let r = self.session.on_puback(a.pid);
                 self.on_ack_result(r, "PUBACK")?;
@@ -122,6 +115,17 @@ where
         }
     }
 
+    /// The whole inbound PUBLISH path: rate limit, checks and acknowledgement, then the
+    /// router. Its only await is the router send, so the caller's future stays small.
+    pub(super) async fn route_publish(&mut self, p: Publish) -> Result<(), String> {
+        self.rate.take(self.ctx.options.max_publish_rate);
+        if let Some(m) = self.on_publish(p)? {
+            let sent = self.ctx.router.send(m).await;
+            sent.map_err(|_| "broker shutting down".to_owned())?;
+        }
+        Ok(())
+    }
+
     /// Count and trace an inbound packet.
     pub(super) fn account_inbound(&self, packet: &Packet) {
         self.ctx.trace.record(&self.client_id, true, packet);
@@ -132,7 +136,7 @@ where
 
     /// An inbound PUBLISH: checks, QoS bookkeeping and its acknowledgement; returns the
     /// message for the router (the caller sends it).
-    pub(super) fn on_publish(&mut self, mut p: Publish) -> Result<Option<RouterMsg>, String> {
+    fn on_publish(&mut self, mut p: Publish) -> Result<Option<RouterMsg>, String> {
         self.stats.messages_in.fetch_add(1, Relaxed);
         self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
         if !p.properties.subscription_identifiers.is_empty() {

@@ -258,13 +258,7 @@ where
                             last_rx = tokio::time::Instant::now();
                             self.account_inbound(&packet);
                             match packet {
-                                Packet::Publish(p) => {
-                                    self.rate.take(self.ctx.options.max_publish_rate);
-                                    if let Some(m) = self.on_publish(p)? {
-                                        let sent = self.ctx.router.send(m).await;
-                                        sent.map_err(|_| "broker shutting down".to_owned())?;
-                                    }
-                                }
+                                Packet::Publish(p) => self.route_publish(p).await?,
                                 // Boxed: the rarer packets' handling (subscribe, unsubscribe,
                                 // ...) would otherwise enlarge every connection's task.
                                 other => {
