@@ -2,7 +2,10 @@
 //! slow-consumer view. Only touched on the drop path.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
+
+use crate::protocol::ByteStr;
 
 use super::message::ClientId;
 use super::session::DropReason;
@@ -16,34 +19,39 @@ pub struct DropStat {
     pub last: Instant,
 }
 
+type Key = (ClientId, ByteStr, DropReason);
+
+/// Shared by the router (queue full, ACL) and the client tasks (expired, too large).
+/// Recording a known row allocates nothing: ids and topics are shared strings.
 #[derive(Debug, Default)]
 pub struct DropLog {
-    rows: HashMap<(ClientId, String, DropReason), DropStat>,
+    rows: Mutex<HashMap<Key, DropStat>>,
 }
 
 impl DropLog {
-    pub fn record(&mut self, client: &ClientId, topic: &str, reason: DropReason) {
+    pub fn record(&self, client: &ClientId, topic: &ByteStr, reason: DropReason) {
         let now = Instant::now();
-        if let Some(stat) = self
+        let mut rows = self
             .rows
-            .get_mut(&(client.clone(), topic.to_owned(), reason))
-        {
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (client.clone(), topic.clone(), reason);
+        if let Some(stat) = rows.get_mut(&key) {
             stat.count += 1;
             stat.last = now;
             return;
         }
-        if self.rows.len() >= MAX_ROWS {
-            if let Some(oldest) = self
-                .rows
+        if rows.len() >= MAX_ROWS {
+            if let Some(oldest) = rows
                 .iter()
                 .min_by_key(|(_, s)| s.last)
                 .map(|(k, _)| k.clone())
             {
-                self.rows.remove(&oldest);
+                rows.remove(&oldest);
             }
         }
-        self.rows.insert(
-            (client.clone(), topic.to_owned(), reason),
+        rows.insert(
+            key,
             DropStat {
                 count: 1,
                 last: now,
@@ -51,7 +59,37 @@ impl DropLog {
         );
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&(ClientId, String, DropReason), &DropStat)> {
-        self.rows.iter()
+    /// A copy of every row, for a snapshot.
+    pub fn rows(&self) -> Vec<(Key, DropStat)> {
+        let rows = self
+            .rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rows.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn rows_aggregate_by_client_topic_and_reason() {
+        let log = DropLog::default();
+        let c: ClientId = Arc::from("c");
+        let t = ByteStr::from("a/b");
+        log.record(&c, &t, DropReason::QueueFull);
+        log.record(&c, &t, DropReason::QueueFull);
+        log.record(&c, &t, DropReason::TooLarge);
+        let mut rows: Vec<_> = log
+            .rows()
+            .into_iter()
+            .map(|((_, _, r), s)| (r as u8, s.count))
+            .collect();
+        rows.sort_unstable();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().any(|&(_, n)| n == 2));
+        assert!(rows.iter().any(|&(_, n)| n == 1));
     }
 }

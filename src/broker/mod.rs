@@ -80,6 +80,8 @@ pub struct Context {
     pub trace: trace::TraceHub,
     /// The durable store; `None` with `--in-memory`.
     pub store: Option<crate::storage::Store>,
+    /// What was dropped for whom and why (shared with the router).
+    pub drops: Arc<drops::DropLog>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +152,7 @@ impl Broker {
             next_conn_id: AtomicU64::new(1),
             trace: trace::TraceHub::default(),
             store,
+            drops: router.drops.clone(),
         });
         let bound = crate::transport::Bound::bind(&config.listeners).await?;
         let local_addrs = bound.local_addrs().to_vec();

@@ -207,10 +207,11 @@ pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Sna
     }
     let drops = r
         .drops
-        .iter()
+        .rows()
+        .into_iter()
         .map(|((client, topic, reason), stat)| model::DropInfo {
             client_id: client.to_string(),
-            topic: topic.clone(),
+            topic: topic.to_string(),
             reason: match reason {
                 DropReason::QueueFull => model::DropReason::QueueFull,
                 DropReason::TooLarge => model::DropReason::TooLarge,

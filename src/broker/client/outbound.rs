@@ -96,6 +96,7 @@ where
 
     fn drop_delivery(&mut self, d: &Delivery, reason: DropReason) {
         self.session.discard(d, reason);
+        self.ctx.drops.record(&self.client_id, &d.msg.topic, reason);
         self.stats.dropped.fetch_add(1, Relaxed);
         self.ctx.metrics.publish_dropped.fetch_add(1, Relaxed);
         tracing::debug!(topic = %d.msg.topic, ?reason, "delivery dropped");

@@ -135,7 +135,7 @@ pub struct Router {
     /// Every published message, for the dashboard's topic tree; `try_send`, drops counted.
     pub tap: Option<mpsc::Sender<Arc<Message>>>,
     pub tap_dropped: u64,
-    pub drops: super::drops::DropLog,
+    pub drops: Arc<super::drops::DropLog>,
     pub started: Instant,
     scratch: Vec<super::trie::Matched>,
     scratch_out: Vec<(ClientId, Delivery)>,
@@ -154,7 +154,7 @@ impl Router {
             timed: HashSet::new(),
             tap: None,
             tap_dropped: 0,
-            drops: super::drops::DropLog::default(),
+            drops: Arc::default(),
             started: Instant::now(),
             scratch: Vec::new(),
             scratch_out: Vec::new(),
