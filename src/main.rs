@@ -22,6 +22,7 @@ use midge::monitor::logs::UiLogLayer;
 
 /// mimalloc: the broker allocates many small, short-lived buffers across threads
 /// (messages, store records); glibc's malloc was ~15% of a persistent-QoS 1 profile.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,13 +1,18 @@
-//! The hand-off from the router to one online client: a bounded queue the router pushes
-//! to without ever waiting, and the client task drains in batches. Unlike a channel it
-//! can be looked into (the dashboard shows its head) and costs nothing while empty.
+//! The hand-off to one online client task: a bounded queue of deliveries the router
+//! pushes to without ever waiting, and the client task drains in batches, plus the few
+//! signals other tasks send the client (disconnect, PUBRELs the store released). Unlike
+//! channels it can be looked into (the dashboard shows its head), costs nothing while
+//! empty, and is one small allocation with one wake-up source per connection (memory per
+//! idle connection).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
 use super::message::Delivery;
+use crate::protocol::{PacketId, ReasonCode};
 
 #[derive(Debug)]
 pub struct DeliveryQueue {
@@ -15,6 +20,9 @@ pub struct DeliveryQueue {
     /// Wakes the client task; a notification sent while nobody waits is kept, so a push
     /// between "queue empty" and "wait" is never lost.
     ready: Notify,
+    /// A signal waits in `Inner`: the client checks this cheap flag on every turn, so a
+    /// busy connection still sees a disconnect at once.
+    signalled: AtomicBool,
     capacity: usize,
 }
 
@@ -23,6 +31,20 @@ struct Inner {
     items: VecDeque<Delivery>,
     /// The client task has ended: pushes are refused (the router keeps them in limbo).
     closed: bool,
+    /// The client task waits for deliveries: a push wakes it. While its window is shut it
+    /// doesn't, and pushes then cost no wake-up.
+    wants_items: bool,
+    /// Close the connection (first reason wins).
+    disconnect: Option<ReasonCode>,
+    /// QoS 2 ids whose PUBREL may go out: their released state is durable.
+    released: Vec<PacketId>,
+}
+
+/// What other tasks asked of the client since it last looked.
+#[derive(Debug, Default)]
+pub struct Signals {
+    pub disconnect: Option<ReasonCode>,
+    pub released: Vec<PacketId>,
 }
 
 /// Why `try_push` refused; the delivery comes back.
@@ -37,6 +59,7 @@ impl DeliveryQueue {
         Self {
             inner: Mutex::default(),
             ready: Notify::new(),
+            signalled: AtomicBool::new(false),
             capacity: capacity.max(1),
         }
     }
@@ -51,7 +74,7 @@ impl DeliveryQueue {
 
     /// Push without waiting; never blocks the router.
     pub fn try_push(&self, d: Delivery) -> Result<(), PushError> {
-        {
+        let wake = {
             let mut q = self.lock();
             if q.closed {
                 return Err(PushError::Closed(d));
@@ -60,9 +83,56 @@ impl DeliveryQueue {
                 return Err(PushError::Full(d));
             }
             q.items.push_back(d);
+            q.wants_items
+        };
+        if wake {
+            self.ready.notify_one();
         }
-        self.ready.notify_one();
         Ok(())
+    }
+
+    /// Whether pushes should wake the client task; returns whether items wait already
+    /// (checked under the same lock, so a push in between is never missed).
+    pub fn want_items(&self, yes: bool) -> bool {
+        let mut q = self.lock();
+        q.wants_items = yes;
+        !q.items.is_empty()
+    }
+
+    /// Ask the client task to close the connection with `reason`.
+    pub fn disconnect(&self, reason: ReasonCode) {
+        self.lock().disconnect.get_or_insert(reason);
+        self.signalled.store(true, Ordering::Release);
+        self.ready.notify_one();
+    }
+
+    /// Let the client send PUBREL for these ids (called from the store's thread).
+    pub fn release(&self, pids: Vec<PacketId>) {
+        {
+            let mut q = self.lock();
+            if q.released.is_empty() {
+                q.released = pids;
+            } else {
+                q.released.extend(pids);
+            }
+        }
+        self.signalled.store(true, Ordering::Release);
+        self.ready.notify_one();
+    }
+
+    /// Whether `take_signals` has something.
+    pub fn signalled(&self) -> bool {
+        self.signalled.load(Ordering::Acquire)
+    }
+
+    /// Take what other tasks asked for since the last call.
+    pub fn take_signals(&self) -> Signals {
+        let mut q = self.lock();
+        self.signalled.store(false, Ordering::Relaxed);
+        Signals {
+            disconnect: q.disconnect.take(),
+            released: std::mem::take(&mut q.released),
+        }
     }
 
     /// Room for one more, or closed (then a push goes to limbo, not counted as a drop).
@@ -90,7 +160,7 @@ impl DeliveryQueue {
         out.extend(q.items.drain(..n));
     }
 
-    /// Wait until something may have been pushed.
+    /// Wait until something may have been pushed (if wanted) or signalled.
     pub async fn ready(&self) {
         self.ready.notified().await;
     }
@@ -135,6 +205,7 @@ mod tests {
     #[tokio::test]
     async fn bounded_ordered_and_closable() {
         let q = DeliveryQueue::new(2);
+        assert!(!q.want_items(true), "empty");
         q.try_push(d(1)).expect("room");
         q.try_push(d(2)).expect("room");
         assert!(matches!(q.try_push(d(3)), Err(PushError::Full(_))));
@@ -156,5 +227,29 @@ mod tests {
             q.accepts(),
             "closed: pushes go to limbo, not counted as drops"
         );
+    }
+
+    #[tokio::test]
+    async fn signals_wake_even_when_items_are_not_wanted() {
+        let q = DeliveryQueue::new(4);
+        assert!(!q.want_items(false));
+        q.try_push(d(1)).expect("room");
+        assert!(!q.signalled());
+        // The item is kept, and the window reopening finds it without a wake-up.
+        assert!(q.want_items(true));
+        q.release(vec![std::num::NonZeroU16::MIN]);
+        q.disconnect(ReasonCode::AdministrativeAction);
+        q.disconnect(ReasonCode::ServerShuttingDown);
+        q.ready().await;
+        assert!(q.signalled());
+        let s = q.take_signals();
+        assert_eq!(
+            s.disconnect,
+            Some(ReasonCode::AdministrativeAction),
+            "first wins"
+        );
+        assert_eq!(s.released.len(), 1);
+        assert!(!q.signalled());
+        assert!(q.take_signals().disconnect.is_none());
     }
 }

@@ -24,7 +24,7 @@ struct SharedGroup {
 }
 
 #[derive(Debug, Default)]
-struct Node {
+pub(crate) struct Node {
     children: HashMap<Box<str>, Node>,
     subscribers: Vec<Subscriber>,
     shared: HashMap<Arc<str>, SharedGroup>,

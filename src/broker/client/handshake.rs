@@ -249,8 +249,7 @@ where
         deliveries: granted.deliveries,
         batch: Default::default(),
         clock: None,
-        control: granted.control,
-        will: connect.will,
+        will: connect.will.map(Box::new),
         session_expiry,
         keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
         aliases_in: HashMap::new(),
@@ -260,7 +259,6 @@ where
         pending_acks: Default::default(),
         store_failed: false,
         rate: Default::default(),
-        released: tokio::sync::mpsc::unbounded_channel(),
         detail_generation: u64::MAX,
     })
 }

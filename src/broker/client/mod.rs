@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
@@ -21,7 +20,7 @@ use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 
 use super::message::{ClientId, Delivery};
 use super::persist;
-use super::router::{Control, Disconnected, RouterMsg};
+use super::router::{Disconnected, RouterMsg};
 use super::session::{Session, StoreChange};
 use super::shared::{ClientStats, InflightDetail, Stage};
 use super::Context;
@@ -123,8 +122,8 @@ struct Client<R, W> {
     batch: VecDeque<Delivery>,
     /// `now()`'s reading for the current batch; cleared when a batch starts.
     clock: Option<std::time::Instant>,
-    control: mpsc::UnboundedReceiver<Control>,
-    will: Option<LastWill>,
+    /// Boxed: most clients have none, and a will is large (v5 properties).
+    will: Option<Box<LastWill>>,
     session_expiry: u32,
     /// 1.5 × keep-alive [MQTT-3.1.2-24]; `None` when keep-alive is 0.
     keep_alive: Option<Duration>,
@@ -141,12 +140,6 @@ struct Client<R, W> {
     /// failure acknowledgement) and the client resends later.
     store_failed: bool,
     rate: RateLimit,
-    /// Packet ids whose PUBREL may go out now that their released state is durable;
-    /// fed by the store's completion callbacks.
-    released: (
-        mpsc::UnboundedSender<crate::protocol::PacketId>,
-        mpsc::UnboundedReceiver<crate::protocol::PacketId>,
-    ),
     /// The session generation last published to `stats.detail`.
     detail_generation: u64,
 }
@@ -237,18 +230,15 @@ where
                     && self.session.window_open()
                     && self.writer.pending() < WRITE_HIGH_WATER;
             }
+            if let Some(end) = self.on_signals() {
+                return Ok(end);
+            }
+            // Deliveries wake us only while we can take them; signals always do.
+            if self.deliveries.want_items(can_take) && can_take {
+                continue;
+            }
             tokio::select! {
                 biased;
-                ctl = self.control.recv() => {
-                    let reason = match ctl {
-                        Some(Control::Disconnect(r)) => r,
-                        None => ReasonCode::ServerShuttingDown,
-                    };
-                    if self.version.is_v5() {
-                        self.writer.push(&Packet::Disconnect(Disconnect::new(reason)));
-                    }
-                    return Ok(End::Control(reason));
-                }
                 () = tokio::time::sleep_until(self.rate.resume_at.unwrap_or(last_rx)), if self.rate.resume_at.is_some() => {
                     self.rate.resume_at = None;
                 }
@@ -283,9 +273,6 @@ where
                         return Err("the store refused a message".into());
                     }
                 }
-                Some(pid) = self.released.1.recv() => {
-                    self.push(&Packet::PubRel(crate::protocol::Ack::new(pid)));
-                }
                 res = self.writer.write_some(), if self.writer.pending() > 0 => {
                     res.map_err(|e| e.to_string())?;
                     if self.writer.pending() >= READ_PAUSE {
@@ -294,8 +281,13 @@ where
                         last_rx = tokio::time::Instant::now();
                     }
                 }
-                () = self.deliveries.ready(), if can_take => {
-                    self.take_deliveries();
+                () = self.deliveries.ready() => {
+                    if let Some(end) = self.on_signals() {
+                        return Ok(end);
+                    }
+                    if can_take {
+                        self.take_deliveries();
+                    }
                 }
                 () = &mut timer, if self.keep_alive.is_some() => {
                     let due = last_rx + keep_alive;
@@ -310,6 +302,26 @@ where
             self.write_store_changes();
             self.publish_stats();
         }
+    }
+
+    /// Act on what other tasks asked: close the connection, or send the PUBRELs whose
+    /// released state is durable.
+    fn on_signals(&mut self) -> Option<End> {
+        if !self.deliveries.signalled() {
+            return None;
+        }
+        let signals = self.deliveries.take_signals();
+        if let Some(reason) = signals.disconnect {
+            if self.version.is_v5() {
+                self.writer
+                    .push(&Packet::Disconnect(Disconnect::new(reason)));
+            }
+            return Some(End::Control(reason));
+        }
+        for pid in signals.released {
+            self.push(&Packet::PubRel(crate::protocol::Ack::new(pid)));
+        }
+        None
     }
 
     /// Write what the session changed about stored deliveries (completed, dropped,
@@ -349,14 +361,12 @@ where
             })
             .collect();
         let done: Option<crate::storage::Done> = (!release.is_empty()).then(|| {
-            let tx = self.released.0.clone();
+            let inbox = self.deliveries.clone();
             Box::new(move |r: Result<(), crate::storage::Error>| {
                 // On a store failure the PUBREL is held back: the flow resumes (from
                 // PUBREC) when the client reconnects.
                 if r.is_ok() {
-                    for pid in release {
-                        let _ = tx.send(pid);
-                    }
+                    inbox.release(release);
                 }
             }) as crate::storage::Done
         });
@@ -450,5 +460,41 @@ async fn wait_front(acks: &mut VecDeque<PendingAck>) {
             front.durable = rx.await.unwrap_or(false);
             front.wait = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        type S = tokio::net::TcpStream;
+        eprintln!("Client {}", size_of::<super::Client<S, S>>());
+        eprintln!("Session {}", size_of::<crate::broker::session::Session>());
+        eprintln!(
+            "Reader {}",
+            size_of::<crate::transport::connection::PacketReader<tokio::io::ReadHalf<S>>>()
+        );
+        eprintln!(
+            "Writer {}",
+            size_of::<crate::transport::connection::PacketWriter<tokio::io::WriteHalf<S>>>()
+        );
+        eprintln!("LastWill {}", size_of::<crate::protocol::LastWill>());
+        eprintln!("Properties {}", size_of::<crate::protocol::Properties>());
+        eprintln!("Publish {}", size_of::<crate::protocol::Publish>());
+        eprintln!("Packet {}", size_of::<crate::protocol::Packet>());
+        eprintln!("Delivery {}", size_of::<crate::broker::message::Delivery>());
+        eprintln!(
+            "ClientEntry {}",
+            size_of::<crate::broker::router::ClientEntry>()
+        );
+        eprintln!("Sleep {}", size_of::<tokio::time::Sleep>());
+        eprintln!("RateLimit {}", size_of::<super::RateLimit>());
+        eprintln!(
+            "HashMap {}",
+            size_of::<std::collections::HashMap<u16, crate::protocol::ByteStr>>()
+        );
+        eprintln!("PendingAck {}", size_of::<super::PendingAck>());
+        eprintln!("Node {}", size_of::<crate::broker::trie::Node>());
     }
 }

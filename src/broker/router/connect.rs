@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::protocol::{LastWill, ReasonCode};
 
-use super::{ClientEntry, Control, Online, Router};
+use super::{ClientEntry, Online, Router};
 use crate::broker::message::{ClientId, Message};
 use crate::broker::queue::DeliveryQueue;
 use crate::broker::session::Session;
@@ -35,7 +35,6 @@ pub struct ConnectGranted {
     pub session: Session,
     pub session_present: bool,
     pub deliveries: Arc<DeliveryQueue>,
-    pub control: mpsc::UnboundedReceiver<Control>,
 }
 
 /// A client task ended; it hands its session back.
@@ -44,7 +43,8 @@ pub struct Disconnected {
     pub conn_id: u64,
     pub session: Session,
     /// The will to publish: `None` after a normal DISCONNECT [MQTT-3.1.2-10].
-    pub will: Option<LastWill>,
+    /// Boxed: rare, and large (v5 properties) in every disconnect message.
+    pub will: Option<Box<LastWill>>,
     /// Possibly changed by the v5 DISCONNECT [MQTT-3.14.2-?].
     pub session_expiry: u32,
 }
@@ -55,9 +55,7 @@ impl Router {
             if let Some(online) = &entry.online {
                 // Session takeover [MQTT-3.1.4-3]: the old connection goes first and hands
                 // its session over; the new one completes in `disconnected`.
-                let _ = online
-                    .control
-                    .send(Control::Disconnect(ReasonCode::SessionTakenOver));
+                online.deliveries.disconnect(ReasonCode::SessionTakenOver);
                 if let Some(prev) = entry.pending.replace(req) {
                     drop(prev); // its reply channel closes: that client task gives up
                 }
@@ -72,11 +70,9 @@ impl Router {
         // lose messages because the session queue bound (`max_queued`) is small.
         let cap = self.options.max_queued.max(OUTBOUND_BURST);
         let queue = Arc::new(DeliveryQueue::new(cap));
-        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let online = Online {
             conn_id: req.conn_id,
             deliveries: queue.clone(),
-            control: ctl_tx,
         };
         let existing = self.clients.remove(&req.client_id);
         let next_seq = existing.as_ref().map_or(0, |e| e.next_seq);
@@ -84,7 +80,10 @@ impl Router {
             Some(mut e) if !req.clean_start => {
                 // A reconnect cancels a delayed will [MQTT-3.1.3-9].
                 e.will = None;
-                let s = e.session.take().unwrap_or_else(|| self.new_session(&req));
+                let s = e
+                    .session
+                    .take()
+                    .map_or_else(|| self.new_session(&req), |s| *s);
                 (s, true, e.subscriptions)
             }
             Some(mut e) => {
@@ -94,7 +93,7 @@ impl Router {
                     self.publish_will(will);
                 }
                 self.drop_subscriptions(&req.client_id, &e.subscriptions);
-                self.forget_session(&req.client_id, e.session.as_ref());
+                self.forget_session(&req.client_id, e.session.as_deref());
                 (self.new_session(&req), false, Default::default())
             }
             None => (self.new_session(&req), false, Default::default()),
@@ -118,7 +117,6 @@ impl Router {
             session,
             session_present,
             deliveries: queue,
-            control: ctl_rx,
         };
         let persistent_before = session_present;
         match req.reply.send(granted) {
@@ -165,7 +163,7 @@ impl Router {
             let _ = session.enqueue(late, false);
         }
         entry.session_expiry = d.session_expiry;
-        entry.session = Some(session);
+        entry.session = Some(Box::new(session));
         let will_delay = d
             .will
             .as_ref()
@@ -186,7 +184,7 @@ impl Router {
             // The session ends with the connection [MQTT-3.1.2-23]; so does a will.
             if let Some(e) = self.clients.remove(&d.client_id) {
                 self.drop_subscriptions(&d.client_id, &e.subscriptions);
-                self.forget_session(&d.client_id, e.session.as_ref());
+                self.forget_session(&d.client_id, e.session.as_deref());
             }
             if let Some(w) = d.will {
                 self.publish_will(w);
@@ -246,7 +244,7 @@ impl Router {
             if entry.expires_at.is_some_and(|t| t <= now) {
                 if let Some(e) = self.clients.remove(&id) {
                     self.drop_subscriptions(&id, &e.subscriptions);
-                    self.forget_session(&id, e.session.as_ref());
+                    self.forget_session(&id, e.session.as_deref());
                     tracing::debug!(client_id = %id, "session expired");
                 }
                 self.timed.remove(&id);
@@ -256,7 +254,8 @@ impl Router {
         }
     }
 
-    pub(super) fn publish_will(&mut self, will: LastWill) {
+    pub(super) fn publish_will(&mut self, will: Box<LastWill>) {
+        let will = *will;
         let msg = Message::from_will(will);
         self.publish(Arc::new(msg), None);
     }

@@ -41,7 +41,7 @@ impl Router {
                 let now = Instant::now();
                 let fire =
                     persist::unix_ms_now() + at.saturating_duration_since(now).as_millis() as u64;
-                let msg = crate::broker::message::Message::from_will(w.clone());
+                let msg = crate::broker::message::Message::from_will((**w).clone());
                 (fire, persist::will_bytes(&msg))
             }),
         };
@@ -174,7 +174,7 @@ impl Router {
                 Some((at, bytes)) => {
                     let msg = persist::will_from_bytes(&bytes).map_err(|e| bad("will", e))?;
                     let fire = now + Duration::from_millis(at.saturating_sub(now_ms));
-                    Some((fire, will_of(msg)))
+                    Some((fire, Box::new(will_of(msg))))
                 }
                 None => None,
             };
@@ -195,7 +195,7 @@ impl Router {
                 id.clone(),
                 ClientEntry {
                     online: None,
-                    session: Some(session),
+                    session: Some(Box::new(session)),
                     subscriptions,
                     session_expiry: r.session_expiry,
                     expires_at,

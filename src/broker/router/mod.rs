@@ -25,14 +25,6 @@ use super::BrokerOptions;
 pub use connect::{ConnectGranted, ConnectRequest, Disconnected};
 pub use durable::RestoreCounts;
 
-/// Sent to a connected client task by the router.
-#[derive(Debug)]
-pub enum Control {
-    /// Close the connection; v5 clients get a DISCONNECT with this reason first
-    /// (0x8E session taken over, 0x98 kicked, 0x8B shutting down).
-    Disconnect(ReasonCode),
-}
-
 /// A subscription the client task validated and authorised.
 #[derive(Debug)]
 pub struct NewSubscription {
@@ -79,14 +71,13 @@ pub enum RouterMsg {
 struct Online {
     conn_id: u64,
     deliveries: Arc<super::queue::DeliveryQueue>,
-    control: mpsc::UnboundedSender<Control>,
 }
 
 /// Everything the router keeps per client id, online or not.
 pub struct ClientEntry {
     online: Option<Online>,
     /// The session while the client is offline (online, the client task owns it).
-    session: Option<Session>,
+    session: Option<Box<Session>>,
     /// Full filter text (with `$share/g/` when shared) → options.
     pub subscriptions: HashMap<ByteStr, (SubscriptionOptions, Option<u32>)>,
     /// Seconds; `u32::MAX` never expires.
@@ -94,7 +85,7 @@ pub struct ClientEntry {
     /// When an offline session ends [MQTT-3.1.2-23].
     expires_at: Option<Instant>,
     /// A delayed will [MQTT-3.1.3-9].
-    will: Option<(Instant, LastWill)>,
+    will: Option<(Instant, Box<LastWill>)>,
     /// A connection waiting for the previous one to hand the session over.
     pending: Option<Box<ConnectRequest>>,
     /// Deliveries that raced with the client task closing; appended to its session.
@@ -109,7 +100,7 @@ impl ClientEntry {
         self.online.is_some()
     }
     pub fn offline_session(&self) -> Option<&Session> {
-        self.session.as_ref()
+        self.session.as_deref()
     }
     /// What waits for an online client (`None` offline).
     pub fn online_queue(&self) -> Option<&super::queue::DeliveryQueue> {
@@ -232,9 +223,7 @@ impl Router {
                     .get(client_id.as_str())
                     .and_then(|e| e.online.as_ref());
                 if let Some(o) = online {
-                    let _ = o
-                        .control
-                        .send(Control::Disconnect(ReasonCode::AdministrativeAction));
+                    o.deliveries.disconnect(ReasonCode::AdministrativeAction);
                 }
                 if let Some(r) = reply {
                     let _ = r.send(online.is_some());
@@ -247,12 +236,11 @@ impl Router {
         true
     }
 
+    /// Close every online connection (v5 clients get DISCONNECT 0x8B first).
     fn shutdown_all(&mut self) {
         for e in self.clients.values() {
             if let Some(o) = &e.online {
-                let _ = o
-                    .control
-                    .send(Control::Disconnect(ReasonCode::ServerShuttingDown));
+                o.deliveries.disconnect(ReasonCode::ServerShuttingDown);
             }
         }
     }
@@ -260,5 +248,13 @@ impl Router {
     /// Number of offline sessions kept.
     pub fn offline_sessions(&self) -> usize {
         self.clients.values().filter(|e| e.online.is_none()).count()
+    }
+}
+
+impl Drop for Router {
+    /// The router is gone (stopped, or its channel closed): nothing can reach the client
+    /// tasks any more, so they end rather than serve a dead broker.
+    fn drop(&mut self) {
+        self.shutdown_all();
     }
 }
