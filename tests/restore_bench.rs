@@ -58,8 +58,22 @@ fn fill(dir: &Path, record: impl Fn(u64) -> Op) -> Duration {
     t.elapsed()
 }
 
+/// What one record costs in memory, inline (heap parts not included).
+fn print_sizes() {
+    use std::mem::size_of;
+    println!(
+        "sizes: ClientEntry {} B, Session {} B, LastWill {} B, Message {} B, Properties {} B",
+        size_of::<midge::broker::router::ClientEntry>(),
+        size_of::<midge::broker::session::Session>(),
+        size_of::<midge::protocol::LastWill>(),
+        size_of::<Message>(),
+        size_of::<midge::protocol::Properties>(),
+    );
+}
+
 /// Store open, then the router's restore, in this process; then the real binary.
 fn measure(what: &str, dir: &Path, fill_time: Duration) {
+    print_sizes();
     let size: u64 = std::fs::read_dir(dir)
         .expect("store dir")
         .filter_map(|e| e.ok()?.metadata().ok())
