@@ -88,7 +88,10 @@ async fn full_disk_refuses_persistent_qos1_and_keeps_what_was_acknowledged() {
     let refused = refused.expect("no PUBACK 0x97 within the publish budget");
     assert!(!acked.is_empty(), "the first publishes succeed");
     assert_eq!(acked, (0..refused).collect::<Vec<_>>());
-    eprintln!("{} publishes acknowledged before the first refusal", acked.len());
+    eprintln!(
+        "{} publishes acknowledged before the first refusal",
+        acked.len()
+    );
 
     // The failure is latched: later QoS 1 publishes to the persistent session are refused.
     for (i, seq) in (refused + 1..refused + 3).enumerate() {
@@ -138,9 +141,7 @@ async fn full_disk_refuses_persistent_qos1_and_keeps_what_was_acknowledged() {
     .await;
     let before_close = v3.expect_closed().await;
     assert!(
-        !before_close
-            .iter()
-            .any(|p| matches!(p, Packet::PubAck(_))),
+        !before_close.iter().any(|p| matches!(p, Packet::PubAck(_))),
         "v3 publish acknowledged on a failed store: {before_close:?}"
     );
 
