@@ -170,6 +170,29 @@ fn reload_on_sighup(broker: &Broker, files: Option<Arc<FileAccess>>) {
     }
 }
 
+/// Makes a write past `RLIMIT_FSIZE` (`ulimit -f`, `prlimit --fsize`) fail with `EFBIG`
+/// instead of killing the process: the kernel sends SIGXFSZ, whose default action
+/// terminates. With a handler installed, the store sees the error, latches it and
+/// refuses further QoS ≥ 1 publishes to persistent sessions, like on a full disk, while
+/// the broker keeps serving everything else. Call before the store opens.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let raw = rustix::process::Signal::XFSZ.as_raw();
+        let Ok(mut xfsz) = signal(SignalKind::from_raw(raw)) else {
+            return;
+        };
+        tokio::spawn(async move {
+            if xfsz.recv().await.is_some() {
+                tracing::warn!("SIGXFSZ: a write exceeded the file size limit (RLIMIT_FSIZE)");
+            }
+            // Keep the handler installed, and quiet after the first warning.
+            while xfsz.recv().await.is_some() {}
+        });
+    }
+}
+
 /// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
 fn run_headless(config: Config) -> anyhow::Result<()> {
     let file_layer = match &config.log_file {
@@ -190,6 +213,7 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         .with(midge::broker::admin::log_layer().with_filter(filter()))
         .init();
     runtime()?.block_on(async {
+        survive_file_size_limit();
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
         reload_on_sighup(&broker, files);
@@ -225,6 +249,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         .init();
     let rt = runtime()?;
     let mut broker = rt.block_on(async {
+        survive_file_size_limit();
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
         // SIGHUP here means the terminal went away, not "reload"; that is headless only.

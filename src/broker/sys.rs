@@ -1,5 +1,5 @@
-//! `$SYS/broker/…` topics with Mosquitto's names, published as retained messages every
-//! `[sys] interval_secs` by the router.
+//! `$SYS/broker/…` topics with Mosquitto's names (plus midge's `store/failed`), published
+//! as retained messages every `[sys] interval_secs` by the router.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -93,6 +93,12 @@ impl SysState {
             "$SYS/broker/retained messages/count",
             r.retained.len().to_string(),
         );
+        if let Some(store) = &r.store {
+            // midge's own: 1 once a write or fsync failed (disk full, read-only); QoS ≥ 1
+            // publishes to persistent sessions are refused until a restart.
+            let failed = store.stats().failed.load(Relaxed);
+            put("$SYS/broker/store/failed", u8::from(failed).to_string());
+        }
         for (i, name) in LOAD_NAMES.iter().enumerate() {
             for (j, w) in ["1min", "5min", "15min"].iter().enumerate() {
                 put(

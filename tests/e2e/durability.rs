@@ -16,27 +16,43 @@ use midge::protocol::{
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
 
 use crate::support::within;
 
 /// The real broker as a child process on an ephemeral port, with a data directory.
-struct Midge {
+/// Shared with `diskfull.rs`.
+pub(crate) struct Midge {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
+    /// stderr lines after the `listening` one.
+    logs: mpsc::UnboundedReceiver<String>,
 }
 
 impl Midge {
     async fn start(dir: &Path, sync: &str) -> Midge {
-        let config = dir.join("midge.toml");
-        std::fs::write(
-            &config,
-            format!("[storage]\nsync = \"{sync}\"\n[sys]\ninterval_secs = 0\n"),
-        )
-        .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
+        let config = format!("[storage]\nsync = \"{sync}\"\n[sys]\ninterval_secs = 0\n");
+        Midge::start_with(dir, &config, None).await
+    }
+
+    /// Starts with `config` (TOML text) and, with `fsize`, under `prlimit --fsize`: a
+    /// write past that many bytes in any file fails (EFBIG), like a full disk.
+    pub(crate) async fn start_with(dir: &Path, config: &str, fsize: Option<u64>) -> Midge {
+        let config_path = dir.join("midge.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let bin = env!("CARGO_BIN_EXE_midge");
+        let mut cmd = match fsize {
+            Some(limit) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--fsize={limit}:{limit}")).arg("--").arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .arg("--headless")
             .arg("-c")
-            .arg(&config)
+            .arg(&config_path)
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["-l", "127.0.0.1:0"])
@@ -63,11 +79,31 @@ impl Midge {
             }
         })
         .await;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Midge { child, addr }
+        let (tx, logs) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                // Nobody listening any more is fine: keep draining so the broker never
+                // blocks on a full pipe.
+                let _ = tx.send(line);
+            }
+        });
+        Midge { child, addr, logs }
     }
 
-    async fn kill9(mut self) {
+    /// The next stderr line that satisfies `pred`, within `secs`.
+    pub(crate) async fn log_line(&mut self, secs: f64, pred: impl Fn(&str) -> bool) -> String {
+        within(secs, async {
+            loop {
+                let line = self.logs.recv().await.expect("midge exited");
+                if pred(&line) {
+                    return line;
+                }
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn kill9(mut self) {
         let _ = self.child.start_kill();
         let _ = within(10.0, self.child.wait()).await;
     }

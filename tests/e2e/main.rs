@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod connect;
 mod dashboard;
+mod diskfull;
 mod durability;
 mod hostile;
 mod interop;
