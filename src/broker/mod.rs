@@ -210,7 +210,7 @@ impl Broker {
         let ctx = self.ctx.clone();
         let label = label.to_owned();
         tokio::spawn(async move {
-            let Ok(_permit) = ctx.connections.clone().try_acquire_owned() else {
+            let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
                 return;
             };
             let peer = Peer {
@@ -218,7 +218,7 @@ impl Broker {
                 internal: true,
                 ..Peer::default()
             };
-            client::serve(server, peer, ctx).await;
+            client::serve(server, peer, permit, ctx).await;
         });
         client
     }

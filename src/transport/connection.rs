@@ -4,15 +4,25 @@
 //! locals of a future.
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::protocol::{self, DecodeError, Packet, ProtocolVersion};
 
-/// Read sizes adapt between these: an idle connection waits on a small buffer, a busy one
-/// reads big chunks (few syscalls). A drained buffer is released; decoded payloads keep
-/// their own bytes alive.
+/// Read sizes adapt between these: a busy connection reads big chunks (few syscalls). A
+/// drained buffer is released (decoded payloads keep their own bytes alive), and a
+/// connection with nothing buffered waits with no buffer at all: its read lands in the
+/// thread's scratch buffer and only the bytes that came are copied out (memory per idle
+/// connection).
 const READ_MIN: usize = 256;
 const READ_MAX: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_MAX].into_boxed_slice());
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -53,34 +63,74 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     /// The next packet; `Ok(None)` on a clean EOF between packets. Cancel-safe.
     pub async fn read_packet(&mut self) -> Result<Option<Packet>, ReadError> {
         loop {
-            let before = self.buf.len();
-            if let Some(packet) =
-                protocol::decode(&mut self.buf, self.version, self.max_packet_size)?
-            {
-                self.last_size = before - self.buf.len();
-                if self.buf.is_empty() {
-                    self.buf = BytesMut::new();
-                }
+            if let Some(packet) = self.try_decode()? {
                 return Ok(Some(packet));
             }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next packet among the bytes already read, if one is complete.
+    pub fn try_decode(&mut self) -> Result<Option<Packet>, DecodeError> {
+        let before = self.buf.len();
+        let packet = protocol::decode(&mut self.buf, self.version, self.max_packet_size)?;
+        if packet.is_some() {
+            self.last_size = before - self.buf.len();
+            if self.buf.is_empty() {
+                self.buf = BytesMut::new();
+            }
+        }
+        Ok(packet)
+    }
+
+    /// Read more bytes (one read); `Ok(false)` on a clean EOF between packets.
+    /// Cancel-safe: what was read is in the buffer.
+    pub async fn fill(&mut self) -> Result<bool, ReadError> {
+        let (n, spare) = if self.buf.is_empty() {
+            (
+                std::future::poll_fn(|cx| self.poll_read_scratch(cx)).await?,
+                self.next_read,
+            )
+        } else {
             if self.buf.capacity() - self.buf.len() < self.next_read / 2 {
                 self.buf.reserve(self.next_read);
             }
             let spare = self.buf.capacity() - self.buf.len();
-            let n = self.inner.read_buf(&mut self.buf).await?;
-            if n == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ReadError::EofMidPacket)
-                };
-            }
-            if n == spare {
-                self.next_read = (self.next_read * 2).min(READ_MAX);
-            } else if n * 4 < self.next_read {
-                self.next_read = (self.next_read / 2).max(READ_MIN);
-            }
+            (self.inner.read_buf(&mut self.buf).await?, spare)
+        };
+        if n == 0 {
+            return if self.buf.is_empty() {
+                Ok(false)
+            } else {
+                Err(ReadError::EofMidPacket)
+            };
         }
+        if n == spare {
+            self.next_read = (self.next_read * 2).min(READ_MAX);
+        } else if n * 4 < self.next_read {
+            self.next_read = (self.next_read / 2).max(READ_MIN);
+        }
+        Ok(true)
+    }
+
+    /// A read into the thread's scratch buffer, copied into a buffer of just that size:
+    /// nothing is allocated while waiting.
+    fn poll_read_scratch(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let mut rb = ReadBuf::new(&mut scratch[..self.next_read]);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let got = rb.filled();
+                    self.buf.extend_from_slice(got);
+                    Poll::Ready(Ok(got.len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
     }
 
     /// Encoded size of the packet last returned.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use super::tls::TlsContext;
@@ -164,17 +164,21 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let stack = stack.clone();
-        tokio::spawn(async move {
-            // The permit is held through the handshakes: a stalled one still counts.
-            connection(stream, addr, &stack, ctx).await;
-            drop(permit);
-        });
+        // The permit is held through the handshakes (a stalled one still counts), then by
+        // the client task.
+        tokio::spawn(async move { connection(stream, addr, &stack, permit, ctx).await });
     }
 }
 
 /// Unwraps TLS and WebSocket as configured, all under one deadline of `connect_timeout`,
 /// then serves the connection. A failed or stalled handshake is logged and closed.
-async fn connection(stream: TcpStream, addr: SocketAddr, stack: &Stack, ctx: Arc<Context>) {
+async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    stack: &Stack,
+    permit: OwnedSemaphorePermit,
+    ctx: Arc<Context>,
+) {
     let address = addr.to_string();
     if stack.kind == ListenerKind::Tcp && stack.tls.is_none() {
         // Plain TCP: the client task gets the socket itself.
@@ -182,15 +186,21 @@ async fn connection(stream: TcpStream, addr: SocketAddr, stack: &Stack, ctx: Arc
             address,
             ..Peer::default()
         };
-        return serve(stream, peer, ctx).await;
+        return serve(stream, peer, permit, ctx).await;
     }
     // Boxed: the TLS and WebSocket handshakes are large futures, and every plain TCP
     // connection's task would otherwise be sized for them (memory per connection).
-    Box::pin(wrapped(stream, address, stack, ctx)).await;
+    Box::pin(wrapped(stream, address, stack, permit, ctx)).await;
 }
 
 /// A TLS and/or WebSocket connection: handshakes under `connect_timeout`, then serve.
-async fn wrapped(stream: TcpStream, address: String, stack: &Stack, ctx: Arc<Context>) {
+async fn wrapped(
+    stream: TcpStream,
+    address: String,
+    stack: &Stack,
+    permit: OwnedSemaphorePermit,
+    ctx: Arc<Context>,
+) {
     let deadline = Instant::now() + ctx.options.connect_timeout;
     let max_packet = ctx.options.max_packet_size;
     match &stack.tls {
@@ -202,7 +212,7 @@ async fn wrapped(stream: TcpStream, address: String, stack: &Stack, ctx: Arc<Con
                 address,
                 ..Peer::default()
             };
-            serve(Flushing::new(ws), peer, ctx).await;
+            serve(Flushing::new(ws), peer, permit, ctx).await;
         }
         Some(tls) => {
             let Some((stream, cert_identity)) =
@@ -217,13 +227,13 @@ async fn wrapped(stream: TcpStream, address: String, stack: &Stack, ctx: Arc<Con
                 internal: false,
             };
             if stack.kind == ListenerKind::Tcp {
-                return serve(Flushing::new(stream), peer, ctx).await;
+                return serve(Flushing::new(stream), peer, permit, ctx).await;
             }
             let Some(ws) = ws_handshake(stream, stack, &peer.address, deadline, max_packet).await
             else {
                 return;
             };
-            serve(Flushing::new(ws), peer, ctx).await;
+            serve(Flushing::new(ws), peer, permit, ctx).await;
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::protocol::{
     UnsubAck, Unsubscribe,
 };
 
-use super::{Client, End, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
+use super::{Client, End, Next, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
 use crate::broker::message::Message;
 use crate::broker::persist;
 use crate::broker::router::{NewSubscription, RouterMsg};
@@ -26,15 +26,18 @@ where
     R: AsyncRead + Send + 'static,
     W: AsyncWrite + Send + 'static,
 {
-    /// Handle one inbound packet; `Ok(Some)` ends the connection normally, `Err` with a
-    /// protocol error (a v5 DISCONNECT is queued first).
-    ///
-    /// The event loop sends PUBLISH to `route_publish` directly: it is the hot path, and
-    /// this future, boxed by the caller, would otherwise make every connection's task
-    /// larger.
-    pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<Option<End>, String> {
+    /// Handle one inbound packet without waiting; what needs the router or an await comes
+    /// back as `Next` (small: no packet is held across the event loop's awaits, which
+    /// would enlarge every connection's task). `Err` is a protocol error (a v5
+    /// DISCONNECT is queued first).
+    pub(super) fn on_packet(&mut self, packet: Packet) -> Result<Next, String> {
         match packet {
-            Packet::Publish(p) => self.route_publish(p).await?,
+            Packet::Publish(p) => {
+                self.rate.take(self.ctx.options.max_publish_rate);
+                if let Some(m) = self.on_publish(p)? {
+                    return Ok(Next::Route(m));
+                }
+            }
             Packet::PubAck(a) => {
                 let r = self.session.on_puback(a.pid);
                 self.on_ack_result(r, "PUBACK")?;
@@ -68,8 +71,9 @@ where
                 }
                 self.push(&Packet::PubComp(ack));
             }
-            Packet::Subscribe(s) => Box::pin(self.on_subscribe(s)).await?,
-            Packet::Unsubscribe(u) => Box::pin(self.on_unsubscribe(u)).await?,
+            Packet::Subscribe(_) | Packet::Unsubscribe(_) => {
+                return Ok(Next::Router(Box::new(packet)));
+            }
             Packet::PingReq => self.push(&Packet::PingResp),
             Packet::Disconnect(d) => {
                 if let Some(exp) = d.properties.session_expiry_interval {
@@ -85,7 +89,7 @@ where
                 }
                 // The will is dropped on a normal DISCONNECT [MQTT-3.14.4-3]; v5 0x04 keeps it.
                 let publish_will = d.reason == ReasonCode::DisconnectWithWillMessage;
-                return Ok(Some(End::Normal { publish_will }));
+                return Ok(Next::End(End::Normal { publish_will }));
             }
             Packet::Auth(_) => {
                 // No authentication method was agreed at CONNECT [MQTT-4.12.0-1].
@@ -100,7 +104,29 @@ where
                 return Err(self.fail(ReasonCode::ProtocolError, &why));
             }
         }
-        Ok(None)
+        Ok(Next::Done)
+    }
+
+    /// SUBSCRIBE and UNSUBSCRIBE: they wait for the router's answer. Called boxed.
+    pub(super) async fn on_router_packet(&mut self, packet: Packet) -> Result<(), String> {
+        match packet {
+            Packet::Subscribe(s) => self.on_subscribe(s).await,
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Hand a message to the router; waits (boxed, off the idle task's footprint) only
+    /// when the router's queue is full.
+    pub(super) async fn send_to_router(&mut self, m: RouterMsg) -> Result<(), String> {
+        use tokio::sync::mpsc::error::TrySendError;
+        match self.ctx.router.try_send(m) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(m)) => Box::pin(self.ctx.router.send(m))
+                .await
+                .map_err(|_| "broker shutting down".to_owned()),
+            Err(TrySendError::Closed(_)) => Err("broker shutting down".to_owned()),
+        }
     }
 
     fn on_ack_result(&mut self, r: Result<(), SessionError>, what: &str) -> Result<(), String> {
@@ -108,22 +134,11 @@ where
             Ok(()) => Ok(()),
             // An ack for something not in flight (e.g. a duplicate) is harmless.
             Err(SessionError::UnknownPacketId(pid)) => {
-                tracing::debug!(pid, ack = what, "acknowledgement for an unknown packet id");
+                tracing::debug!(client_id = %self.client_id, pid, ack = what, "acknowledgement for an unknown packet id");
                 Ok(())
             }
             Err(e) => Err(self.fail(ReasonCode::ProtocolError, &e.to_string())),
         }
-    }
-
-    /// The whole inbound PUBLISH path: rate limit, checks and acknowledgement, then the
-    /// router. Its only await is the router send, so the caller's future stays small.
-    pub(super) async fn route_publish(&mut self, p: Publish) -> Result<(), String> {
-        self.rate.take(self.ctx.options.max_publish_rate);
-        if let Some(m) = self.on_publish(p)? {
-            let sent = self.ctx.router.send(m).await;
-            sent.map_err(|_| "broker shutting down".to_owned())?;
-        }
-        Ok(())
     }
 
     /// Count and trace an inbound packet.
@@ -171,7 +186,7 @@ where
                 &topic,
                 false,
             );
-            tracing::info!(%topic, rule = rule.as_deref().unwrap_or("-"), "publish denied by the ACL");
+            tracing::info!(client_id = %self.client_id, %topic, rule = rule.as_deref().unwrap_or("-"), "publish denied by the ACL");
             reason = ReasonCode::NotAuthorized;
         } else if p.properties.payload_format_indicator == Some(1)
             && std::str::from_utf8(&p.payload).is_err()
@@ -400,7 +415,7 @@ where
                     &filter,
                     true,
                 );
-                tracing::info!(%filter, rule = rule.as_deref().unwrap_or("-"), "subscribe denied by the ACL");
+                tracing::info!(client_id = %self.client_id, %filter, rule = rule.as_deref().unwrap_or("-"), "subscribe denied by the ACL");
                 ReasonCode::NotAuthorized
             } else {
                 ReasonCode::granted(options.qos)

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
-use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
+use crate::transport::connection::{PacketReader, PacketWriter};
 
 use super::message::{ClientId, Delivery};
 use super::persist;
@@ -49,6 +50,17 @@ enum End {
     Abnormal(String),
     /// The router asked us to go.
     Control(ReasonCode),
+}
+
+/// What an inbound packet needs after its synchronous handling.
+enum Next {
+    Done,
+    /// The client ended the connection (DISCONNECT).
+    End(End),
+    /// A message for the router (a PUBLISH).
+    Route(RouterMsg),
+    /// SUBSCRIBE / UNSUBSCRIBE: they wait for the router's answer.
+    Router(Box<Packet>),
 }
 
 /// Who is on the other end, as the transport saw it.
@@ -144,23 +156,22 @@ struct Client<R, W> {
     detail_generation: u64,
 }
 
-/// Serve one accepted byte stream until it closes.
-pub async fn serve<S>(stream: S, peer: Peer, ctx: Arc<Context>)
+/// Serve one accepted byte stream: the CONNECT handshake runs here; the connection then
+/// lives on in a task of its own, which holds `permit` (a `max_connections` slot) until
+/// it ends. That task's future is only the event loop's state — no handshake, no
+/// per-connection log span — because idle connections are most of a broker's memory.
+pub async fn serve<S>(stream: S, peer: Peer, permit: OwnedSemaphorePermit, ctx: Arc<Context>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let span =
         tracing::info_span!("conn", address = %peer.address, client_id = tracing::field::Empty);
-    async move {
-        // Boxed so the handshake's state is freed once CONNECT is done, and the long-lived
-        // task keeps only the event loop's (memory per idle connection).
-        let Some(client) = Box::pin(handshake::connect(stream, peer, ctx)).await else {
-            return;
-        };
-        Box::pin(client.run()).await;
+    let connected = Box::pin(handshake::connect(stream, peer, ctx))
+        .instrument(span)
+        .await;
+    if let Some(client) = connected {
+        tokio::spawn(Box::new(client).run(permit));
     }
-    .instrument(span)
-    .await;
 }
 
 impl<R, W> Client<R, W>
@@ -168,20 +179,36 @@ where
     R: AsyncRead + Send + 'static,
     W: AsyncWrite + Send + 'static,
 {
-    async fn run(mut self) {
+    /// The connection's life after CONNECT. `self` is boxed so this future holds a
+    /// pointer, not a second copy of the client (async fn arguments are stored apart from
+    /// the body's state); the ending is boxed too — only the event loop's state stays
+    /// with an idle connection.
+    async fn run(mut self: Box<Self>, permit: OwnedSemaphorePermit) {
         let end = match self.event_loop().await {
             Ok(end) => end,
             Err(e) => End::Abnormal(e),
         };
+        Box::pin(self.finish(end)).await;
+        drop(permit);
+    }
+
+    /// Log the end, hand the session (and the will) back to the router, close.
+    async fn finish(mut self: Box<Self>, end: End) {
         let will = match &end {
             End::Normal { publish_will } => self.will.take().filter(|_| *publish_will),
             End::Control(ReasonCode::ServerShuttingDown) => None,
             End::Control(_) | End::Abnormal(_) => self.will.take(),
         };
+        let id = &self.client_id;
         match &end {
-            End::Normal { .. } => tracing::info!("client disconnected"),
-            End::Control(r) => tracing::info!(reason = ?r, "client disconnected by the broker"),
-            End::Abnormal(why) => tracing::info!(%why, "connection closed"),
+            End::Normal { .. } => tracing::info!(client_id = %id, "client disconnected"),
+            End::Control(r) => {
+                tracing::info!(client_id = %id, reason = ?r, "client disconnected by the broker");
+            }
+            End::Abnormal(why) => {
+                let address = &self.stats.info.address;
+                tracing::info!(client_id = %id, %address, %why, "connection closed");
+            }
         }
         // Deliveries still queued for us go back with the session (QoS 1/2 only).
         let left: Vec<Delivery> = self
@@ -196,29 +223,46 @@ where
         let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
         self.stats.inflight_out.store(0, Relaxed);
+        let client = *self;
         let msg = Disconnected {
-            client_id: self.client_id.clone(),
-            conn_id: self.conn_id,
-            session: self.session,
+            client_id: client.client_id,
+            conn_id: client.conn_id,
+            session: client.session,
             will,
-            session_expiry: self.session_expiry,
+            session_expiry: client.session_expiry,
         };
-        let _ = self
+        let _ = client
             .ctx
             .router
             .send(RouterMsg::Disconnected(Box::new(msg)))
             .await;
     }
 
+    /// Whether inbound packets are taken now: not while the client doesn't read our
+    /// answers, nor while its publish rate is over the limit.
+    fn reading(&self) -> bool {
+        self.writer.pending() < READ_PAUSE && self.rate.resume_at.is_none()
+    }
+
     async fn event_loop(&mut self) -> Result<End, String> {
-        // One timer for keep-alive, re-armed only when it fires: a packet just records the
-        // time, so a busy connection costs no timer operations.
+        // One timer for keep-alive and the rate limit's pause, re-armed only when it
+        // fires: a packet just records the time, so a busy connection costs no timer
+        // operations.
         let keep_alive = self.keep_alive.unwrap_or(Duration::from_secs(86_400 * 365));
         let mut last_rx = tokio::time::Instant::now();
         let timer = tokio::time::sleep(keep_alive);
         tokio::pin!(timer);
         self.resume().await?;
         loop {
+            // Packets already read (several may come in one read) are handled first.
+            if let Some(end) = self.handle_buffered(&mut last_rx).await? {
+                return Ok(end);
+            }
+            if let Some(t) = self.rate.resume_at {
+                if t < timer.deadline() {
+                    timer.as_mut().reset(t);
+                }
+            }
             let mut can_take = self.writer.pending() < WRITE_HIGH_WATER
                 && self.session.queued() == 0
                 && self.session.window_open();
@@ -239,31 +283,10 @@ where
             }
             tokio::select! {
                 biased;
-                () = tokio::time::sleep_until(self.rate.resume_at.unwrap_or(last_rx)), if self.rate.resume_at.is_some() => {
-                    self.rate.resume_at = None;
-                }
-                res = self.reader.read_packet(), if self.writer.pending() < READ_PAUSE && self.rate.resume_at.is_none() => {
+                res = self.reader.fill(), if self.reading() => {
                     match res {
-                        Ok(Some(packet)) => {
-                            last_rx = tokio::time::Instant::now();
-                            self.account_inbound(&packet);
-                            match packet {
-                                Packet::Publish(p) => self.route_publish(p).await?,
-                                // Boxed: the rarer packets' handling (subscribe, unsubscribe,
-                                // ...) would otherwise enlarge every connection's task.
-                                other => {
-                                    if let Some(end) = Box::pin(self.on_packet(other)).await? {
-                                        return Ok(end);
-                                    }
-                                }
-                            }
-                        }
-                        Ok(None) => return Err("closed by the client".into()),
-                        Err(ReadError::Decode(e)) => {
-                            self.ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
-                            tracing::info!(error = %e, "malformed packet: closing");
-                            return Err(self.fail(e.reason_code(), &e.to_string()));
-                        }
+                        Ok(true) => {}
+                        Ok(false) => return Err("closed by the client".into()),
                         Err(e) => return Err(e.to_string()),
                     }
                 }
@@ -289,19 +312,64 @@ where
                         self.take_deliveries();
                     }
                 }
-                () = &mut timer, if self.keep_alive.is_some() => {
+                () = &mut timer, if self.keep_alive.is_some() || self.rate.resume_at.is_some() => {
+                    let now = tokio::time::Instant::now();
+                    if self.rate.resume_at.is_some_and(|t| t <= now) {
+                        self.rate.resume_at = None;
+                    }
                     let due = last_rx + keep_alive;
-                    if tokio::time::Instant::now() >= due {
+                    if self.keep_alive.is_some() && now >= due {
                         // [MQTT-3.1.2-24]: nothing within 1.5 × keep-alive.
                         return Err(self.fail(ReasonCode::KeepAliveTimeout, "keep-alive timeout"));
                     }
-                    timer.as_mut().reset(due);
+                    timer.as_mut().reset(self.rate.resume_at.map_or(due, |t| t.min(due)));
                 }
+            }
+            if let Some(end) = self.handle_buffered(&mut last_rx).await? {
+                return Ok(end);
             }
             self.drain_queue();
             self.write_store_changes();
             self.publish_stats();
         }
+    }
+
+    /// Decode and handle the complete packets in the read buffer while reading is allowed;
+    /// `Some` ends the connection normally.
+    async fn handle_buffered(
+        &mut self,
+        last_rx: &mut tokio::time::Instant,
+    ) -> Result<Option<End>, String> {
+        let mut stamped = false;
+        while self.reading() {
+            // The packet lives only in this block: nothing packet-sized is held across
+            // the awaits below.
+            let next = {
+                let packet = match self.reader.try_decode() {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return Ok(None),
+                    Err(e) => {
+                        self.ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+                        let id = &self.client_id;
+                        tracing::info!(client_id = %id, error = %e, "malformed packet: closing");
+                        return Err(self.fail(e.reason_code(), &e.to_string()));
+                    }
+                };
+                if !stamped {
+                    *last_rx = tokio::time::Instant::now();
+                    stamped = true;
+                }
+                self.account_inbound(&packet);
+                self.on_packet(packet)?
+            };
+            match next {
+                Next::Done => {}
+                Next::End(end) => return Ok(Some(end)),
+                Next::Route(m) => self.send_to_router(m).await?,
+                Next::Router(p) => Box::pin(self.on_router_packet(*p)).await?,
+            }
+        }
+        Ok(None)
     }
 
     /// Act on what other tasks asked: close the connection, or send the PUBRELs whose

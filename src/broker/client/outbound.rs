@@ -99,7 +99,7 @@ where
         self.ctx.drops.record(&self.client_id, &d.msg.topic, reason);
         self.stats.dropped.fetch_add(1, Relaxed);
         self.ctx.metrics.publish_dropped.fetch_add(1, Relaxed);
-        tracing::debug!(topic = %d.msg.topic, ?reason, "delivery dropped");
+        tracing::debug!(client_id = %self.client_id, topic = %d.msg.topic, ?reason, "delivery dropped");
     }
 
     fn write_publish(&mut self, p: Publish) {
