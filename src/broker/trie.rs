@@ -17,8 +17,9 @@ pub struct Subscriber {
 }
 
 /// One `$share/{group}/{filter}`: its members and the round-robin cursor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SharedGroup {
+    name: Arc<str>,
     members: Vec<Subscriber>,
     next: usize,
 }
@@ -27,7 +28,9 @@ struct SharedGroup {
 pub(crate) struct Node {
     children: HashMap<Box<str>, Node>,
     subscribers: Vec<Subscriber>,
-    shared: HashMap<Arc<str>, SharedGroup>,
+    /// A node has few groups, if any: a vector is smaller than a map (memory per
+    /// subscription).
+    shared: Vec<SharedGroup>,
 }
 
 impl Node {
@@ -70,12 +73,27 @@ impl Trie {
         }
         let list = match group {
             None => &mut node.subscribers,
-            Some(g) => &mut node.shared.entry(Arc::from(g)).or_default().members,
+            Some(g) => {
+                let i = match node.shared.iter().position(|sg| &*sg.name == g) {
+                    Some(i) => i,
+                    None => {
+                        node.shared.push(SharedGroup {
+                            name: Arc::from(g),
+                            members: Vec::new(),
+                            next: 0,
+                        });
+                        node.shared.len() - 1
+                    }
+                };
+                &mut node.shared[i].members
+            }
         };
         if let Some(existing) = list.iter_mut().find(|s| s.client == sub.client) {
             *existing = sub;
             true
         } else {
+            // Most filters have one subscriber: grow by one, not to four.
+            list.reserve_exact(1);
             list.push(sub);
             self.count += 1;
             false
@@ -112,14 +130,15 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str
                 before != node.subscribers.len()
             }
             Some(g) => {
-                let Some(sg) = node.shared.get_mut(g) else {
+                let Some(i) = node.shared.iter().position(|sg| &*sg.name == g) else {
                     return false;
                 };
+                let sg = &mut node.shared[i];
                 let before = sg.members.len();
                 sg.members.retain(|s| &*s.client != client);
                 let removed = before != sg.members.len();
                 if sg.members.is_empty() {
-                    node.shared.remove(g);
+                    node.shared.swap_remove(i);
                 }
                 removed
             }
@@ -142,7 +161,7 @@ fn collect(node: &mut Node, online: &dyn Fn(&str) -> bool, out: &mut Vec<Matched
         sub_id: s.sub_id,
         shared: false,
     }));
-    for group in node.shared.values_mut() {
+    for group in node.shared.iter_mut() {
         let n = group.members.len();
         if n == 0 {
             continue;

@@ -101,7 +101,7 @@ impl Router {
         session.set_window(req.window);
         session.set_max_queued(self.options.max_queued);
         self.timed.remove(&req.client_id);
-        let entry = ClientEntry {
+        let entry = Box::new(ClientEntry {
             online: Some(online),
             session: None,
             subscriptions: subs,
@@ -112,7 +112,7 @@ impl Router {
             limbo: Vec::new(),
             next_seq,
             stats: req.stats.clone(),
-        };
+        });
         let granted = ConnectGranted {
             session,
             session_present,

@@ -2,6 +2,7 @@
 //! starts, changes its subscriptions, goes offline or ends, and the state rebuilt from
 //! the store at start-up.
 
+use super::Subscriptions;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -109,7 +110,10 @@ impl Router {
             }
         }
         let mut stale = Vec::new();
-        for (k, v) in store.load(Keyspace::Sessions).map_err(|e| e.to_string())? {
+        let sessions = store.load(Keyspace::Sessions).map_err(|e| e.to_string())?;
+        // Sized once: growing a table of millions doubles it several times over.
+        self.clients.reserve(sessions.len());
+        for (k, v) in sessions {
             let client = String::from_utf8(k).map_err(|_| "session key".to_owned())?;
             let r = persist::decode_session(&v).map_err(|e| bad("session", e))?;
             let went_down = if r.disconnected_at_ms == 0 {
@@ -152,7 +156,7 @@ impl Router {
             for pid in inbound.remove(&client).unwrap_or_default() {
                 session.on_inbound_qos2(pid, &ByteStr::new(), now);
             }
-            let mut subscriptions = HashMap::new();
+            let mut subscriptions = Subscriptions::default();
             for (filter, options, sub_id) in r.subscriptions {
                 let f = ByteStr::from(filter.as_str());
                 let (group, plain) = match topic::parse_shared(&filter) {
@@ -193,7 +197,7 @@ impl Router {
                 (r.session_expiry != u32::MAX).then(|| now + Duration::from_secs(left));
             self.clients.insert(
                 id.clone(),
-                ClientEntry {
+                Box::new(ClientEntry {
                     online: None,
                     session: Some(Box::new(session)),
                     subscriptions,
@@ -204,7 +208,7 @@ impl Router {
                     limbo: Vec::new(),
                     next_seq,
                     stats,
-                },
+                }),
             );
             self.timed.insert(id);
             counts.sessions += 1;

@@ -6,6 +6,7 @@
 mod connect;
 mod durable;
 mod publish;
+mod subs;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use super::BrokerOptions;
 
 pub use connect::{ConnectGranted, ConnectRequest, Disconnected};
 pub use durable::RestoreCounts;
+pub use subs::Subscriptions;
 
 /// A subscription the client task validated and authorised.
 #[derive(Debug)]
@@ -79,7 +81,7 @@ pub struct ClientEntry {
     /// The session while the client is offline (online, the client task owns it).
     session: Option<Box<Session>>,
     /// Full filter text (with `$share/g/` when shared) → options.
-    pub subscriptions: HashMap<ByteStr, (SubscriptionOptions, Option<u32>)>,
+    pub subscriptions: Subscriptions,
     /// Seconds; `u32::MAX` never expires.
     session_expiry: u32,
     /// When an offline session ends [MQTT-3.1.2-23].
@@ -118,7 +120,8 @@ impl ClientEntry {
 pub struct Router {
     pub options: Arc<BrokerOptions>,
     pub metrics: Arc<Metrics>,
-    pub clients: HashMap<ClientId, ClientEntry>,
+    /// Boxed entries: the table stays small (memory per client) and cheap to grow.
+    pub clients: HashMap<ClientId, Box<ClientEntry>>,
     pub trie: Trie,
     pub retained: RetainedStore,
     /// Clients offline with a session expiry or a delayed will to watch.

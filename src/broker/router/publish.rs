@@ -1,7 +1,6 @@
 //! Fan-out in the router: PUBLISH → retained store → trie match → one delivery per
 //! subscriber; SUBSCRIBE/UNSUBSCRIBE bookkeeping and retained messages on subscribe.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +8,8 @@ use std::time::Instant;
 use crate::broker::queue::PushError;
 use tokio::sync::oneshot;
 
-use crate::protocol::{topic, ByteStr, QoS, RetainHandling, SubscriptionOptions};
+use super::Subscriptions;
+use crate::protocol::{topic, ByteStr, QoS, RetainHandling};
 
 use super::{NewSubscription, Router};
 use crate::broker::message::{ClientId, Delivery, Message};
@@ -296,11 +296,7 @@ impl Router {
         removed
     }
 
-    pub(super) fn drop_subscriptions(
-        &mut self,
-        client: &ClientId,
-        subs: &HashMap<ByteStr, (SubscriptionOptions, Option<u32>)>,
-    ) {
+    pub(super) fn drop_subscriptions(&mut self, client: &ClientId, subs: &Subscriptions) {
         for filter in subs.keys() {
             let (group, f) = split_shared(filter);
             self.trie.remove(f, group, client);
