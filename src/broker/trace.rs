@@ -38,6 +38,11 @@ impl TraceHub {
     }
 
     #[inline]
+    /// Whether a trace is running (callers may skip building what `record` would take).
+    pub fn is_active(&self) -> bool {
+        self.active.load(Relaxed)
+    }
+
     pub fn record(&self, client_id: &str, inbound: bool, packet: &Packet) {
         if !self.active.load(Relaxed) {
             return;

@@ -12,7 +12,7 @@ use super::{DecodeError, Packet, PacketId, ProtocolVersion, ReasonCode};
 
 const CONNECT: u8 = 1;
 const CONNACK: u8 = 2;
-const PUBLISH: u8 = 3;
+pub(crate) const PUBLISH: u8 = 3;
 const PUBACK: u8 = 4;
 const PUBREC: u8 = 5;
 const PUBREL: u8 = 6;

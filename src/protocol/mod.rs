@@ -32,6 +32,7 @@ mod wire;
 
 pub use codec::{decode, encode, encoded_len};
 pub use error::DecodeError;
+pub use publish::PublishRef;
 pub use reason::ReasonCode;
 pub use types::*;
 

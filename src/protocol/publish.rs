@@ -5,7 +5,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::codec::read_pid;
 use super::properties::{self, Context};
-use super::wire::{bin_len, put_bin, Reader};
+use super::wire::{bin_len, put_bin, put_varint, varint_len, Reader};
 use super::{topic, DecodeError, Properties, ProtocolVersion, Publish, QoS, QosPid};
 
 const DUP: u8 = 0b1000;
@@ -63,34 +63,89 @@ pub(crate) fn decode(
     })
 }
 
+/// A PUBLISH made of borrowed parts: a broker encodes each subscriber's copy of a shared
+/// message from it, without building (and moving) a `Publish` per delivery.
+#[derive(Clone, Copy, Debug)]
+pub struct PublishRef<'a> {
+    pub dup: bool,
+    pub qos_pid: QosPid,
+    pub retain: bool,
+    pub topic: &'a str,
+    /// v5 only; ignored for 3.1/3.1.1.
+    pub properties: &'a Properties,
+    pub payload: &'a [u8],
+}
+
+impl<'a> From<&'a Publish> for PublishRef<'a> {
+    fn from(p: &'a Publish) -> Self {
+        PublishRef {
+            dup: p.dup,
+            qos_pid: p.qos_pid,
+            retain: p.retain,
+            topic: &p.topic,
+            properties: &p.properties,
+            payload: &p.payload,
+        }
+    }
+}
+
+impl PublishRef<'_> {
+    /// Append the whole packet (fixed header included) to `buf`.
+    pub fn encode(&self, version: ProtocolVersion, buf: &mut BytesMut) {
+        let body = self.body_len(version);
+        buf.reserve(1 + varint_len(body) + body);
+        buf.put_u8(super::codec::PUBLISH << 4 | self.flags());
+        put_varint(buf, body);
+        self.write(version, buf);
+    }
+
+    /// The exact number of bytes `encode` appends.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> usize {
+        let body = self.body_len(version);
+        1 + varint_len(body) + body
+    }
+
+    fn flags(&self) -> u8 {
+        let mut flags = (self.qos_pid.qos() as u8) << 1;
+        if self.dup {
+            flags |= DUP;
+        }
+        if self.retain {
+            flags |= RETAIN;
+        }
+        flags
+    }
+
+    fn body_len(&self, version: ProtocolVersion) -> usize {
+        let pid = if self.qos_pid.pid().is_some() { 2 } else { 0 };
+        let props = if version.is_v5() {
+            properties::block_len(self.properties)
+        } else {
+            0
+        };
+        bin_len(self.topic.as_bytes()) + pid + props + self.payload.len()
+    }
+
+    fn write(&self, version: ProtocolVersion, buf: &mut BytesMut) {
+        put_bin(buf, self.topic.as_bytes());
+        if let Some(pid) = self.qos_pid.pid() {
+            buf.put_u16(pid.get());
+        }
+        if version.is_v5() {
+            properties::encode(self.properties, buf);
+        }
+        buf.put_slice(self.payload);
+    }
+}
+
 pub(crate) fn flags(p: &Publish) -> u8 {
-    let mut flags = (p.qos_pid.qos() as u8) << 1;
-    if p.dup {
-        flags |= DUP;
-    }
-    if p.retain {
-        flags |= RETAIN;
-    }
-    flags
+    PublishRef::from(p).flags()
 }
 
 pub(crate) fn body_len(p: &Publish, version: ProtocolVersion) -> usize {
-    let pid = if p.qos_pid.pid().is_some() { 2 } else { 0 };
-    let props = if version.is_v5() {
-        properties::block_len(&p.properties)
-    } else {
-        0
-    };
-    bin_len(p.topic.as_bytes()) + pid + props + p.payload.len()
+    PublishRef::from(p).body_len(version)
 }
 
 pub(crate) fn write(p: &Publish, version: ProtocolVersion, buf: &mut BytesMut) {
-    put_bin(buf, p.topic.as_bytes());
-    if let Some(pid) = p.qos_pid.pid() {
-        buf.put_u16(pid.get());
-    }
-    if version.is_v5() {
-        properties::encode(&p.properties, buf);
-    }
-    buf.put_slice(&p.payload);
+    PublishRef::from(p).write(version, buf);
 }

@@ -163,6 +163,13 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         self.buf.len() - before
     }
 
+    /// Queue a PUBLISH given by parts; returns its encoded size.
+    pub fn push_publish(&mut self, p: &protocol::PublishRef<'_>) -> usize {
+        let before = self.buf.len();
+        p.encode(self.version, &mut self.buf);
+        self.buf.len() - before
+    }
+
     pub fn pending(&self) -> usize {
         self.buf.len()
     }

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::protocol::{self, Ack, Packet, Publish, QoS, QosPid};
+use crate::protocol::{Ack, ByteStr, Packet, Properties, Publish, PublishRef, QoS, QosPid};
 
 use super::Client;
-use crate::broker::message::Delivery;
+use crate::broker::message::{Delivery, Message};
 use crate::broker::session::{DropReason, Outgoing};
 
 impl<R, W> Client<R, W>
@@ -34,8 +34,12 @@ where
             match out {
                 Outgoing::PubRel(pid) => self.push(&Packet::PubRel(Ack::new(pid))),
                 Outgoing::Publish { pid, dup, delivery } => {
-                    if let Some(p) = self.build_publish(&delivery, pid, dup, now) {
-                        self.write_publish(p);
+                    if let Some(rw) = self.prepare(&delivery, now) {
+                        let qos_pid = match pid {
+                            Some(pid) => QosPid::new(delivery.qos, pid),
+                            None => QosPid::Level0,
+                        };
+                        self.write_publish(&delivery.msg, &rw, qos_pid, delivery.retain, dup);
                     }
                 }
             }
@@ -77,18 +81,18 @@ where
         if d.msg.is_expired(now) {
             return self.drop_delivery(&d, DropReason::Expired);
         }
-        let placeholder = NonZeroU16::MIN;
-        let Some(probe) = self.build_publish(&d, Some(placeholder), false, now) else {
+        let Some(rw) = self.prepare(&d, now) else {
             return self.drop_delivery(&d, DropReason::TooLarge);
         };
+        // The delivery moves into the session; the message is shared.
+        let (msg, qos, retain) = (d.msg.clone(), d.qos, d.retain);
         match self.session.start(d, now) {
             Outgoing::Publish { pid, .. } => {
-                let mut p = probe;
-                p.qos_pid = match pid {
-                    Some(pid) => QosPid::new(p.qos_pid.qos(), pid),
+                let qos_pid = match pid {
+                    Some(pid) => QosPid::new(qos, pid),
                     None => QosPid::Level0,
                 };
-                self.write_publish(p);
+                self.write_publish(&msg, &rw, qos_pid, retain, false);
             }
             Outgoing::PubRel(pid) => self.push(&Packet::PubRel(Ack::new(pid))),
         }
@@ -102,65 +106,107 @@ where
         tracing::debug!(client_id = %self.client_id, topic = %d.msg.topic, ?reason, "delivery dropped");
     }
 
-    fn write_publish(&mut self, p: Publish) {
+    /// Encode one PUBLISH straight from the shared message (no per-delivery packet).
+    fn write_publish(
+        &mut self,
+        msg: &Message,
+        rw: &Rewrite,
+        qos_pid: QosPid,
+        retain: bool,
+        dup: bool,
+    ) {
+        let p = rw.publish(msg, qos_pid, retain, dup);
+        if self.ctx.trace.is_active() {
+            let packet = Packet::Publish(Publish {
+                dup,
+                qos_pid,
+                retain,
+                topic: ByteStr::from(p.topic),
+                properties: p.properties.clone(),
+                payload: msg.payload.clone(),
+            });
+            self.ctx.trace.record(&self.client_id, false, &packet);
+        }
+        let n = self.writer.push_publish(&p) as u64;
+        self.stats.bytes_out.fetch_add(n, Relaxed);
+        self.ctx.metrics.bytes_sent.fetch_add(n, Relaxed);
         self.stats.messages_out.fetch_add(1, Relaxed);
         self.ctx.metrics.messages_sent.fetch_add(1, Relaxed);
-        self.push(&Packet::Publish(p));
     }
 
-    /// The PUBLISH for a delivery, or `None` when it exceeds the client's Maximum Packet
-    /// Size [MQTT-3.1.2-25].
-    fn build_publish(
-        &mut self,
-        d: &Delivery,
-        pid: Option<crate::protocol::PacketId>,
-        dup: bool,
-        now: Instant,
-    ) -> Option<Publish> {
-        let msg = &d.msg;
-        let qos_pid = match pid {
-            Some(pid) => QosPid::new(d.qos, pid),
-            None => QosPid::Level0,
-        };
-        let mut topic = msg.topic.clone();
-        let properties = if self.version.is_v5() {
-            let mut props = msg.properties.clone();
-            // Remaining lifetime [MQTT-3.3.2-6] and every matching subscription id.
-            props.message_expiry_interval = msg.remaining_expiry(now);
-            props.subscription_identifiers.clone_from(&d.sub_ids);
+    /// This client's rewrite of a delivery (v5: remaining expiry [MQTT-3.3.2-6], every
+    /// matching subscription id, an outbound topic alias), or `None` when the PUBLISH
+    /// would exceed the client's Maximum Packet Size [MQTT-3.1.2-25].
+    fn prepare(&mut self, d: &Delivery, now: Instant) -> Option<Rewrite> {
+        let mut rw = Rewrite::default();
+        let mut new_alias = None;
+        if self.version.is_v5() {
+            let expiry = d.msg.remaining_expiry(now);
+            let mut alias = None;
             if self.alias_out_max > 0 {
-                if let Some(&alias) = self.aliases_out.get(&topic) {
-                    props.topic_alias = Some(alias);
-                    topic = crate::protocol::ByteStr::new();
+                if let Some(&a) = self.aliases_out.get(&d.msg.topic) {
+                    alias = Some(a);
+                    rw.elide_topic = true;
                 } else if let Ok(n) = u16::try_from(self.aliases_out.len() + 1) {
                     if n <= self.alias_out_max {
-                        self.aliases_out.insert(topic.clone(), n);
-                        props.topic_alias = Some(n);
+                        alias = Some(n);
+                        new_alias = Some(n);
                     }
                 }
             }
-            props
-        } else {
-            Default::default()
-        };
-        let p = Publish {
-            dup,
-            qos_pid,
-            retain: d.retain,
-            topic,
-            properties,
-            payload: msg.payload.clone(),
-        };
-        let packet = Packet::Publish(p);
+            // The message's own properties serve as they are unless something differs.
+            if expiry.is_some() || !d.sub_ids.is_empty() || alias.is_some() {
+                let mut props = d.msg.properties.clone();
+                props.message_expiry_interval = expiry;
+                props.subscription_identifiers.clone_from(&d.sub_ids);
+                props.topic_alias = alias;
+                rw.properties = Some(props);
+            }
+        }
         if self.max_out < u32::MAX {
-            let len = protocol::encoded_len(&packet, self.version);
+            let qos_pid = match d.qos {
+                QoS::AtMostOnce => QosPid::Level0,
+                qos => QosPid::new(qos, NonZeroU16::MIN),
+            };
+            let len = rw
+                .publish(&d.msg, qos_pid, d.retain, false)
+                .encoded_len(self.version);
             if u32::try_from(len).map_or(true, |l| l > self.max_out) {
                 return None;
             }
         }
-        match packet {
-            Packet::Publish(p) => Some(p),
-            _ => None,
+        // Only an alias that is actually sent is remembered.
+        if let Some(n) = new_alias {
+            self.aliases_out.insert(d.msg.topic.clone(), n);
+        }
+        Some(rw)
+    }
+}
+
+/// What differs in one client's copy of a message.
+#[derive(Default)]
+struct Rewrite {
+    /// v5 properties for this copy; `None`: the message's own.
+    properties: Option<Properties>,
+    /// The topic goes as an alias the client already knows.
+    elide_topic: bool,
+}
+
+impl Rewrite {
+    fn publish<'a>(
+        &'a self,
+        msg: &'a Message,
+        qos_pid: QosPid,
+        retain: bool,
+        dup: bool,
+    ) -> PublishRef<'a> {
+        PublishRef {
+            dup,
+            qos_pid,
+            retain,
+            topic: if self.elide_topic { "" } else { &msg.topic },
+            properties: self.properties.as_ref().unwrap_or(&msg.properties),
+            payload: &msg.payload,
         }
     }
 }
