@@ -193,6 +193,22 @@ fn survive_file_size_limit() {
     }
 }
 
+/// Every connection is a file descriptor: take the whole hard limit, and say so when
+/// it is below `max_connections` (the kernel then refuses connections before midge does).
+fn raise_open_file_limit(config: &Config) {
+    let limit = midge::transport::raise_nofile();
+    let want = config.limits.max_connections as u64 + 64;
+    match limit {
+        Some(n) if n < want => tracing::warn!(
+            limit = n,
+            max_connections = config.limits.max_connections,
+            "the open-file limit is below max_connections; raise the hard limit (ulimit -Hn, LimitNOFILE=)"
+        ),
+        Some(n) => tracing::info!(limit = n, "open-file limit"),
+        None => {}
+    }
+}
+
 /// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
 fn run_headless(config: Config) -> anyhow::Result<()> {
     let file_layer = match &config.log_file {
@@ -214,6 +230,7 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         .init();
     runtime()?.block_on(async {
         survive_file_size_limit();
+        raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
         reload_on_sighup(&broker, files);
@@ -250,6 +267,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
     let rt = runtime()?;
     let mut broker = rt.block_on(async {
         survive_file_size_limit();
+        raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
         // SIGHUP here means the terminal went away, not "reload"; that is headless only.

@@ -4,23 +4,10 @@
 
 use std::time::Instant;
 
-use rustix::process::{getrlimit, setrlimit, Resource};
+pub use crate::transport::raise_nofile;
 
 /// Linux reports `/proc/*/stat` times in USER_HZ units, fixed at 100 for user space.
 const TICKS_PER_SEC: f64 = 100.0;
-
-/// Raises the soft RLIMIT_NOFILE to the hard limit (thousands of sockets need it) and
-/// returns the soft limit now in force, if known.
-pub fn raise_nofile() -> Option<u64> {
-    let mut lim = getrlimit(Resource::Nofile);
-    if lim.maximum.is_some() && lim.current != lim.maximum {
-        lim.current = lim.maximum;
-        if let Err(e) = setrlimit(Resource::Nofile, lim) {
-            tracing::warn!("cannot raise the open-file limit: {e}");
-        }
-    }
-    getrlimit(Resource::Nofile).current
-}
 
 /// User + system CPU time of a process in ticks: `None` = this process.
 pub fn cpu_ticks(pid: Option<u32>) -> Option<u64> {

@@ -542,8 +542,14 @@ mod tests {
         use std::mem::size_of;
         type S = tokio::net::TcpStream;
         assert!(size_of::<super::Client<S, S>>() <= 640, "Client");
-        assert!(size_of::<crate::broker::router::ClientEntry>() <= 176, "ClientEntry");
+        assert!(
+            size_of::<crate::broker::router::ClientEntry>() <= 176,
+            "ClientEntry"
+        );
         assert!(size_of::<crate::broker::trie::Node>() <= 96, "trie Node");
-        assert!(size_of::<crate::broker::message::Delivery>() <= 56, "Delivery");
+        assert!(
+            size_of::<crate::broker::message::Delivery>() <= 56,
+            "Delivery"
+        );
     }
 }
