@@ -152,9 +152,14 @@ impl Client {
     }
 
     async fn send(&mut self, p: &Packet) {
+        assert!(self.try_send(p).await, "write");
+    }
+
+    /// `false` if the connection is gone (the broker was killed under a reader).
+    async fn try_send(&mut self, p: &Packet) -> bool {
         let mut b = BytesMut::new();
         protocol::encode(p, ProtocolVersion::V3_1_1, &mut b);
-        self.stream.write_all(&b).await.expect("write");
+        self.stream.write_all(&b).await.is_ok()
     }
 
     /// The next packet, or `None` on close or after `secs` of silence.
@@ -227,15 +232,22 @@ async fn drain_qos2(c: &mut Client, awaiting_rel: &mut HashSet<u16>) -> Vec<u64>
                         got.push(u64::from_be_bytes(b));
                     }
                 }
-                match p.qos_pid {
-                    QosPid::Level1(id) => c.send(&Packet::PubAck(Ack::new(id))).await,
-                    QosPid::Level2(id) => c.send(&Packet::PubRec(Ack::new(id))).await,
-                    QosPid::Level0 => {}
+                let ack = match p.qos_pid {
+                    QosPid::Level1(id) => Packet::PubAck(Ack::new(id)),
+                    QosPid::Level2(id) => Packet::PubRec(Ack::new(id)),
+                    QosPid::Level0 => continue,
+                };
+                // A lost acknowledgement only means a resend later, which the state above
+                // recognises.
+                if !c.try_send(&ack).await {
+                    break;
                 }
             }
             Packet::PubRel(a) => {
                 awaiting_rel.remove(&a.pid.get());
-                c.send(&Packet::PubComp(Ack::new(a.pid))).await;
+                if !c.try_send(&Packet::PubComp(Ack::new(a.pid))).await {
+                    break;
+                }
             }
             _ => {}
         }
