@@ -105,7 +105,7 @@ pub(crate) fn intercept(r: &mut Router, msg: &Message) -> bool {
         return true;
     }
     let Some(reply_to) = msg
-        .properties
+        .properties()
         .response_topic
         .as_ref()
         .filter(|t| t.starts_with(REPLY_PREFIX))
@@ -142,11 +142,11 @@ pub(crate) fn intercept(r: &mut Router, msg: &Message) -> bool {
     let properties = Properties {
         content_type: Some(ByteStr::from("application/json")),
         // Echoed so the requester can match the reply [MQTT-3.3.2-16].
-        correlation_data: msg.properties.correlation_data.clone(),
+        correlation_data: msg.properties().correlation_data.clone(),
         ..Properties::default()
     };
     let mut out = Message::internal(&reply_to, Bytes::from(payload), QoS::AtMostOnce, false);
-    out.properties = properties;
+    out.properties = Some(Box::new(properties));
     r.deliver(
         &client,
         Delivery {

@@ -20,8 +20,10 @@ pub struct Message {
     pub retain: bool,
     /// Forwarded unchanged [MQTT-3.3.2-15..20]: payload format, content type, response
     /// topic, correlation data, user properties. Topic alias, subscription ids and the
-    /// expiry interval are stripped: they are per hop and recomputed on send.
-    pub properties: Properties,
+    /// expiry interval are stripped: they are per hop and recomputed on send. `None` when
+    /// there are none (most messages): a `Properties` is 400 bytes, and every message
+    /// in flight, queued or retained would carry one. Read them with `properties()`.
+    pub properties: Option<Box<Properties>>,
     /// When the Message Expiry Interval runs out [MQTT-3.3.2-5].
     pub expires_at: Option<Instant>,
     /// Who published it, for No Local [MQTT-3.8.3-3]; `None` for wills and `$SYS`.
@@ -44,7 +46,7 @@ impl Message {
             payload: p.payload,
             qos: p.qos_pid.qos(),
             retain: p.retain,
-            properties,
+            properties: boxed(properties),
             expires_at,
             publisher,
             received_at: now,
@@ -64,7 +66,7 @@ impl Message {
             payload: will.payload,
             qos: will.qos,
             retain: will.retain,
-            properties,
+            properties: boxed(properties),
             expires_at,
             publisher: None,
             received_at: now,
@@ -78,11 +80,18 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: Properties::default(),
+            properties: None,
             expires_at: None,
             publisher: None,
             received_at: Instant::now(),
         }
+    }
+
+    /// The forwarded properties (empty when there are none).
+    pub fn properties(&self) -> &Properties {
+        static NONE: std::sync::LazyLock<Properties> =
+            std::sync::LazyLock::new(Properties::default);
+        self.properties.as_deref().unwrap_or(&NONE)
     }
 
     pub fn is_expired(&self, now: Instant) -> bool {
@@ -98,6 +107,11 @@ impl Message {
             u32::try_from(secs).unwrap_or(u32::MAX)
         })
     }
+}
+
+/// `None` for empty properties, else boxed.
+pub fn boxed(p: Properties) -> Option<Box<Properties>> {
+    (p != Properties::default()).then(|| Box::new(p))
 }
 
 /// One message bound for one subscriber: the shared message plus what differs per

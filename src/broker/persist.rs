@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::protocol::{
-    self, Packet, ProtocolVersion, Publish, QoS, QosPid, RetainHandling, SubscriptionOptions,
+    self, Packet, ProtocolVersion, QoS, QosPid, RetainHandling, SubscriptionOptions,
 };
 
 use super::message::Message;
@@ -105,15 +105,15 @@ pub fn encode_message(msg: &Message, out: &mut BytesMut) {
     out.put_u64(expires);
     put_str(out, msg.publisher.as_deref().unwrap_or(""));
     let placeholder = NonZeroU16::MIN;
-    let p = Packet::Publish(Publish {
+    protocol::PublishRef {
         dup: false,
         qos_pid: QosPid::new(msg.qos, placeholder),
         retain: msg.retain,
-        topic: msg.topic.clone(),
-        properties: msg.properties.clone(),
-        payload: msg.payload.clone(),
-    });
-    protocol::encode(&p, ProtocolVersion::V5, out);
+        topic: &msg.topic,
+        properties: msg.properties(),
+        payload: &msg.payload,
+    }
+    .encode(ProtocolVersion::V5, out);
 }
 
 pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
@@ -131,7 +131,7 @@ pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
         payload: p.payload,
         qos: p.qos_pid.qos(),
         retain: p.retain,
-        properties: p.properties,
+        properties: crate::broker::message::boxed(p.properties),
         expires_at: (expires != 0).then(|| unix_to_instant(expires, now, unix_ms_now())),
         publisher: (!publisher.is_empty()).then(|| Arc::from(publisher)),
         received_at: now,
@@ -372,11 +372,11 @@ mod tests {
             QoS::ExactlyOnce,
             true,
         );
-        m.properties = Properties {
+        m.properties = Some(Box::new(Properties {
             content_type: Some("text/plain".into()),
             user_properties: vec![("k".into(), "v".into())],
             ..Properties::default()
-        };
+        }));
         m.expires_at = Some(Instant::now() + Duration::from_secs(60));
         m.publisher = Some(Arc::from("pub-1"));
         m

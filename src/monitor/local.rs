@@ -81,10 +81,14 @@ pub fn start(
                     payload: m.payload.clone(),
                     qos: m.qos as u8,
                     retain: m.retain,
-                    content_type: m.properties.content_type.as_ref().map(|s| s.to_string()),
-                    response_topic: m.properties.response_topic.as_ref().map(|s| s.to_string()),
+                    content_type: m.properties().content_type.as_ref().map(|s| s.to_string()),
+                    response_topic: m
+                        .properties()
+                        .response_topic
+                        .as_ref()
+                        .map(|s| s.to_string()),
                     user_properties: m
-                        .properties
+                        .properties()
                         .user_properties
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -156,7 +156,7 @@ where
             }
             // The message's own properties serve as they are unless something differs.
             if expiry.is_some() || !d.sub_ids.is_empty() || alias.is_some() {
-                let mut props = d.msg.properties.clone();
+                let mut props = d.msg.properties().clone();
                 props.message_expiry_interval = expiry;
                 props.subscription_identifiers.clone_from(&d.sub_ids);
                 props.topic_alias = alias;
@@ -205,7 +205,7 @@ impl Rewrite {
             qos_pid,
             retain,
             topic: if self.elide_topic { "" } else { &msg.topic },
-            properties: self.properties.as_ref().unwrap_or(&msg.properties),
+            properties: self.properties.as_ref().unwrap_or(msg.properties()),
             payload: &msg.payload,
         }
     }
