@@ -34,7 +34,9 @@ impl Router {
         if msg.retain {
             // An empty retained payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
             self.retained.set(msg.clone());
-            if self.store.is_some() {
+            // `$SYS` is the broker's own, republished every interval from live state: storing
+            // it would write to disk on an idle broker and restore stale values.
+            if self.store.is_some() && !msg.topic.starts_with("$SYS/") {
                 let key = msg.topic.as_bytes().to_vec();
                 ops.push(if msg.payload.is_empty() {
                     Op::Delete {
