@@ -83,7 +83,9 @@ impl DeliveryQueue {
                 return Err(PushError::Full(d));
             }
             q.items.push_back(d);
-            q.wants_items
+            // Only the first item needs a wake-up: the client re-checks the queue under
+            // this lock before it waits again, so later ones are found with it.
+            q.wants_items && q.items.len() == 1
         };
         if wake {
             self.ready.notify_one();

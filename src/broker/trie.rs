@@ -112,12 +112,21 @@ impl Trie {
 
     /// Every subscription matching `topic`: all plain subscribers, and one member per
     /// matching shared group, chosen round-robin among those `online` says are connected
-    /// (any member when none is).
-    pub fn matches(&mut self, topic: &str, online: &dyn Fn(&str) -> bool, out: &mut Vec<Matched>) {
+    /// (any member when none is). Returns whether a client may appear more than once
+    /// (matches came from more than one filter or group): only then must the caller
+    /// merge a client's overlapping subscriptions.
+    pub fn matches(
+        &mut self,
+        topic: &str,
+        online: &dyn Fn(&str) -> bool,
+        out: &mut Vec<Matched>,
+    ) -> bool {
         let levels: Vec<&str> = topic.split('/').collect();
         // [MQTT-4.7.2-1] a leading wildcard does not match a `$` topic.
         let dollar = topic.starts_with('$');
-        visit(&mut self.root, &levels, 0, dollar, online, out);
+        let mut lists = 0;
+        visit(&mut self.root, &levels, 0, dollar, online, out, &mut lists);
+        lists > 1
     }
 }
 
@@ -154,7 +163,14 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str
     removed
 }
 
-fn collect(node: &mut Node, online: &dyn Fn(&str) -> bool, out: &mut Vec<Matched>) {
+/// `lists` counts the lists matches came from: a client is in each at most once.
+fn collect(
+    node: &mut Node,
+    online: &dyn Fn(&str) -> bool,
+    out: &mut Vec<Matched>,
+    lists: &mut usize,
+) {
+    *lists += usize::from(!node.subscribers.is_empty()) + node.shared.len();
     out.extend(node.subscribers.iter().map(|s| Matched {
         client: s.client.clone(),
         options: s.options,
@@ -189,26 +205,27 @@ fn visit(
     dollar: bool,
     online: &dyn Fn(&str) -> bool,
     out: &mut Vec<Matched>,
+    lists: &mut usize,
 ) {
     let wild_ok = !(dollar && depth == 0);
     if wild_ok {
         // `#` matches the parent level too: "a/#" matches "a" [MQTT-4.7.1-2].
         if let Some(hash) = node.children.get_mut("#") {
-            collect(hash, online, out);
+            collect(hash, online, out, lists);
         }
     }
     let Some(level) = levels.get(depth) else {
-        collect(node, online, out);
+        collect(node, online, out, lists);
         return;
     };
     if wild_ok {
         if let Some(plus) = node.children.get_mut("+") {
-            visit(plus, levels, depth + 1, dollar, online, out);
+            visit(plus, levels, depth + 1, dollar, online, out, lists);
         }
     }
     if *level != "+" && *level != "#" {
         if let Some(child) = node.children.get_mut(*level) {
-            visit(child, levels, depth + 1, dollar, online, out);
+            visit(child, levels, depth + 1, dollar, online, out, lists);
         }
     }
 }

@@ -60,12 +60,12 @@ impl Router {
         let mut matched = std::mem::take(&mut self.scratch);
         matched.clear();
         let clients = &self.clients;
-        self.trie.matches(
+        let may_repeat = self.trie.matches(
             &msg.topic,
             &|c| clients.get(c).is_some_and(|e| e.online.is_some()),
             &mut matched,
         );
-        if matched.len() > 1 {
+        if may_repeat && matched.len() > 1 {
             // Overlapping subscriptions of one client become one delivery.
             matched.sort_unstable_by(|a, b| a.client.cmp(&b.client));
         }
