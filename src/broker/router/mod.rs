@@ -132,7 +132,7 @@ pub struct Router {
     pub drops: Arc<super::drops::DropLog>,
     pub started: Instant,
     scratch: Vec<super::trie::Matched>,
-    scratch_out: Vec<(ClientId, Delivery)>,
+    scratch_out: Vec<(ClientId, Delivery, publish::Target)>,
     /// The durable store; `None` with `--in-memory`.
     pub store: Option<crate::storage::Store>,
 }

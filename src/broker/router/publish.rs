@@ -70,6 +70,9 @@ impl Router {
             matched.sort_unstable_by(|a, b| a.client.cmp(&b.client));
         }
         let mut out = std::mem::take(&mut self.scratch_out);
+        // Stored copies go to the store before any client can see (and acknowledge) them,
+        // so a delete never overtakes its put: prepare all, submit, then dispatch.
+        let mut encoded = None;
         let mut i = 0;
         while i < matched.len() {
             let client = matched[i].client.clone();
@@ -92,26 +95,22 @@ impl Router {
                 }
             }
             if let Some(qos) = qos {
-                out.push((
-                    client,
-                    Delivery {
-                        msg: msg.clone(),
-                        qos,
-                        retain,
-                        sub_ids,
-                        seq: None,
-                    },
-                ));
+                let mut d = Delivery {
+                    msg: msg.clone(),
+                    qos,
+                    retain,
+                    sub_ids,
+                    seq: None,
+                };
+                if let Some(target) = self.prepare(&client, &mut d, &mut ops, &mut encoded) {
+                    out.push((client, d, target));
+                }
             }
         }
         self.scratch = matched;
-        // Stored copies go to the store before any client can see (and acknowledge) them,
-        // so a delete never overtakes its put.
-        let mut encoded = None;
-        out.retain_mut(|(client, d)| self.prepare(client, d, &mut ops, &mut encoded));
         self.submit(ops, durable);
-        for (client, d) in out.drain(..) {
-            self.dispatch(&client, d);
+        for (client, d, target) in out.drain(..) {
+            self.dispatch(&client, d, target);
         }
         self.scratch_out = out;
     }
@@ -120,9 +119,9 @@ impl Router {
     /// would: ACL, queue room, stored copy.
     pub(crate) fn deliver(&mut self, client: &ClientId, mut d: Delivery) {
         let (mut ops, mut encoded) = (Vec::new(), None);
-        if self.prepare(client, &mut d, &mut ops, &mut encoded) {
+        if let Some(target) = self.prepare(client, &mut d, &mut ops, &mut encoded) {
             self.submit(ops, None);
-            self.dispatch(client, d);
+            self.dispatch(client, d, target);
         }
     }
 
@@ -146,24 +145,22 @@ impl Router {
     }
 
     /// Check a delivery against the ACL and the client's queue room; for a persistent
-    /// session, give it a sequence number and its stored copy. `false`: don't deliver.
+    /// session, give it a sequence number and its stored copy. `None`: don't deliver.
     fn prepare(
         &mut self,
         client: &ClientId,
         d: &mut Delivery,
         ops: &mut Vec<Op>,
         encoded: &mut Option<Vec<u8>>,
-    ) -> bool {
-        let Some(e) = self.clients.get_mut(client) else {
-            return false;
-        };
+    ) -> Option<Target> {
+        let e = self.clients.get_mut(client)?;
         let access = &self.options.access;
         if access.has_acl()
             && !e.stats.info.internal
             && !access.allow_delivery(client, e.stats.info.username.as_deref(), &d.msg.topic)
         {
             self.drops.record(client, &d.msg.topic, DropReason::Acl);
-            return false;
+            return None;
         }
         let room = match (&e.online, &e.session) {
             (Some(o), _) => o.deliveries.accepts(),
@@ -177,7 +174,7 @@ impl Router {
                 self.drops
                     .record(client, &d.msg.topic, DropReason::QueueFull);
             }
-            return false;
+            return None;
         }
         if self.store.is_some() && d.qos != QoS::AtMostOnce && e.session_expiry > 0 {
             let seq = e.next_seq;
@@ -196,23 +193,31 @@ impl Router {
                 value,
             });
         }
-        true
+        // The online client's queue is kept, so `dispatch` needs no second lookup.
+        Some(match &e.online {
+            Some(o) => Target::Queue(o.deliveries.clone()),
+            None => Target::Session,
+        })
     }
 
     /// Hand one prepared delivery to a client: its queue when online (never waiting), its
     /// session when offline.
-    fn dispatch(&mut self, client: &ClientId, d: Delivery) {
-        let Some(e) = self.clients.get_mut(client) else {
-            return;
-        };
-        match &e.online {
-            Some(o) => match o.deliveries.try_push(d) {
-                Ok(()) => {}
+    fn dispatch(&mut self, client: &ClientId, d: Delivery, target: Target) {
+        match target {
+            Target::Queue(q) => {
                 // `prepare` saw room; only a closing client can refuse now.
-                Err(PushError::Full(d) | PushError::Closed(d)) => e.limbo.push(d),
-            },
-            None => {
-                if let Some(s) = e.session.as_mut() {
+                if let Err(PushError::Full(d) | PushError::Closed(d)) = q.try_push(d) {
+                    if let Some(e) = self.clients.get_mut(client) {
+                        e.limbo.push(d);
+                    }
+                }
+            }
+            Target::Session => {
+                let session = self
+                    .clients
+                    .get_mut(client)
+                    .and_then(|e| e.session.as_mut());
+                if let Some(s) = session {
                     let _ = s.enqueue(d, false);
                 }
             }
@@ -311,4 +316,12 @@ fn split_shared(filter: &str) -> (Option<&str>, &str) {
         Ok(Some(sf)) => (Some(sf.group), sf.filter),
         _ => (None, filter),
     }
+}
+
+/// Where a prepared delivery goes.
+pub(super) enum Target {
+    /// The online client's hand-off queue (kept from `prepare`'s lookup).
+    Queue(Arc<crate::broker::queue::DeliveryQueue>),
+    /// The offline session.
+    Session,
 }
