@@ -10,8 +10,9 @@
 //! fresh segment and the old ones are removed (compaction).
 //!
 //! - `format`: segment header, record encoding, replay and torn-tail detection.
-//! - `writer`: the writer thread — group commit, sync policy, index; its `compact`
-//!   (compaction in steps) and `read` (values, whole keyspaces) submodules.
+//! - `writer`: the writer thread — group commit, sync policy, index; its `open` (replay
+//!   and recovery), `compact` (compaction in steps) and `read` (values, whole keyspaces)
+//!   submodules.
 
 mod format;
 mod writer;
