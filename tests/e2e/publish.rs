@@ -271,6 +271,32 @@ async fn nothing_larger_than_the_clients_maximum_packet_size_is_sent() {
 }
 
 #[tokio::test]
+async fn an_alias_is_only_assumed_known_once_its_topic_was_sent() {
+    // The first message on the topic is too large for the client and is dropped; the next
+    // one must still carry the topic name with its new alias, or the client could never
+    // resolve the alias [MQTT-3.3.2-12].
+    let broker = start_broker().await;
+    let addr = broker.addr();
+    let props = b::props(&[
+        b::p_u16(b::TOPIC_ALIAS_MAXIMUM, 4),
+        b::p_u32(b::MAXIMUM_PACKET_SIZE, 100),
+    ]);
+    let (mut sub, _) = Raw::v5(addr, "aliased-small", true, &props).await;
+    sub.subscribe(1, "alias/then/drop", 0).await;
+    let (mut publ, _) = Raw::v4(addr, "pub", true).await;
+    publ.publish0("alias/then/drop", &[7u8; 200]).await;
+    publ.publish0("alias/then/drop", b"fits").await;
+    let p = sub.recv_publish().await;
+    assert_eq!(&p.payload[..], b"fits");
+    assert_eq!(
+        &*p.topic, "alias/then/drop",
+        "the topic goes with the alias"
+    );
+    assert!(p.properties.topic_alias.is_some());
+    assert!(sub.quiet().await.is_empty());
+}
+
+#[tokio::test]
 async fn v3_publisher_v5_subscriber_and_back() {
     let broker = start_broker().await;
     let addr = broker.addr();
