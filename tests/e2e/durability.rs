@@ -256,6 +256,41 @@ async fn drain_qos2(c: &mut Client, awaiting_rel: &mut HashSet<u16>) -> Vec<u64>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sys_topics_are_not_stored_but_retained_messages_are() {
+    // `$SYS` is republished from live state: a restart with `$SYS` off must not bring
+    // back the last run's values, while a client's retained message comes back.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sys_on = "[storage]\nsync = \"always\"\n[sys]\ninterval_secs = 1\n";
+    let m = Midge::start_with(dir.path(), sys_on, None).await;
+    crate::support::sys_until(m.addr, "$SYS/broker/uptime", |_| true).await;
+    let (mut publ, _) = Client::connect(m.addr, "ret-pub", true).await;
+    publ.send(&publish(
+        "kept/retained",
+        QoS::AtLeastOnce,
+        1,
+        9u64.to_be_bytes().to_vec(),
+        true,
+    ))
+    .await;
+    assert!(matches!(publ.recv(5.0).await, Some(Packet::PubAck(_))));
+    m.term().await;
+
+    let m = Midge::start(dir.path(), "always").await; // `$SYS` off
+    let (mut sub, _) = Client::connect(m.addr, "ret-sub", true).await;
+    sub.subscribe("kept/#", QoS::AtLeastOnce).await;
+    assert_eq!(
+        drain(&mut sub).await,
+        vec![9],
+        "the client's retained message"
+    );
+    let (mut sys, _) = Client::connect(m.addr, "sys-sub", true).await;
+    sys.subscribe("$SYS/#", QoS::AtMostOnce).await;
+    let stale = sys.recv(1.0).await;
+    assert!(stale.is_none(), "no stored $SYS value: {stale:?}");
+    m.term().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_keeps_retained_sessions_and_queues() {
     let dir = tempfile::tempdir().expect("tempdir");
     let m = Midge::start(dir.path(), "always").await;
