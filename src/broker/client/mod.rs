@@ -253,11 +253,12 @@ where
         let timer = tokio::time::sleep(keep_alive);
         tokio::pin!(timer);
         self.resume().await?;
+        // Packets that came with the CONNECT; after that, each wake-up handles what it read
+        // (several packets may come in one read) at the end of the iteration.
+        if let Some(end) = self.handle_buffered(&mut last_rx).await? {
+            return Ok(end);
+        }
         loop {
-            // Packets already read (several may come in one read) are handled first.
-            if let Some(end) = self.handle_buffered(&mut last_rx).await? {
-                return Ok(end);
-            }
             if let Some(t) = self.rate.resume_at {
                 if t < timer.deadline() {
                     timer.as_mut().reset(t);
