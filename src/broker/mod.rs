@@ -86,27 +86,13 @@ pub struct Context {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
     #[error("{0}")]
     Setup(String),
     #[error("durable store: {0}")]
     Store(String),
-    /// A listener's TLS files (the message names the file).
+    /// A listener: its address (cannot bind) or its TLS files; the message names which.
     #[error(transparent)]
-    Transport(crate::transport::Error),
-}
-
-impl From<crate::transport::Error> for Error {
-    fn from(e: crate::transport::Error) -> Self {
-        match e {
-            crate::transport::Error::Bind { addr, source } => Error::Bind { addr, source },
-            e => Error::Transport(e),
-        }
-    }
+    Transport(#[from] crate::transport::Error),
 }
 
 /// A running broker.

@@ -3,33 +3,19 @@
 //! Timing is never asserted, only accounting.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use midge::bench::{run_scenario, BenchOptions, Scenario, ScenarioReport};
-use midge::broker::{Broker, Open};
-use midge::config::{Config, ListenerConfig};
+use midge::broker::Broker;
 use midge::protocol::{ProtocolVersion, QoS};
 
 /// Every test is over well within this, or fails.
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn start_midge() -> (Broker, SocketAddr) {
-    let mut config = Config::default();
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-    config.listeners = vec![ListenerConfig::tcp(any)];
-    config.storage.in_memory = true;
-    config.sys.interval_secs = 0;
-    let broker = Broker::start(
-        &config,
-        Arc::new(Open {
-            allow_anonymous: true,
-        }),
-    )
-    .await
-    .expect("broker starts on 127.0.0.1:0");
-    let addr = *broker.local_addrs().first().expect("one listener");
-    (broker, addr)
+    let t = crate::support::start_broker().await;
+    let addr = t.addr();
+    (t.broker, addr)
 }
 
 fn short(scenario: Scenario, addr: SocketAddr, qos: QoS) -> BenchOptions {

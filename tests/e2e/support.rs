@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use midge::broker::{Broker, Open};
+use midge::broker::{Access, Broker, Open};
 use midge::config::{Config, ListenerConfig};
 use midge::protocol::{decode, ConnAck, Packet, ProtocolVersion, Publish};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,6 +54,18 @@ pub async fn start_broker() -> TestBroker {
 /// Start a broker with the default config (one TCP listener on 127.0.0.1:0, in-memory,
 /// `$SYS` off) after `tweak` adjusted it.
 pub async fn start_broker_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
+    let access = Arc::new(Open {
+        allow_anonymous: true,
+    });
+    start_broker_access(access, tweak).await
+}
+
+/// `start_broker_with`, deciding who may connect and what they may do with `access`.
+/// `addr()` is the first listener's address.
+pub async fn start_broker_access(
+    access: Arc<dyn Access>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestBroker {
     let mut config = Config {
         listeners: vec![ListenerConfig::tcp(
             "127.0.0.1:0".parse().expect("literal address"),
@@ -63,10 +75,7 @@ pub async fn start_broker_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
     config.storage.in_memory = true;
     config.sys.interval_secs = 0;
     tweak(&mut config);
-    let access = Arc::new(Open {
-        allow_anonymous: true,
-    });
-    let broker = within(5.0, Broker::start(&config, access))
+    let broker = within(10.0, Broker::start(&config, access))
         .await
         .expect("broker starts");
     let addr = broker.local_addrs()[0];

@@ -13,7 +13,6 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use midge::broker::{Access, Broker, FileAccess};
-use midge::config::{Config, ListenerConfig};
 use midge::protocol::{Packet, ProtocolVersion};
 use tokio::io::AsyncWriteExt;
 
@@ -92,19 +91,9 @@ impl Files {
 }
 
 async fn start(access: Arc<dyn Access>) -> (Broker, SocketAddr) {
-    let mut config = Config {
-        listeners: vec![ListenerConfig::tcp(
-            "127.0.0.1:0".parse().expect("literal address"),
-        )],
-        ..Config::default()
-    };
-    config.storage.in_memory = true;
-    config.sys.interval_secs = 0;
-    let broker = within(5.0, Broker::start(&config, access))
-        .await
-        .expect("broker starts");
-    let addr = broker.local_addrs()[0];
-    (broker, addr)
+    let t = crate::support::start_broker_access(access, |_| {}).await;
+    let addr = t.addr();
+    (t.broker, addr)
 }
 
 /// A CONNECT (clean, keep-alive 0) with optional credentials and a will (QoS 0).

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use midge::broker::{Access, Broker};
-use midge::config::{Config, ListenerConfig};
+use midge::config::ListenerConfig;
 use midge::monitor::remote::{self, BrokerUrl, RemoteOptions};
 use midge_model::{Event, MonitorLink, Snapshot};
 
@@ -83,16 +83,10 @@ async fn until_event(
 }
 
 async fn start_midge(bind: SocketAddr, access: Arc<dyn Access>) -> Broker {
-    let mut config = Config {
-        listeners: vec![ListenerConfig::tcp(bind)],
-        ..Config::default()
-    };
-    config.storage.in_memory = true;
-    config.sys.interval_secs = 0;
-    tokio::time::timeout(WAIT, Broker::start(&config, access))
+    let listen = |c: &mut midge::config::Config| c.listeners = vec![ListenerConfig::tcp(bind)];
+    crate::support::start_broker_access(access, listen)
         .await
-        .expect("broker starts in time")
-        .expect("broker starts")
+        .broker
 }
 
 /// An MQTT 5 client (rumqttc, an independent implementation) with its event loop

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use midge::broker::{Access, Broker};
-use midge::config::{Config, ListenerConfig, ListenerKind, TlsConfig};
+use midge::config::{ListenerConfig, ListenerKind, TlsConfig};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
@@ -119,17 +119,12 @@ pub async fn start(
     access: Arc<dyn Access>,
     connect_timeout_secs: u64,
 ) -> Broker {
-    let mut config = Config {
-        listeners,
-        ..Config::default()
-    };
-    config.limits.connect_timeout_secs = connect_timeout_secs;
-    config.sys.interval_secs = 0;
-    config.storage.in_memory = true;
-    tokio::time::timeout(T, Broker::start(&config, access))
-        .await
-        .expect("broker starts in time")
-        .expect("broker starts")
+    crate::support::start_broker_access(access, |c| {
+        c.listeners = listeners;
+        c.limits.connect_timeout_secs = connect_timeout_secs;
+    })
+    .await
+    .broker
 }
 
 pub fn open() -> Arc<dyn Access> {
