@@ -47,16 +47,19 @@ struct Mosquitto {
 impl Mosquitto {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, "allow_anonymous true\nsys_interval 1\n").await
+    }
+
+    /// Mosquitto listening on a free 127.0.0.1 port, with `conf` after the listener line;
+    /// `dir` holds the config (and whatever files `conf` names) for the process's life.
+    async fn start_in(dir: tempfile::TempDir, conf: &str) -> Self {
         let port = free_port();
-        let conf = dir.path().join("m.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 1\n"),
-        )
-        .expect("write mosquitto.conf");
+        let path = dir.path().join("m.conf");
+        std::fs::write(&path, format!("listener {port} 127.0.0.1\n{conf}"))
+            .expect("write mosquitto.conf");
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&conf)
+            .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -262,30 +265,12 @@ fn make_certs(dir: &Path) {
 async fn mqtts_with_cafile_and_insecure() {
     let dir = tempfile::tempdir().expect("tempdir");
     make_certs(dir.path());
-    let port = free_port();
-    let conf = dir.path().join("m.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {d}/ca.pem\n\
-             certfile {d}/server.pem\nkeyfile {d}/server.key\n",
-            d = dir.path().display()
-        ),
-    )
-    .expect("write conf");
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto runs");
-    let m = Mosquitto {
-        child,
-        port,
-        _dir: dir,
-    };
-    until_listening(port).await;
+    let conf = format!(
+        "allow_anonymous true\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n",
+        d = dir.path().display()
+    );
+    let m = Mosquitto::start_in(dir, &conf).await;
+    let port = m.port;
     let ca = m._dir.path().join("ca.pem");
     let start_tls = |tls: remote::TlsOptions| {
         let mut opts = RemoteOptions::new(
