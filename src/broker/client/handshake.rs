@@ -246,7 +246,7 @@ where
         conn_id,
         stats,
         session: granted.session,
-        deliveries: granted.deliveries,
+        inbox: granted.inbox,
         batch: Default::default(),
         clock: None,
         will: connect.will.map(Box::new),

@@ -129,7 +129,7 @@ struct Client<R, W> {
     conn_id: u64,
     stats: Arc<ClientStats>,
     session: Session,
-    deliveries: Arc<super::queue::DeliveryQueue>,
+    inbox: Arc<super::inbox::Inbox>,
     /// Deliveries taken from the queue in one go, sent as the window allows.
     batch: VecDeque<Delivery>,
     /// `now()`'s reading for the current batch; cleared when a batch starts.
@@ -211,11 +211,7 @@ where
             }
         }
         // Deliveries still queued for us go back with the session (QoS 1/2 only).
-        let left: Vec<Delivery> = self
-            .batch
-            .drain(..)
-            .chain(self.deliveries.close())
-            .collect();
+        let left: Vec<Delivery> = self.batch.drain(..).chain(self.inbox.close()).collect();
         for d in left {
             let _ = self.session.enqueue(d, false);
         }
@@ -279,7 +275,7 @@ where
                 return Ok(end);
             }
             // Deliveries wake us only while we can take them; signals always do.
-            if self.deliveries.want_items(can_take) && can_take {
+            if self.inbox.want_items(can_take) && can_take {
                 continue;
             }
             tokio::select! {
@@ -305,7 +301,7 @@ where
                         last_rx = tokio::time::Instant::now();
                     }
                 }
-                () = self.deliveries.ready() => {
+                () = self.inbox.ready() => {
                     if let Some(end) = self.on_signals() {
                         return Ok(end);
                     }
@@ -376,10 +372,10 @@ where
     /// Act on what other tasks asked: close the connection, or send the PUBRELs whose
     /// released state is durable.
     fn on_signals(&mut self) -> Option<End> {
-        if !self.deliveries.signalled() {
+        if !self.inbox.signalled() {
             return None;
         }
-        let signals = self.deliveries.take_signals();
+        let signals = self.inbox.take_signals();
         if let Some(reason) = signals.disconnect {
             if self.version.is_v5() {
                 self.writer
@@ -430,7 +426,7 @@ where
             })
             .collect();
         let done: Option<crate::storage::Done> = (!release.is_empty()).then(|| {
-            let inbox = self.deliveries.clone();
+            let inbox = self.inbox.clone();
             Box::new(move |r: Result<(), crate::storage::Error>| {
                 // On a store failure the PUBREL is held back: the flow resumes (from
                 // PUBREC) when the client reconnects.
@@ -452,7 +448,7 @@ where
     fn take_deliveries(&mut self) {
         self.clock = None;
         if self.batch.is_empty() {
-            self.deliveries.pop_into(BATCH, &mut self.batch);
+            self.inbox.pop_into(BATCH, &mut self.batch);
         }
         while self.session.window_open() && self.writer.pending() < WRITE_HIGH_WATER {
             let Some(d) = self.batch.pop_front() else {

@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use crate::protocol::{LastWill, ReasonCode};
 
 use super::{ClientEntry, Online, Router};
+use crate::broker::inbox::Inbox;
 use crate::broker::message::{ClientId, Message};
-use crate::broker::queue::DeliveryQueue;
 use crate::broker::session::Session;
 use crate::broker::shared::ClientStats;
 
@@ -34,7 +34,7 @@ pub struct ConnectRequest {
 pub struct ConnectGranted {
     pub session: Session,
     pub session_present: bool,
-    pub deliveries: Arc<DeliveryQueue>,
+    pub inbox: Arc<Inbox>,
 }
 
 /// A client task ended; it hands its session back.
@@ -55,7 +55,7 @@ impl Router {
             if let Some(online) = &entry.online {
                 // Session takeover [MQTT-3.1.4-3]: the old connection goes first and hands
                 // its session over; the new one completes in `disconnected`.
-                online.deliveries.disconnect(ReasonCode::SessionTakenOver);
+                online.inbox.disconnect(ReasonCode::SessionTakenOver);
                 if let Some(prev) = entry.pending.replace(req) {
                     drop(prev); // its reply channel closes: that client task gives up
                 }
@@ -69,10 +69,10 @@ impl Router {
         // The hand-off to an online client absorbs bursts: a reader that keeps up must not
         // lose messages because the session queue bound (`max_queued`) is small.
         let cap = self.options.max_queued.max(OUTBOUND_BURST);
-        let queue = Arc::new(DeliveryQueue::new(cap));
+        let inbox = Arc::new(Inbox::new(cap));
         let online = Online {
             conn_id: req.conn_id,
-            deliveries: queue.clone(),
+            inbox: inbox.clone(),
         };
         let existing = self.clients.remove(&req.client_id);
         let next_seq = existing.as_ref().map_or(0, |e| e.next_seq);
@@ -116,7 +116,7 @@ impl Router {
         let granted = ConnectGranted {
             session,
             session_present,
-            deliveries: queue,
+            inbox,
         };
         let persistent_before = session_present;
         match req.reply.send(granted) {

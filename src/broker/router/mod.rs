@@ -72,7 +72,7 @@ pub enum RouterMsg {
 /// Router-side view of a connected client.
 struct Online {
     conn_id: u64,
-    deliveries: Arc<super::queue::DeliveryQueue>,
+    inbox: Arc<super::inbox::Inbox>,
 }
 
 /// Everything the router keeps per client id, online or not.
@@ -105,12 +105,12 @@ impl ClientEntry {
         self.session.as_deref()
     }
     /// What waits for an online client (`None` offline).
-    pub fn online_queue(&self) -> Option<&super::queue::DeliveryQueue> {
-        self.online.as_ref().map(|o| &*o.deliveries)
+    pub fn online_queue(&self) -> Option<&super::inbox::Inbox> {
+        self.online.as_ref().map(|o| &*o.inbox)
     }
     pub fn queued(&self) -> usize {
         match (&self.online, &self.session) {
-            (Some(o), _) => o.deliveries.len(),
+            (Some(o), _) => o.inbox.len(),
             (None, Some(s)) => s.queued(),
             (None, None) => 0,
         }
@@ -226,7 +226,7 @@ impl Router {
                     .get(client_id.as_str())
                     .and_then(|e| e.online.as_ref());
                 if let Some(o) = online {
-                    o.deliveries.disconnect(ReasonCode::AdministrativeAction);
+                    o.inbox.disconnect(ReasonCode::AdministrativeAction);
                 }
                 if let Some(r) = reply {
                     let _ = r.send(online.is_some());
@@ -243,7 +243,7 @@ impl Router {
     fn shutdown_all(&mut self) {
         for e in self.clients.values() {
             if let Some(o) = &e.online {
-                o.deliveries.disconnect(ReasonCode::ServerShuttingDown);
+                o.inbox.disconnect(ReasonCode::ServerShuttingDown);
             }
         }
     }

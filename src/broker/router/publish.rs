@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::broker::queue::PushError;
+use crate::broker::inbox::PushError;
 use tokio::sync::oneshot;
 
 use super::Subscriptions;
@@ -163,7 +163,7 @@ impl Router {
             return None;
         }
         let room = match (&e.online, &e.session) {
-            (Some(o), _) => o.deliveries.accepts(),
+            (Some(o), _) => o.inbox.accepts(),
             (None, Some(s)) => d.qos != QoS::AtMostOnce && s.queued() < self.options.max_queued,
             (None, None) => false,
         };
@@ -195,7 +195,7 @@ impl Router {
         }
         // The online client's queue is kept, so `dispatch` needs no second lookup.
         Some(match &e.online {
-            Some(o) => Target::Queue(o.deliveries.clone()),
+            Some(o) => Target::Queue(o.inbox.clone()),
             None => Target::Session,
         })
     }
@@ -321,7 +321,7 @@ fn split_shared(filter: &str) -> (Option<&str>, &str) {
 /// Where a prepared delivery goes.
 pub(super) enum Target {
     /// The online client's hand-off queue (kept from `prepare`'s lookup).
-    Queue(Arc<crate::broker::queue::DeliveryQueue>),
+    Queue(Arc<crate::broker::inbox::Inbox>),
     /// The offline session.
     Session,
 }

@@ -1,9 +1,9 @@
-//! The hand-off to one online client task: a bounded queue of deliveries the router
-//! pushes to without ever waiting, and the client task drains in batches, plus the few
-//! signals other tasks send the client (disconnect, PUBRELs the store released). Unlike
-//! channels it can be looked into (the dashboard shows its head), costs nothing while
-//! empty, and is one small allocation with one wake-up source per connection (memory per
-//! idle connection).
+//! A client task's inbox: what other tasks hand one online client. A bounded queue of
+//! deliveries the router pushes to without ever waiting and the client drains in
+//! batches, plus the few signals others send it (disconnect; PUBRELs whose released state
+//! the store made durable). Unlike channels it can be looked into (the dashboard shows
+//! its head), costs nothing while empty, and is one small allocation with one wake-up
+//! source per connection (memory per idle connection).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +15,7 @@ use super::message::Delivery;
 use crate::protocol::{PacketId, ReasonCode};
 
 #[derive(Debug)]
-pub struct DeliveryQueue {
+pub struct Inbox {
     inner: Mutex<Inner>,
     /// Wakes the client task; a notification sent while nobody waits is kept, so a push
     /// between "queue empty" and "wait" is never lost.
@@ -54,7 +54,7 @@ pub enum PushError {
     Closed(Delivery),
 }
 
-impl DeliveryQueue {
+impl Inbox {
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::default(),
@@ -104,8 +104,7 @@ impl DeliveryQueue {
     /// Ask the client task to close the connection with `reason`.
     pub fn disconnect(&self, reason: ReasonCode) {
         self.lock().disconnect.get_or_insert(reason);
-        self.signalled.store(true, Ordering::Release);
-        self.ready.notify_one();
+        self.signal();
     }
 
     /// Let the client send PUBREL for these ids (called from the store's thread).
@@ -118,6 +117,11 @@ impl DeliveryQueue {
                 q.released.extend(pids);
             }
         }
+        self.signal();
+    }
+
+    /// A signal was stored: flag it and wake the client whatever it waits for.
+    fn signal(&self) {
         self.signalled.store(true, Ordering::Release);
         self.ready.notify_one();
     }
@@ -206,7 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_ordered_and_closable() {
-        let q = DeliveryQueue::new(2);
+        let q = Inbox::new(2);
         assert!(!q.want_items(true), "empty");
         q.try_push(d(1)).expect("room");
         q.try_push(d(2)).expect("room");
@@ -233,7 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn signals_wake_even_when_items_are_not_wanted() {
-        let q = DeliveryQueue::new(4);
+        let q = Inbox::new(4);
         assert!(!q.want_items(false));
         q.try_push(d(1)).expect("room");
         assert!(!q.signalled());
