@@ -365,6 +365,10 @@ where
                 Next::Route(m) => self.send_to_router(m).await?,
                 Next::Router(p) => Box::pin(self.on_router_packet(*p)).await?,
             }
+            // Each packet is a unit of tokio's cooperative budget (as an awaited channel
+            // send would be): a publisher whose buffer is always full yields the worker
+            // in turn, so the subscribers' tasks keep up and their queues don't overflow.
+            tokio::task::coop::consume_budget().await;
         }
         Ok(None)
     }
