@@ -235,6 +235,8 @@ pub fn build(r: &Router, facts: &SourceFacts, events_dropped: u64) -> model::Sna
         counters,
         counters_at_ms: None,
         connections: Some(connections),
+        page: None,
+        topic_subscribers: None,
         inflight: Some(inflight),
         drops: Some(drops),
         events_dropped: events_dropped + r.tap_dropped,

@@ -173,6 +173,8 @@ where
                     Command::Kick { .. } | Command::Trace { .. } => {
                         send(Event::Notice("not available from this source".into()));
                     }
+                    // What the dashboard shows: only a source that pages uses it.
+                    Command::Watch(_) => {}
                 }
             }
             extra = next_extra(&mut hooks.outbound) => match extra {

@@ -212,6 +212,8 @@ fn build_snapshot(opts: &RemoteOptions, s: &mut Shared, dropped: u64) -> Snapsho
         counters,
         counters_at_ms,
         connections: None,
+        page: None,
+        topic_subscribers: None,
         inflight: None,
         drops: None,
         events_dropped: dropped,

@@ -141,4 +141,6 @@ pub enum Command {
     Trace {
         client_id: Option<String>,
     },
+    /// What the dashboard shows now (sent whenever it changes; latest wins).
+    Watch(crate::Watch),
 }

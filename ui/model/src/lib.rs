@@ -7,12 +7,15 @@
 //!   in-flight messages, drops); fields a source cannot know are `Option`.
 //! - `event` — the streamed [`Event`]s (messages, log lines, packet traces, notices) and the
 //!   [`Command`]s the dashboard sends back.
+//! - `watch` — what the dashboard looks at ([`Watch`]), so a source builds only that and
+//!   pages the connections table ([`Page`]).
 //! - `link` — [`MonitorLink`] (the UI end) and [`SourceLink`] (the source end).
 //! - `fixtures` (feature `fixtures`) — a realistic busy broker with a fixed clock, for tests.
 
 mod event;
 mod link;
 mod snapshot;
+mod watch;
 
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
@@ -23,3 +26,4 @@ pub use snapshot::{
     ConnectionInfo, Counters, Direction, DropInfo, DropReason, InflightInfo, InflightState,
     ProtocolLabel, QueuedInfo, Snapshot, SourceInfo, SourceKind, StoreInfo, SubscriptionInfo,
 };
+pub use watch::{Page, SortKey, TableQuery, Watch};

@@ -12,8 +12,14 @@ pub struct Snapshot {
     /// When `counters` were sampled, if not at `taken_at_ms`: a remote broker's `$SYS`
     /// counters change only every `sys_interval`, and rates must span those updates.
     pub counters_at_ms: Option<u64>,
-    /// Every session, online and offline; `None` when the source cannot see sessions.
+    /// Sessions, online and offline; `None` when the source cannot see sessions. Without
+    /// `page`, every session; with it, the requested page first (see [`crate::Page`]).
     pub connections: Option<Vec<ConnectionInfo>>,
+    /// Set when the source sorted, filtered and paged `connections` for the last
+    /// [`crate::Watch`]; the dashboard then shows them in this order.
+    pub page: Option<crate::Page>,
+    /// Sessions with a subscription matching [`crate::Watch::topic`], when asked and known.
+    pub topic_subscribers: Option<(String, u64)>,
     /// Every QoS 1/2 message in flight across all sessions; `None` when unknown.
     pub inflight: Option<Vec<InflightInfo>>,
     /// Dropped messages aggregated by (client, topic, reason); bounded by the source.

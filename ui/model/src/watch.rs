@@ -1,0 +1,68 @@
+//! What the dashboard is looking at, so a source builds only that: the connections table's
+//! sort, filter and the rows on screen, the clients whose detail is open, the topic whose
+//! subscribers are counted. A source with 100,000 sessions then sends the 40 rows on
+//! screen instead of every session, and its cost follows what changed, not what exists.
+
+/// A sortable column of the connections table (every column sorts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum SortKey {
+    #[default]
+    ClientId,
+    Address,
+    Protocol,
+    Username,
+    Tls,
+    KeepAlive,
+    Since,
+    Subs,
+    MsgsIn,
+    MsgsOut,
+    /// Messages in + out per second, as the source measures it.
+    Rate,
+    Inflight,
+    Queued,
+}
+
+/// The connections table as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
+pub struct TableQuery {
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Case-insensitive substring of the client id, address or username; empty = all.
+    pub filter: String,
+    /// Index of the first row wanted in the sorted, filtered order.
+    pub offset: u32,
+    /// Rows wanted (the table's height, plus a margin for scrolling).
+    pub limit: u32,
+}
+
+/// What the dashboard needs from a source; sent as [`crate::Command::Watch`] whenever
+/// it changes. Sources that cannot page ignore it and send every session.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
+pub struct Watch {
+    /// The connections table; `None` when no view shows it.
+    pub table: Option<TableQuery>,
+    /// Clients whose full rows are needed (an open detail, the traced client).
+    pub clients: Vec<String>,
+    /// The topic whose subscriber count the Topics view shows.
+    pub topic: Option<String>,
+}
+
+/// How a paging source answered [`Watch::table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Page {
+    /// Sessions matching the filter (all sessions with an empty filter).
+    pub total: u64,
+    /// Index of `Snapshot::connections[0]` in the sorted, filtered order.
+    pub offset: u32,
+    /// The first `len` entries of `Snapshot::connections` are the page, in table order;
+    /// the entries after them are other rows the source sent (watched clients, the
+    /// slowest consumers, offline sessions with queued messages), in no order.
+    pub len: u32,
+}
