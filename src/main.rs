@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -14,11 +14,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use midge::broker::snapshot::{unix_ms, SourceFacts};
+use midge::broker::observe::SourceFacts;
 use midge::broker::{Access, Broker, FileAccess, Open};
 use midge::cli::{Cli, Command};
 use midge::config::Config;
-use midge::monitor::logs::UiLogLayer;
+use midge::logs::LogLayer;
 
 /// mimalloc: the broker allocates many small, short-lived buffers across threads
 /// (messages, store records); glibc's malloc was ~15% of a persistent-QoS 1 profile.
@@ -226,7 +226,7 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
                 .with_filter(filter()),
         )
         .with(file_layer.with_filter(filter()))
-        .with(midge::broker::admin::log_layer().with_filter(filter()))
+        .with(midge::logs::ring().layer().with_filter(filter()))
         .init();
     runtime()?.block_on(async {
         survive_file_size_limit();
@@ -253,7 +253,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         .log_file
         .clone()
         .unwrap_or_else(|| default_log_file(&config));
-    let (source, link) = midge_model::link(midge_model::Snapshot::default(), 8192, 256);
+    let (log_tx, log_rx) = tokio::sync::mpsc::channel(8192);
     let dropped = Arc::new(AtomicU64::new(0));
     tracing_subscriber::registry()
         .with(
@@ -262,7 +262,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
                 .with_writer(open_log(&log_path)?)
                 .with_filter(filter()),
         )
-        .with(UiLogLayer::new(source.events.clone(), dropped.clone()).with_filter(filter()))
+        .with(LogLayer::new(log_tx, dropped.clone()).with_filter(filter()))
         .init();
     let rt = runtime()?;
     let mut broker = rt.block_on(async {
@@ -281,15 +281,12 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
             .iter()
             .map(|a| format!("mqtt://{a}"))
             .collect(),
-        started_at_ms: unix_ms(SystemTime::now()),
         own_client_id: None,
-        sync_mode: format!("{:?}", config.storage.sync).to_lowercase(),
-        commit_sample: Default::default(),
     };
-    {
+    let link = {
         let _guard = rt.enter();
-        midge::monitor::local::start(&mut broker, source, dropped, facts);
-    }
+        midge::monitor::local::start(&mut broker, log_rx, dropped, facts)
+    };
     let options = midge_ui::Options {
         title: format!("midge {}", env!("CARGO_PKG_VERSION")),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),

@@ -2,18 +2,16 @@
 //! and the listeners feeding them. `Broker::start` wires them up from a `Config`.
 
 pub mod access;
-pub mod admin;
 mod client;
 pub mod drops;
 pub mod inbox;
 pub mod message;
+pub mod observe;
 pub mod persist;
 pub mod retained;
 pub mod router;
 pub mod session;
-pub mod shared;
-pub mod snapshot;
-pub mod sys;
+pub mod stats;
 pub mod trace;
 pub mod trie;
 
@@ -28,7 +26,7 @@ use crate::config::Config;
 
 pub use access::{Access, FileAccess, Open};
 pub use router::RouterMsg;
-pub use shared::Metrics;
+pub use stats::Metrics;
 
 /// Limits and policy the client tasks and the router read; built once from `Config`.
 pub struct BrokerOptions {
@@ -105,6 +103,8 @@ pub struct Broker {
     router_task: tokio::task::JoinHandle<()>,
     /// Set by the embedded dashboard: every published message, for its topic tree.
     tap: Option<mpsc::Receiver<Arc<message::Message>>>,
+    /// Snapshots for the dashboard (and the admin channel's replies).
+    observer: observe::Observer,
 }
 
 impl Broker {
@@ -128,7 +128,7 @@ impl Broker {
                 ms = t.elapsed().as_millis() as u64,
                 "state restored"
             );
-            router.store = Some(store.clone());
+            router.set_store(store.clone());
         }
         let ctx = Arc::new(Context {
             connections: Arc::new(Semaphore::new(options.max_connections)),
@@ -138,13 +138,34 @@ impl Broker {
             next_conn_id: AtomicU64::new(1),
             trace: trace::TraceHub::default(),
             store,
-            drops: router.drops.clone(),
+            drops: router.drops(),
         });
         let bound = crate::transport::Bound::bind(&config.listeners).await?;
         let local_addrs = bound.local_addrs().to_vec();
         let listeners = bound.handle();
         let (tap_tx, tap_rx) = mpsc::channel(4096);
-        router.tap = Some(tap_tx);
+        router.set_tap(tap_tx);
+        let (admin_tx, admin_rx) = mpsc::channel(64);
+        router.set_admin(admin_tx);
+        let observer = observe::Observer::spawn(
+            observe::Parts {
+                router: ctx.router.clone(),
+                metrics: metrics.clone(),
+                store: ctx.store.clone(),
+                drops: ctx.drops.clone(),
+                started: std::time::SystemTime::now(),
+                sync_mode: format!("{:?}", config.storage.sync).to_lowercase(),
+            },
+            admin_rx,
+        );
+        if let Some(every) = options.sys_interval {
+            observe::sys::spawn(
+                ctx.router.clone(),
+                metrics.clone(),
+                ctx.store.clone(),
+                every,
+            );
+        }
         let router_task = tokio::spawn(router.run(router_rx));
         bound.spawn(&ctx, &shutdown_rx);
         Ok(Self {
@@ -154,6 +175,7 @@ impl Broker {
             shutdown,
             router_task,
             tap: Some(tap_rx),
+            observer,
         })
     }
 
@@ -178,6 +200,11 @@ impl Broker {
     /// Trace one client's packets into `sink` (`None` stops).
     pub fn set_trace(&self, target: Option<(String, mpsc::Sender<trace::TraceRecord>)>) {
         self.ctx.trace.set(target);
+    }
+
+    /// The observer: snapshots of what a dashboard shows.
+    pub fn observer(&self) -> observe::Observer {
+        self.observer.clone()
     }
 
     pub fn router(&self) -> mpsc::Sender<RouterMsg> {

@@ -1,6 +1,6 @@
-//! The embedded dashboard's source: snapshots of the broker in this process (built on the
-//! router task every 250 ms while the dashboard watches), every published message from
-//! the router's tap, packet traces, and the dashboard's own MQTT client for
+//! The embedded dashboard's source: snapshots of what the dashboard shows (its
+//! [`Watch`], built by the broker's observer every 250 ms), every published message from
+//! the router's tap, log lines, packet traces, and the dashboard's own MQTT client for
 //! publish/subscribe. Everything towards the UI is `try_send`: a slow UI drops and counts,
 //! it never backs up the broker.
 
@@ -8,64 +8,70 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use midge_model::{Command, Direction, Event, Message, SourceLink, TraceLine};
-use tokio::sync::{mpsc, oneshot};
+use midge_model::{Command, Direction, Event, Message, MonitorLink, SourceLink, TraceLine, Watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::broker::snapshot::{self, SourceFacts};
+use crate::broker::observe::SourceFacts;
+use crate::broker::stats::unix_ms;
 use crate::broker::{Broker, RouterMsg};
+use crate::logs::LogRecord;
 
 use super::client::{self, ClientOptions};
 
 /// The client id of the dashboard's own connection.
 pub const DASHBOARD_CLIENT_ID: &str = "midge-dashboard";
 
-/// Wire `link` to `broker`. Spawns the tasks on the current runtime; they end when the
-/// dashboard drops its end of the link or the broker stops.
+/// Wire a dashboard link to `broker` (log lines come from `logs`); returns the
+/// dashboard's end. Spawns the tasks on the current runtime; they end when the dashboard
+/// drops its end of the link or the broker stops.
 pub fn start(
     broker: &mut Broker,
-    link: SourceLink,
+    logs: mpsc::Receiver<LogRecord>,
     dropped: Arc<AtomicU64>,
     mut facts: SourceFacts,
-) {
+) -> MonitorLink {
+    let (link, monitor) = midge_model::link(midge_model::Snapshot::default(), 8192, 256);
     facts.own_client_id = Some(DASHBOARD_CLIENT_ID.to_owned());
     let SourceLink {
         snapshots,
         events,
         commands,
     } = link;
-    let metrics = broker.metrics();
     let router = broker.router();
+    let observer = broker.observer();
+    // Until the dashboard says what it shows: the first rows by client id.
+    let first = Watch {
+        table: Some(midge_model::TableQuery {
+            limit: 1000,
+            ..midge_model::TableQuery::default()
+        }),
+        ..Watch::default()
+    };
+    let (watch_tx, mut watch_rx) = watch::channel(first);
 
-    // Snapshots.
-    let snap_router = router.clone();
+    // Snapshots of what the dashboard shows: every 250 ms, and at once when that changes.
     let snap_dropped = dropped.clone();
     tokio::spawn(async move {
-        let snapshots = Arc::new(snapshots);
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                changed = watch_rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
             if snapshots.is_closed() {
-                metrics.watched.store(false, Relaxed);
                 return;
             }
-            metrics.watched.store(true, Relaxed);
-            let (tx, rx) = oneshot::channel();
-            let facts = facts.clone();
-            let lost = snap_dropped.load(Relaxed);
-            let job = move |r: &crate::broker::router::Router| {
-                let _ = tx.send(snapshot::build(r, &facts, lost));
+            let w = watch_rx.borrow_and_update().clone();
+            let Some(mut s) = observer.snapshot(w, facts.clone()).await else {
+                return;
             };
-            if snap_router
-                .send(RouterMsg::Inspect(Box::new(job)))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            if let Ok(s) = rx.await {
-                snapshots.send_replace(Arc::new(s));
-            }
+            s.events_dropped += snap_dropped.load(Relaxed);
+            snapshots.send_replace(Arc::new(s));
         }
     });
 
@@ -105,6 +111,21 @@ pub fn start(
         });
     }
 
+    // Log lines.
+    {
+        let events = events.clone();
+        let dropped = dropped.clone();
+        let mut logs = logs;
+        tokio::spawn(async move {
+            while let Some(r) = logs.recv().await {
+                let line = crate::broker::observe::log_line(r);
+                if events.try_send(Event::Log(line)).is_err() {
+                    dropped.fetch_add(1, Relaxed);
+                }
+            }
+        });
+    }
+
     // Packet traces.
     let (trace_tx, mut trace_rx) = mpsc::channel::<crate::broker::trace::TraceRecord>(1024);
     {
@@ -113,7 +134,7 @@ pub fn start(
         tokio::spawn(async move {
             while let Some(t) = trace_rx.recv().await {
                 let line = TraceLine {
-                    at_ms: snapshot::unix_ms(t.at),
+                    at_ms: unix_ms(t.at),
                     client_id: t.client_id,
                     direction: if t.inbound {
                         Direction::In
@@ -170,6 +191,13 @@ pub fn start(
                 Command::Trace { client_id } => {
                     ctx.trace.set(client_id.map(|id| (id, trace_tx.clone())));
                 }
+                Command::Watch(w) => {
+                    watch_tx.send_if_modified(|cur| {
+                        let changed = *cur != w;
+                        *cur = w;
+                        changed
+                    });
+                }
                 other => {
                     if client_tx.try_send(other).is_err() {
                         let _ = events
@@ -180,4 +208,5 @@ pub fn start(
         }
         ctx.trace.set(None);
     });
+    monitor
 }

@@ -1,11 +1,10 @@
 //! Sources for the dashboard: `local` watches the broker in this process; `client` is the
 //! small MQTT client both the embedded dashboard (over an in-process stream) and the
-//! remote monitor use for publish/subscribe; `logs` feeds tracing events to the Log view;
-//! `remote` watches any broker over MQTT (and a headless midge over its admin channel).
+//! remote monitor use for publish/subscribe; `remote` watches any broker over MQTT (and a
+//! headless midge over its admin channel).
 
 pub mod client;
 pub mod local;
-pub mod logs;
 pub mod remote;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -4,7 +4,7 @@
 //! tree) and serves the dashboard's publish/subscribe commands. The Overview comes from
 //! `$SYS/broker/…` where the broker publishes it ([`sys`]), or from what the client sees.
 //! When the broker is a midge that lets this user in on its admin channel
-//! ([`crate::broker::admin`]), sessions, in-flight messages, drops and the log come from
+//! ([`crate::broker::observe::admin`]), sessions, in-flight messages, drops and the log come from
 //! there: asked every 250 ms while replies come, probed every few seconds otherwise.
 //!
 //! The link to the dashboard outlives connections: when the broker goes away the
@@ -26,7 +26,7 @@ use midge_model::{Command, Event, Snapshot, SourceInfo, SourceKind, SourceLink};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::broker::admin::{self, Reply, Request};
+use crate::broker::observe::admin::{self, Reply, Request};
 use crate::protocol::{ByteStr, Properties, Publish, QosPid};
 
 use super::client::{self, ClientOptions, Hooks};
@@ -150,6 +150,8 @@ struct Shared {
     admin: Option<(Snapshot, u64)>,
     /// The highest log sequence number received on the admin channel.
     log_seq: u64,
+    /// What the dashboard shows, for the admin channel's requests.
+    watch: Option<midge_model::Watch>,
 }
 
 /// Wire `link` to the broker at `opts.url`. Spawns on the current runtime; everything
@@ -385,6 +387,12 @@ async fn serve(
                     Command::Unsubscribe { filter } => {
                         subscriptions.remove(filter);
                     }
+                    Command::Watch(w) => {
+                        if let Ok(mut s) = shared.lock() {
+                            s.watch = Some(w.clone());
+                        }
+                        continue;
+                    }
                     _ => {}
                 }
                 if cmd_tx.try_send(cmd).is_err() {
@@ -392,11 +400,12 @@ async fn serve(
                 }
             }
             _ = tick.tick() => {
-                let (up, fresh, log_after) = match shared.lock() {
+                let (up, fresh, log_after, watch) = match shared.lock() {
                     Ok(s) => (
                         s.connected,
                         s.admin.as_ref().is_some_and(|(_, at)| now_ms().saturating_sub(*at) <= ADMIN_STALE_MS),
                         s.log_seq,
+                        s.watch.clone(),
                     ),
                     Err(_) => return Served::UiGone,
                 };
@@ -405,7 +414,7 @@ async fn serve(
                     since_probe = Duration::ZERO;
                     correlation += 1;
                     // A full channel means the last requests are still queued: skip one.
-                    let _ = admin_tx.try_send(admin_request(&reply_topic, correlation, log_after));
+                    let _ = admin_tx.try_send(admin_request(&reply_topic, correlation, log_after, watch));
                 }
             }
         }
@@ -413,8 +422,13 @@ async fn serve(
 }
 
 /// An admin snapshot request (QoS 0: a lost one is simply asked again next tick).
-fn admin_request(reply_topic: &str, correlation: u64, log_after: u64) -> Publish {
-    let payload = serde_json::to_vec(&Request { log_after }).unwrap_or_default();
+fn admin_request(
+    reply_topic: &str,
+    correlation: u64,
+    log_after: u64,
+    watch: Option<midge_model::Watch>,
+) -> Publish {
+    let payload = serde_json::to_vec(&Request { log_after, watch }).unwrap_or_default();
     Publish {
         dup: false,
         qos_pid: QosPid::Level0,

@@ -7,7 +7,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use midge::broker::router::Router;
+use midge::broker::router::watch::Query;
 use midge::broker::RouterMsg;
 use midge::protocol::{Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,19 +45,32 @@ impl Pair {
     }
 }
 
-/// Run `f` on the router task (read-only).
-async fn inspect<T: Send + 'static>(
+/// Ask the router one of its observer questions.
+async fn ask<T>(
     broker: &TestBroker,
-    f: impl FnOnce(&Router) -> T + Send + 'static,
+    q: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Query,
 ) -> T {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let job = Box::new(move |r: &Router| {
-        let _ = tx.send(f(r));
-    });
-    within(5.0, broker.broker.router().send(RouterMsg::Inspect(job)))
+    within(5.0, broker.broker.router().send(RouterMsg::Observe(q(tx))))
         .await
         .unwrap_or_else(|_| panic!("router gone"));
     within(5.0, rx).await.expect("router answered")
+}
+
+/// The router's gauges once it has handled everything sent before this call.
+async fn gauges(broker: &TestBroker) -> (u64, u64, u64) {
+    ask(broker, |reply| Query::Describe {
+        clients: Vec::new(),
+        inflight: 0,
+        reply,
+    })
+    .await;
+    let m = broker.broker.metrics();
+    (
+        m.sessions.load(Relaxed),
+        m.subscriptions.load(Relaxed),
+        m.retained.load(Relaxed),
+    )
 }
 
 /// Open connections (permits in use), clients online, sessions, subscriptions.
@@ -71,7 +84,8 @@ struct Counts {
 
 async fn counts(broker: &TestBroker) -> Counts {
     // The router first: once it answers, every CONNECT it received is fully counted.
-    let (sessions, subscriptions) = inspect(broker, |r| (r.clients.len(), r.trie.len())).await;
+    let (sessions, subscriptions, _) = gauges(broker).await;
+    let (sessions, subscriptions) = (sessions as usize, subscriptions as usize);
     let ctx = broker.broker.context();
     let sockets = ctx.options.max_connections - ctx.connections.available_permits();
     let online = broker.broker.metrics().clients_connected.load(Relaxed);
@@ -389,7 +403,7 @@ async fn subscription_and_topic_storm_leaves_nothing_behind() {
     flood.expect_closed().await;
     back_to(&broker, baseline).await;
     // Non-retained messages leave nothing stored.
-    assert_eq!(inspect(&broker, |r| r.retained.len()).await, 0);
+    assert_eq!(gauges(&broker).await.2, 0);
     pair.check().await;
 }
 
@@ -472,12 +486,12 @@ async fn a_client_that_never_reads_cannot_make_the_broker_buffer_without_bound()
     }
     attacker.send(&burst).await;
     let pushed = || async {
-        inspect(&broker, |r| {
-            r.clients
-                .get("attacker")
-                .map_or(0, |e| e.stats.bytes_out.load(Relaxed))
+        ask(&broker, |reply| Query::Stats {
+            client: "attacker".into(),
+            reply,
         })
         .await
+        .map_or(0, |s| s.bytes_out.load(Relaxed))
     };
     // Something that must not happen: watch for a while (the pair keeps working).
     for _ in 0..5 {

@@ -17,7 +17,7 @@ use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 
 use super::{Client, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
 use crate::broker::router::{ConnectRequest, RouterMsg};
-use crate::broker::shared::{ClientInfo, ClientStats};
+use crate::broker::stats::{ClientInfo, ClientStats};
 use crate::broker::Context;
 
 type Halves<S> = (

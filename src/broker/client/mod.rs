@@ -23,7 +23,7 @@ use super::message::{ClientId, Delivery};
 use super::persist;
 use super::router::{Disconnected, RouterMsg};
 use super::session::{Session, StoreChange};
-use super::shared::{ClientStats, InflightDetail, Stage};
+use super::stats::{ClientStats, InflightDetail, Stage};
 use super::Context;
 use crate::storage::{Keyspace, Op};
 
@@ -472,6 +472,8 @@ where
     }
 
     fn publish_stats(&mut self) {
+        // A turn of the loop means traffic: a watching observer re-reads this client.
+        self.stats.touch(&self.ctx.metrics);
         self.stats
             .inflight_out
             .store(self.session.inflight_len() as u32, Relaxed);

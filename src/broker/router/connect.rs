@@ -9,11 +9,12 @@ use tokio::sync::oneshot;
 
 use crate::protocol::{LastWill, ReasonCode};
 
+use super::watch::Change;
 use super::{ClientEntry, Online, Router};
 use crate::broker::inbox::Inbox;
 use crate::broker::message::{ClientId, Message};
 use crate::broker::session::Session;
-use crate::broker::shared::ClientStats;
+use crate::broker::stats::ClientStats;
 
 /// Least capacity of the router → client delivery channel.
 const OUTBOUND_BURST: usize = 1024;
@@ -101,6 +102,8 @@ impl Router {
         session.set_window(req.window);
         session.set_max_queued(self.options.max_queued);
         self.timed.remove(&req.client_id);
+        self.inflight_offline.remove(&req.client_id);
+        let subscriptions = subs.len() as u32;
         let entry = Box::new(ClientEntry {
             online: Some(online),
             session: None,
@@ -113,6 +116,7 @@ impl Router {
             next_seq,
             stats: req.stats.clone(),
         });
+        let inbox_seen = inbox.clone();
         let granted = ConnectGranted {
             session,
             session_present,
@@ -122,6 +126,11 @@ impl Router {
         match req.reply.send(granted) {
             Ok(()) => {
                 self.clients.insert(req.client_id.clone(), entry);
+                self.observer.send(|| Change::Session {
+                    stats: req.stats.clone(),
+                    inbox: Some(inbox_seen),
+                    subscriptions,
+                });
                 if req.session_expiry > 0 {
                     self.store_session(&req.client_id);
                 } else if persistent_before {
@@ -133,6 +142,11 @@ impl Router {
             Err(granted) => {
                 // The client task is gone already: keep the session as if it disconnected.
                 self.clients.insert(req.client_id.clone(), entry);
+                self.observer.send(|| Change::Session {
+                    stats: req.stats.clone(),
+                    inbox: Some(inbox_seen),
+                    subscriptions,
+                });
                 self.metrics.clients_connected.fetch_add(1, Relaxed);
                 self.disconnected(Disconnected {
                     client_id: req.client_id.clone(),
@@ -162,6 +176,11 @@ impl Router {
         for late in entry.limbo.drain(..) {
             let _ = session.enqueue(late, false);
         }
+        entry
+            .stats
+            .queued_offline
+            .store(session.queued() as u32, Relaxed);
+        let inflight = session.inflight_len() > 0;
         entry.session_expiry = d.session_expiry;
         entry.session = Some(Box::new(session));
         let will_delay = d
@@ -185,12 +204,21 @@ impl Router {
             if let Some(e) = self.clients.remove(&d.client_id) {
                 self.drop_subscriptions(&d.client_id, &e.subscriptions);
                 self.forget_session(&d.client_id, e.session.as_deref());
+                self.observer.send(|| Change::Removed {
+                    client: d.client_id.clone(),
+                });
             }
             if let Some(w) = d.will {
                 self.publish_will(w);
             }
             return;
         }
+        if inflight {
+            self.inflight_offline.insert(d.client_id.clone());
+        }
+        self.observer.send(|| Change::Offline {
+            client: d.client_id.clone(),
+        });
         let now = Instant::now();
         if d.session_expiry != u32::MAX {
             entry.expires_at = Some(now + Duration::from_secs(u64::from(d.session_expiry)));
@@ -245,6 +273,10 @@ impl Router {
                 if let Some(e) = self.clients.remove(&id) {
                     self.drop_subscriptions(&id, &e.subscriptions);
                     self.forget_session(&id, e.session.as_deref());
+                    self.inflight_offline.remove(&id);
+                    self.observer
+                        .send(|| Change::Removed { client: id.clone() });
+                    self.publish_gauges();
                     tracing::debug!(client_id = %id, "session expired");
                 }
                 self.timed.remove(&id);

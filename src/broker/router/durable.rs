@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::broker::message::{ClientId, Delivery};
 use crate::broker::persist::{self, QueueState, SessionRecord};
 use crate::broker::session::{OutState, Session};
-use crate::broker::shared::{ClientInfo, ClientStats};
+use crate::broker::stats::{ClientInfo, ClientStats};
 use crate::broker::trie::Subscriber;
 use crate::protocol::{topic, ByteStr, ProtocolVersion};
 use crate::storage::{Keyspace, Op, Store};
@@ -195,6 +195,13 @@ impl Router {
             });
             let expires_at =
                 (r.session_expiry != u32::MAX).then(|| now + Duration::from_secs(left));
+            stats.queued_offline.store(
+                session.queued() as u32,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            if session.inflight_len() > 0 {
+                self.inflight_offline.insert(id.clone());
+            }
             self.clients.insert(
                 id.clone(),
                 Box::new(ClientEntry {

@@ -1,12 +1,15 @@
 //! The router: the one owner of broker state — sessions, the subscription trie, retained
 //! messages, pending wills — driven by messages from client tasks. It never awaits a
 //! client: deliveries go out with `try_send`, and a full queue is a counted drop, so a
-//! slow subscriber never stalls a publisher or anyone else.
+//! slow subscriber never stalls a publisher or anyone else. Its state is private;
+//! observers see it through [`watch`] (typed questions, a change feed) and the
+//! statistics in `broker::stats`.
 
 mod connect;
 mod durable;
 mod publish;
 mod subs;
+pub mod watch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,10 +19,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{ByteStr, LastWill, ReasonCode, SubscriptionOptions};
 
+use super::drops::DropLog;
 use super::message::{ClientId, Delivery, Message};
 use super::retained::RetainedStore;
 use super::session::Session;
-use super::shared::{ClientStats, Metrics};
+use super::stats::{ClientStats, Metrics};
 use super::trie::Trie;
 use super::BrokerOptions;
 
@@ -61,8 +65,13 @@ pub enum RouterMsg {
         client_id: String,
         reply: Option<oneshot::Sender<bool>>,
     },
-    /// Read-only access for snapshots and `$SYS`: runs on the router task.
-    Inspect(Box<dyn FnOnce(&Router) + Send>),
+    /// An observer's question (see [`watch`]).
+    Observe(watch::Query),
+    /// Deliver a message to one client only, never through the trie (admin replies).
+    DeliverTo {
+        client: ClientId,
+        delivery: Delivery,
+    },
     /// Shutdown, step 1: disconnect every client (v5: 0x8B); sessions come back as usual.
     DisconnectAll,
     /// Shutdown, step 2: the router task ends.
@@ -81,7 +90,7 @@ pub struct ClientEntry {
     /// The session while the client is offline (online, the client task owns it).
     session: Option<Box<Session>>,
     /// Full filter text (with `$share/g/` when shared) → options.
-    pub subscriptions: Subscriptions,
+    subscriptions: Subscriptions,
     /// Seconds; `u32::MAX` never expires.
     session_expiry: u32,
     /// When an offline session ends [MQTT-3.1.2-23].
@@ -94,21 +103,12 @@ pub struct ClientEntry {
     limbo: Vec<Delivery>,
     /// Next sequence number for this session's stored deliveries.
     next_seq: u64,
-    pub stats: Arc<ClientStats>,
+    /// The numbers its client task publishes (the router adds drops and offline queue).
+    stats: Arc<ClientStats>,
 }
 
 impl ClientEntry {
-    pub fn is_online(&self) -> bool {
-        self.online.is_some()
-    }
-    pub fn offline_session(&self) -> Option<&Session> {
-        self.session.as_deref()
-    }
-    /// What waits for an online client (`None` offline).
-    pub fn online_queue(&self) -> Option<&super::inbox::Inbox> {
-        self.online.as_ref().map(|o| &*o.inbox)
-    }
-    pub fn queued(&self) -> usize {
+    fn queued(&self) -> usize {
         match (&self.online, &self.session) {
             (Some(o), _) => o.inbox.len(),
             (None, Some(s)) => s.queued(),
@@ -118,23 +118,32 @@ impl ClientEntry {
 }
 
 pub struct Router {
-    pub options: Arc<BrokerOptions>,
-    pub metrics: Arc<Metrics>,
+    /// Limits and policy, shared with the client tasks.
+    options: Arc<BrokerOptions>,
+    /// Counters and gauges for observers; the router keeps the gauges current.
+    metrics: Arc<Metrics>,
     /// Boxed entries: the table stays small (memory per client) and cheap to grow.
-    pub clients: HashMap<ClientId, Box<ClientEntry>>,
-    pub trie: Trie,
-    pub retained: RetainedStore,
+    clients: HashMap<ClientId, Box<ClientEntry>>,
+    trie: Trie,
+    retained: RetainedStore,
     /// Clients offline with a session expiry or a delayed will to watch.
     timed: HashSet<ClientId>,
-    /// Every published message, for the dashboard's topic tree; `try_send`, drops counted.
-    pub tap: Option<mpsc::Sender<Arc<Message>>>,
-    pub tap_dropped: u64,
-    pub drops: Arc<super::drops::DropLog>,
-    pub started: Instant,
+    /// Offline sessions with messages in flight (for observers; kept small).
+    inflight_offline: HashSet<ClientId>,
+    /// Every published message, for the dashboard's topic tree; `try_send`, drops counted
+    /// in `Metrics::tap_dropped`.
+    tap: Option<mpsc::Sender<Arc<Message>>>,
+    /// An attached observer's change feed (see [`watch::Query::Attach`]).
+    observer: watch::Feed,
+    /// Publishes to the reserved `$CONTROL/midge/` namespace go here, never to the trie.
+    admin: Option<mpsc::Sender<watch::AdminRequest>>,
+    /// What was dropped for whom and why; shared with the client tasks and observers.
+    drops: Arc<DropLog>,
+    /// Reused buffers of `publish` (no allocation per message).
     scratch: Vec<super::trie::Matched>,
     scratch_out: Vec<(ClientId, Delivery, publish::Target)>,
     /// The durable store; `None` with `--in-memory`.
-    pub store: Option<crate::storage::Store>,
+    store: Option<crate::storage::Store>,
 }
 
 impl Router {
@@ -146,24 +155,42 @@ impl Router {
             trie: Trie::default(),
             retained: RetainedStore::default(),
             timed: HashSet::new(),
+            inflight_offline: HashSet::new(),
             tap: None,
-            tap_dropped: 0,
+            observer: watch::Feed::default(),
+            admin: None,
             drops: Arc::default(),
-            started: Instant::now(),
             scratch: Vec::new(),
             scratch_out: Vec::new(),
             store: None,
         }
     }
 
-    /// The router task: runs until every sender is gone or `shutdown` fires.
+    /// The durable store the router writes to (after `restore` from it).
+    pub fn set_store(&mut self, store: crate::storage::Store) {
+        self.store = Some(store);
+    }
+
+    /// Send every published message to `tap` (the embedded dashboard's topic tree).
+    pub fn set_tap(&mut self, tap: mpsc::Sender<Arc<Message>>) {
+        self.tap = Some(tap);
+    }
+
+    /// Hand publishes to the reserved admin namespace to `admin`.
+    pub fn set_admin(&mut self, admin: mpsc::Sender<watch::AdminRequest>) {
+        self.admin = Some(admin);
+    }
+
+    /// The drop log the router writes (the client tasks and observers share it).
+    pub fn drops(&self) -> Arc<DropLog> {
+        self.drops.clone()
+    }
+
     /// The router task: runs until `RouterMsg::Stop` or every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::Receiver<RouterMsg>) {
+        self.publish_gauges();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let sys_every = self.options.sys_interval;
-        let mut next_sys = Instant::now() + Duration::from_secs(1);
-        let mut sys = super::sys::SysState::default();
         loop {
             tokio::select! {
                 msg = rx.recv() => {
@@ -180,16 +207,7 @@ impl Router {
                     }
                 }
                 _ = tick.tick() => {
-                    let now = Instant::now();
-                    self.expire(now);
-                    if let Some(every) = sys_every {
-                        if now >= next_sys {
-                            next_sys = now + every;
-                            for msg in sys.messages(&self, now) {
-                                self.publish(Arc::new(msg), None);
-                            }
-                        }
-                    }
+                    self.expire(Instant::now());
                 }
             }
         }
@@ -198,8 +216,17 @@ impl Router {
     /// Handle one message; `false` stops the router.
     fn handle(&mut self, msg: RouterMsg) -> bool {
         match msg {
-            RouterMsg::Connect(req) => self.connect(req),
-            RouterMsg::Publish { msg, durable } => self.publish(msg, durable),
+            RouterMsg::Connect(req) => {
+                self.connect(req);
+                self.publish_gauges();
+            }
+            RouterMsg::Publish { msg, durable } => {
+                let retain = msg.retain;
+                self.publish(msg, durable);
+                if retain {
+                    self.publish_gauges();
+                }
+            }
             RouterMsg::Subscribe {
                 client,
                 subs,
@@ -207,6 +234,7 @@ impl Router {
             } => {
                 let retained = self.subscribe(&client, subs);
                 let _ = reply.send(retained);
+                self.subscriptions_changed(&client);
             }
             RouterMsg::Unsubscribe {
                 client,
@@ -218,8 +246,12 @@ impl Router {
                     .map(|f| self.unsubscribe(&client, f))
                     .collect();
                 let _ = reply.send(existed);
+                self.subscriptions_changed(&client);
             }
-            RouterMsg::Disconnected(d) => self.disconnected(*d),
+            RouterMsg::Disconnected(d) => {
+                self.disconnected(*d);
+                self.publish_gauges();
+            }
             RouterMsg::Kick { client_id, reply } => {
                 let online = self
                     .clients
@@ -232,7 +264,8 @@ impl Router {
                     let _ = r.send(online.is_some());
                 }
             }
-            RouterMsg::Inspect(f) => f(self),
+            RouterMsg::Observe(q) => self.query(q),
+            RouterMsg::DeliverTo { client, delivery } => self.deliver(&client, delivery),
             RouterMsg::DisconnectAll => self.shutdown_all(),
             RouterMsg::Stop => return false,
         }
@@ -248,9 +281,15 @@ impl Router {
         }
     }
 
-    /// Number of offline sessions kept.
-    pub fn offline_sessions(&self) -> usize {
-        self.clients.values().filter(|e| e.online.is_none()).count()
+    fn subscriptions_changed(&mut self, client: &ClientId) {
+        self.publish_gauges();
+        let count = self.clients.get(client).map(|e| e.subscriptions.len());
+        if let Some(count) = count {
+            self.observer.send(|| watch::Change::Subscriptions {
+                client: client.clone(),
+                count: count as u32,
+            });
+        }
     }
 }
 

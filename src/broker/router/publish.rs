@@ -23,8 +23,9 @@ impl Router {
     /// every stored copy the message produced is durable — only then does the publisher
     /// get its PUBACK/PUBREC — or with `false` if the store failed.
     pub(crate) fn publish(&mut self, msg: Arc<Message>, durable: Option<oneshot::Sender<bool>>) {
-        // The admin channel's requests are answered here and never routed.
-        if crate::broker::admin::intercept(self, &msg) {
+        // The broker's own namespace: handed to the admin observer, never routed.
+        if msg.topic.starts_with('$') && super::watch::is_reserved(&msg.topic) {
+            self.hand_to_admin(msg);
             if let Some(tx) = durable {
                 let _ = tx.send(true);
             }
@@ -54,7 +55,7 @@ impl Router {
         }
         if let Some(tap) = &self.tap {
             if tap.try_send(msg.clone()).is_err() {
-                self.tap_dropped += 1;
+                self.metrics.tap_dropped.fetch_add(1, Relaxed);
             }
         }
         let mut matched = std::mem::take(&mut self.scratch);
@@ -115,6 +116,30 @@ impl Router {
         self.scratch_out = out;
     }
 
+    /// A publish to the reserved namespace goes to the admin observer with its
+    /// authorisation: the ACL's write permission on the topic, or the broker's own
+    /// in-process clients (a will or a broker message there is dropped).
+    fn hand_to_admin(&self, msg: Arc<Message>) {
+        let Some(admin) = &self.admin else { return };
+        let Some(client) = msg.publisher.clone() else {
+            return;
+        };
+        let Some(entry) = self.clients.get(&client) else {
+            return;
+        };
+        let info = &entry.stats.info;
+        let access = &self.options.access;
+        let authorised = info.internal
+            || (access.has_acl()
+                && access.allow_publish(&client, info.username.as_deref(), &msg.topic));
+        // Bounded: requests beyond what the observer keeps up with are dropped.
+        let _ = admin.try_send(super::watch::AdminRequest {
+            client,
+            authorised,
+            msg,
+        });
+    }
+
     /// Deliver one message to one client (the admin channel's replies), as `publish`
     /// would: ACL, queue room, stored copy.
     pub(crate) fn deliver(&mut self, client: &ClientId, mut d: Delivery) {
@@ -170,6 +195,7 @@ impl Router {
         if !room {
             if e.online.is_some() || d.qos != QoS::AtMostOnce {
                 e.stats.dropped.fetch_add(1, Relaxed);
+                e.stats.touch(&self.metrics);
                 self.metrics.publish_dropped.fetch_add(1, Relaxed);
                 self.drops
                     .record(client, &d.msg.topic, DropReason::QueueFull);
@@ -213,12 +239,13 @@ impl Router {
                 }
             }
             Target::Session => {
-                let session = self
-                    .clients
-                    .get_mut(client)
-                    .and_then(|e| e.session.as_mut());
-                if let Some(s) = session {
+                let Some(e) = self.clients.get_mut(client) else {
+                    return;
+                };
+                if let Some(s) = e.session.as_mut() {
                     let _ = s.enqueue(d, false);
+                    e.stats.queued_offline.store(s.queued() as u32, Relaxed);
+                    e.stats.touch(&self.metrics);
                 }
             }
         }

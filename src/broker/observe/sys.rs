@@ -1,15 +1,48 @@
 //! `$SYS/broker/…` topics with Mosquitto's names (plus midge's `store/failed`), published
-//! as retained messages every `[sys] interval_secs` by the router.
+//! as retained messages every `[sys] interval_secs` by a task of their own, from the
+//! broker's counters and gauges: an input to the router like any publisher.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
+use crate::broker::message::Message;
+use crate::broker::router::RouterMsg;
+use crate::broker::stats::Metrics;
 use crate::protocol::QoS;
 
-use super::message::Message;
-use super::router::Router;
+/// Publish `$SYS` every `every` (the first after a second) until the router is gone.
+pub fn spawn(
+    router: mpsc::Sender<RouterMsg>,
+    metrics: Arc<Metrics>,
+    store: Option<crate::storage::Store>,
+    every: Duration,
+) {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut state = SysState::default();
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            let uptime = now.duration_since(started).as_secs();
+            for msg in state.messages(&metrics, store.as_ref(), uptime, now) {
+                let m = RouterMsg::Publish {
+                    msg: Arc::new(msg),
+                    durable: None,
+                };
+                if router.send(m).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
 
 /// Exponentially damped per-minute rates, as Mosquitto computes its `load/…` topics.
 #[derive(Debug, Default)]
@@ -28,8 +61,13 @@ const LOAD_NAMES: [&str; 5] = [
 ];
 
 impl SysState {
-    pub fn messages(&mut self, r: &Router, now: Instant) -> Vec<Message> {
-        let m = &r.metrics;
+    pub fn messages(
+        &mut self,
+        m: &Metrics,
+        store: Option<&crate::storage::Store>,
+        uptime_secs: u64,
+        now: Instant,
+    ) -> Vec<Message> {
         let totals = [
             m.messages_received.load(Relaxed),
             m.messages_sent.load(Relaxed),
@@ -50,7 +88,7 @@ impl SysState {
         self.last = Some((now, totals));
 
         let connected = m.clients_connected.load(Relaxed);
-        let disconnected = r.offline_sessions() as u64;
+        let disconnected = m.offline_sessions();
         let mut out = Vec::with_capacity(32);
         let mut put = |topic: &str, value: String| {
             out.push(Message::internal(
@@ -64,10 +102,7 @@ impl SysState {
             "$SYS/broker/version",
             format!("midge version {}", env!("CARGO_PKG_VERSION")),
         );
-        put(
-            "$SYS/broker/uptime",
-            format!("{} seconds", r.started.elapsed().as_secs()),
-        );
+        put("$SYS/broker/uptime", format!("{uptime_secs} seconds"));
         put("$SYS/broker/clients/connected", connected.to_string());
         put("$SYS/broker/clients/active", connected.to_string());
         put("$SYS/broker/clients/disconnected", disconnected.to_string());
@@ -88,12 +123,15 @@ impl SysState {
             "$SYS/broker/publish/messages/dropped",
             m.publish_dropped.load(Relaxed).to_string(),
         );
-        put("$SYS/broker/subscriptions/count", r.trie.len().to_string());
+        put(
+            "$SYS/broker/subscriptions/count",
+            m.subscriptions.load(Relaxed).to_string(),
+        );
         put(
             "$SYS/broker/retained messages/count",
-            r.retained.len().to_string(),
+            m.retained.load(Relaxed).to_string(),
         );
-        if let Some(store) = &r.store {
+        if let Some(store) = store {
             // midge's own: 1 once a write or fsync failed (disk full, read-only); QoS ≥ 1
             // publishes to persistent sessions are refused until a restart.
             let failed = store.stats().failed.load(Relaxed);

@@ -1,0 +1,335 @@
+//! The observer's mirror of the session table, kept from the router's change feed and
+//! the clients' change list, with the connections table sorted and filtered
+//! incrementally: each interval costs what changed (sessions that connected, left or
+//! moved traffic), never a walk over every session.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use midge_model::{SortKey, TableQuery};
+
+use crate::broker::inbox::Inbox;
+use crate::broker::message::ClientId;
+use crate::broker::router::watch::Change;
+use crate::broker::stats::{ClientStats, Metrics};
+use crate::protocol::ProtocolVersion;
+
+/// Sorted views kept at once (the dashboard's, and a remote monitor's or two).
+const MAX_VIEWS: usize = 4;
+
+/// One session as the observer sees it.
+pub struct Row {
+    pub stats: Arc<ClientStats>,
+    /// Set while the client is online.
+    pub inbox: Option<Arc<Inbox>>,
+    pub subscriptions: u32,
+    /// Messages in + out when last rated, and the rate then (messages per second).
+    msgs_at_tick: u64,
+    pub rate: u64,
+    /// Lower-cased client id, address and username, for the filter.
+    haystack: String,
+}
+
+impl Row {
+    pub fn online(&self) -> bool {
+        self.inbox.is_some()
+    }
+
+    pub fn queued(&self) -> u32 {
+        match &self.inbox {
+            Some(q) => q.len() as u32,
+            None => self.stats.queued_offline.load(Relaxed),
+        }
+    }
+
+    pub fn inflight(&self) -> u32 {
+        self.stats.inflight_out.load(Relaxed) + self.stats.inflight_in.load(Relaxed)
+    }
+
+    fn msgs(&self) -> u64 {
+        self.stats.messages_in.load(Relaxed) + self.stats.messages_out.load(Relaxed)
+    }
+
+    /// Worth showing among the slow consumers.
+    fn slow(&self) -> bool {
+        self.queued() > 0 || self.stats.dropped.load(Relaxed) > 0
+    }
+}
+
+/// A sort value: numbers and text in one ordered type.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Value {
+    Num(u64),
+    Text(String),
+}
+
+fn value(key: SortKey, r: &Row) -> Value {
+    let info = &r.stats.info;
+    let s = &r.stats;
+    match key {
+        SortKey::ClientId => Value::Text(info.client_id.to_string()),
+        SortKey::Address => Value::Text(if r.online() {
+            info.address.clone()
+        } else {
+            String::new()
+        }),
+        SortKey::Protocol => Value::Num(match info.protocol {
+            ProtocolVersion::V3_1 => 3,
+            ProtocolVersion::V3_1_1 => 4,
+            ProtocolVersion::V5 => 5,
+        }),
+        SortKey::Username => Value::Text(info.username.clone().unwrap_or_default()),
+        SortKey::Tls => Value::Num(u64::from(info.tls)),
+        SortKey::KeepAlive => Value::Num(u64::from(info.keep_alive)),
+        SortKey::Since => Value::Num(crate::broker::stats::unix_ms(info.connected_since)),
+        SortKey::Subs => Value::Num(u64::from(r.subscriptions)),
+        SortKey::MsgsIn => Value::Num(s.messages_in.load(Relaxed)),
+        SortKey::MsgsOut => Value::Num(s.messages_out.load(Relaxed)),
+        SortKey::Rate => Value::Num(r.rate),
+        SortKey::Inflight => Value::Num(u64::from(r.inflight())),
+        SortKey::Queued => Value::Num(u64::from(r.queued())),
+    }
+}
+
+/// The sessions matching one filter, in one column's order.
+struct View {
+    key: SortKey,
+    /// Lower-cased filter; empty = all.
+    filter: String,
+    sorted: BTreeSet<(Value, ClientId)>,
+    /// Each member's value in `sorted`, to move it when it changes.
+    values: HashMap<ClientId, Value>,
+    /// Tick of the last use (the least recently used view goes first).
+    used: u64,
+}
+
+impl View {
+    fn new(key: SortKey, filter: String, rows: &HashMap<ClientId, Row>) -> Self {
+        let mut v = Self {
+            key,
+            filter,
+            sorted: BTreeSet::new(),
+            values: HashMap::new(),
+            used: 0,
+        };
+        for (id, r) in rows {
+            v.update(id, Some(r));
+        }
+        v
+    }
+
+    /// Put `id` where its row sorts now (`None`: the session is gone).
+    fn update(&mut self, id: &ClientId, row: Option<&Row>) {
+        let now = row
+            .filter(|r| self.filter.is_empty() || r.haystack.contains(&self.filter))
+            .map(|r| value(self.key, r));
+        if self.values.get(id) == now.as_ref() {
+            return;
+        }
+        if let Some(old) = self.values.remove(id) {
+            self.sorted.remove(&(old, id.clone()));
+        }
+        if let Some(v) = now {
+            self.sorted.insert((v.clone(), id.clone()));
+            self.values.insert(id.clone(), v);
+        }
+    }
+}
+
+/// A page of the table: matching sessions, and the ids from `offset` on.
+pub struct PageIds {
+    pub total: u64,
+    pub offset: u32,
+    pub ids: Vec<ClientId>,
+}
+
+#[derive(Default)]
+pub struct Index {
+    rows: HashMap<ClientId, Row>,
+    views: Vec<View>,
+    /// Rows with a non-zero rate (re-rated each tick until it falls to zero).
+    rated: HashSet<ClientId>,
+    /// Rows with a queue or drops, and rows with messages in flight.
+    slow: HashSet<ClientId>,
+    inflight: HashSet<ClientId>,
+    /// When the rates were last computed (ms, the observer's clock).
+    last_tick_ms: Option<u64>,
+    ticks: u64,
+}
+
+impl Index {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn row(&self, id: &str) -> Option<&Row> {
+        self.rows.get(id)
+    }
+
+    /// Apply one change from the router.
+    pub fn apply(&mut self, change: Change) {
+        let id = match change {
+            Change::Session {
+                stats,
+                inbox,
+                subscriptions,
+            } => {
+                let info = &stats.info;
+                let haystack = format!(
+                    "{}\n{}\n{}",
+                    info.client_id,
+                    info.address,
+                    info.username.as_deref().unwrap_or("")
+                )
+                .to_lowercase();
+                let id = info.client_id.clone();
+                // A flag left set while nobody watched would hide its next change.
+                stats.clear_dirty();
+                let row = Row {
+                    msgs_at_tick: stats.messages_in.load(Relaxed)
+                        + stats.messages_out.load(Relaxed),
+                    rate: 0,
+                    stats,
+                    inbox,
+                    subscriptions,
+                    haystack,
+                };
+                self.rows.insert(id.clone(), row);
+                id
+            }
+            Change::Offline { client } => {
+                if let Some(r) = self.rows.get_mut(&client) {
+                    r.inbox = None;
+                }
+                client
+            }
+            Change::Removed { client } => {
+                self.rows.remove(&client);
+                client
+            }
+            Change::Subscriptions { client, count } => {
+                if let Some(r) = self.rows.get_mut(&client) {
+                    r.subscriptions = count;
+                }
+                client
+            }
+        };
+        self.refresh(&id);
+    }
+
+    /// Re-place one session in every view and set.
+    fn refresh(&mut self, id: &ClientId) {
+        let row = self.rows.get(id);
+        for v in &mut self.views {
+            v.update(id, row);
+        }
+        let (slow, inflight) = row.map_or((false, false), |r| (r.slow(), r.inflight() > 0));
+        set_member(&mut self.slow, id, slow);
+        set_member(&mut self.inflight, id, inflight);
+    }
+
+    /// Take the clients' changes since the last tick and re-rate: O(changed + rated).
+    pub fn tick(&mut self, metrics: &Metrics, now_ms: u64) {
+        let changed = metrics.take_changed();
+        let secs = self
+            .last_tick_ms
+            .map_or(0.0, |t| now_ms.saturating_sub(t) as f64 / 1000.0);
+        self.last_tick_ms = Some(now_ms);
+        self.ticks += 1;
+        let mut todo: Vec<ClientId> = changed;
+        todo.extend(self.rated.iter().cloned());
+        for id in todo {
+            let Some(r) = self.rows.get_mut(&id) else {
+                continue;
+            };
+            r.stats.clear_dirty();
+            let msgs = r.msgs();
+            r.rate = if secs > 0.0 {
+                (msgs.saturating_sub(r.msgs_at_tick) as f64 / secs).round() as u64
+            } else {
+                0
+            };
+            r.msgs_at_tick = msgs;
+            let rated = r.rate > 0;
+            set_member(&mut self.rated, &id, rated);
+            self.refresh(&id);
+        }
+    }
+
+    /// The table page for `q`, from the view kept for its column and filter.
+    pub fn page(&mut self, q: &TableQuery) -> PageIds {
+        let filter = q.filter.to_lowercase();
+        let ticks = self.ticks;
+        let i = match self
+            .views
+            .iter()
+            .position(|v| v.key == q.sort && v.filter == filter)
+        {
+            Some(i) => i,
+            None => {
+                if self.views.len() >= MAX_VIEWS {
+                    if let Some(lru) = (0..self.views.len()).min_by_key(|&i| self.views[i].used) {
+                        self.views.swap_remove(lru);
+                    }
+                }
+                self.views.push(View::new(q.sort, filter, &self.rows));
+                self.views.len() - 1
+            }
+        };
+        let v = &mut self.views[i];
+        v.used = ticks;
+        let total = v.sorted.len() as u64;
+        let offset = q.offset.min(total.saturating_sub(1) as u32);
+        let take = q.limit as usize;
+        let ids = if q.descending {
+            v.sorted
+                .iter()
+                .rev()
+                .skip(offset as usize)
+                .take(take)
+                .map(|(_, id)| id.clone())
+                .collect()
+        } else {
+            v.sorted
+                .iter()
+                .skip(offset as usize)
+                .take(take)
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        PageIds { total, offset, ids }
+    }
+
+    /// Up to `n` slow consumers, fullest queue first.
+    pub fn slowest(&self, n: usize) -> Vec<ClientId> {
+        let mut v: Vec<(u64, &ClientId)> = self
+            .slow
+            .iter()
+            .filter_map(|id| {
+                let r = self.rows.get(id)?;
+                Some((u64::from(r.queued()), id))
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        v.into_iter().take(n).map(|(_, id)| id.clone()).collect()
+    }
+
+    /// Online sessions with messages in flight (their detail is in their stats).
+    pub fn with_inflight(&self) -> impl Iterator<Item = &Row> {
+        self.inflight
+            .iter()
+            .filter_map(|id| self.rows.get(id))
+            .filter(|r| r.online())
+    }
+}
+
+fn set_member(set: &mut HashSet<ClientId>, id: &ClientId, member: bool) {
+    if member {
+        if !set.contains(id) {
+            set.insert(id.clone());
+        }
+    } else {
+        set.remove(id);
+    }
+}
