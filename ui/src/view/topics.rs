@@ -12,9 +12,9 @@ use super::layout::{offset, topics_split};
 use super::theme::Theme;
 use super::{cell, rcell};
 use crate::app::{App, View};
-use crate::derive::matching::matches;
 use crate::derive::payload::{self, human_bytes};
 use crate::derive::topics::{NodeId, TopicData};
+use midge_topic::matches;
 
 /// Sessions with at least one subscription matching `topic`.
 fn subscribers(app: &App, topic: &str) -> Option<usize> {
