@@ -24,10 +24,12 @@ fn every_view_at_both_sizes() {
                 // Pick sensor-kitchen, which the fixtures traced.
                 let pos = app
                     .trace_candidates()
-                    .iter()
-                    .position(|c| *c == "sensor-kitchen")
+                    .present()
+                    .position(|(_, c)| c.client_id == "sensor-kitchen")
                     .unwrap_or(0);
-                app.selected[View::Trace.index()] = pos;
+                for _ in 0..pos {
+                    key(&mut app, Key::Char('j'));
+                }
                 key(&mut app, Key::Enter);
                 for e in midge_model::fixtures::events() {
                     if matches!(e, midge_model::Event::Trace(_)) {
