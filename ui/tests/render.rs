@@ -137,3 +137,33 @@ fn no_color_and_empty_source() {
     let app = midge_ui::App::new(&opts);
     insta::assert_snapshot!("waiting_80x24", render(&app, 80, 24));
 }
+
+#[test]
+fn paged_connections() {
+    // A paging source's big broker: 100,000 sessions, the page it answered for the
+    // dashboard's Watch, scrolled to the end (80×24) and to row 100 (160×48).
+    for (size, keys) in [
+        ((80, 24), vec![Key::Char('G')]),
+        ((160, 48), vec![Key::Char('j'); 100]),
+    ] {
+        let mut app = busy_app(size.0, size.1);
+        let first = midge_model::fixtures::paged_snapshot(0, 10);
+        midge_ui::update(
+            &mut app,
+            midge_ui::Msg::Snapshot(std::sync::Arc::new(first)),
+        );
+        key(&mut app, Key::Char('2'));
+        for k in keys {
+            key(&mut app, k);
+        }
+        let w = support::sync(&mut app)
+            .and_then(|w| w.table)
+            .expect("a table query");
+        let page = midge_model::fixtures::paged_snapshot(w.offset, w.limit);
+        midge_ui::update(&mut app, midge_ui::Msg::Snapshot(std::sync::Arc::new(page)));
+        insta::assert_snapshot!(
+            name("paged_connections", size),
+            render(&app, size.0, size.1)
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! State tests without a terminal: key sequences → state and commands.
 
 mod support;
+#[path = "update/watch.rs"]
+mod watch;
 
 use std::sync::Arc;
 

@@ -105,11 +105,23 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             conns.len() - online
         )
     };
-    let block = super::block(
+    let total = table.total();
+    // Borders and the header row take three lines.
+    let visible = usize::from(area.height.saturating_sub(3));
+    let sel = app.connections.list.selected.min(total.saturating_sub(1));
+    let mut block = super::block(
         theme,
         super::list_title(app, theme, "Connections", View::Connections, &extra),
         true,
     );
+    if total > visible {
+        let at = format!(
+            " row {} of {} ",
+            fmt::thousands(sel as u64 + 1),
+            fmt::thousands(total as u64)
+        );
+        block = block.title_bottom(Line::from(Span::styled(at, theme.dim)).right_aligned());
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let cols = fit(inner.width);
@@ -130,9 +142,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         header.push(Span::styled(format!("{s} "), theme.header));
     }
     let mut lines = vec![Line::from(header)];
-    let visible = usize::from(inner.height.saturating_sub(1));
-    let total = table.total();
-    let sel = app.connections.list.selected.min(total.saturating_sub(1));
     let off = offset(sel, visible);
     for pos in (off..total).take(visible) {
         // A row the source has not sent yet (the page follows the scrolling).

@@ -165,8 +165,8 @@ pub(crate) fn try_command(app: &App, tool: &str, rest: &str) -> String {
     format!("{tool}{target} {rest}")
 }
 
-/// A vertical scrollbar on the right border of a bordered list in `area`: `first` of
-/// `total` rows at the top, `visible` rows on screen.
+/// A vertical scrollbar on the right border of a bordered list with a header row in
+/// `area`: `first` of `total` rows at the top, `visible` rows on screen.
 pub(crate) fn scrollbar(
     frame: &mut Frame,
     theme: &Theme,
@@ -183,10 +183,12 @@ pub(crate) fn scrollbar(
         .begin_symbol(None)
         .end_symbol(None)
         .style(theme.border_focus);
-    let track = area.inner(ratatui::layout::Margin {
-        horizontal: 0,
-        vertical: 1,
-    });
+    // Beside the rows: below the top border and the header, above the bottom border.
+    let track = Rect {
+        y: area.y.saturating_add(2),
+        height: area.height.saturating_sub(3),
+        ..area
+    };
     frame.render_stateful_widget(bar, track, &mut state);
 }
 
