@@ -17,7 +17,7 @@ fn every_view_at_both_sizes() {
     for size in SIZES {
         let mut app = busy_app(size.0, size.1);
         for (i, v) in View::ALL.iter().enumerate() {
-            let digit = char::from_digit(u32::try_from(i + 1).unwrap_or(1), 10).unwrap_or('1');
+            let digit = char::from_digit(u32::try_from(i + 1).expect("small"), 10).expect("1..=8");
             key(&mut app, Key::Char(digit));
             assert_eq!(app.view, *v);
             if *v == View::Trace {
@@ -26,7 +26,7 @@ fn every_view_at_both_sizes() {
                     .trace_candidates()
                     .present()
                     .position(|(_, c)| c.client_id == "sensor-kitchen")
-                    .unwrap_or(0);
+                    .expect("the fixtures have sensor-kitchen");
                 for _ in 0..pos {
                     key(&mut app, Key::Char('j'));
                 }

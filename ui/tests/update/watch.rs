@@ -26,12 +26,10 @@ fn selected_id(app: &App) -> Option<String> {
 /// The subscriber count the Topics detail shows.
 fn subscribers(app: &App) -> String {
     let screen = render(app, 160, 48);
-    let before = screen
-        .split(" subscribers")
-        .next()
-        .filter(|b| b.len() < screen.len())
-        .unwrap_or_default();
-    before.rsplit(' ').next().unwrap_or_default().to_owned()
+    let (before, _) = screen
+        .split_once(" subscribers")
+        .unwrap_or_else(|| panic!("no subscriber count on screen:\n{screen}"));
+    before.rsplit(' ').next().expect("a word").to_owned()
 }
 
 /// Answers the Watch as a paging source would, with the big broker's page.
