@@ -3,10 +3,11 @@
 //! `Msg::SyncWatch` and `update` returns it as a command only when it changed since the
 //! last one sent (a failed send, `Msg::WatchNotSent`, makes the next sync send it again).
 
-use midge_model::{Command, Watch};
+use midge_model::{Command, ConnectionInfo, Watch};
 
 use super::connections::trace_query;
 use super::{App, View};
+use crate::derive::connections::matches_filter;
 use crate::view::layout::visible_rows;
 
 impl App {
@@ -18,15 +19,16 @@ impl App {
         let visible = visible_rows(self.size, self.view);
         let (table, clients) = match self.view {
             View::Connections => {
-                let total = self.known_total(self.connection_table().total());
                 let filter = self.filter_of(View::Connections);
+                let total = self.rows_matching(|c| matches_filter(c, filter));
                 (
                     Some(self.connections.query(filter, total, visible)),
                     self.connections.detail.iter().cloned().collect(),
                 )
             }
             View::Trace => {
-                let total = self.known_total(self.trace_candidates().total());
+                let f = self.filter_of(View::Trace).to_lowercase();
+                let total = self.rows_matching(|c| c.client_id.to_lowercase().contains(&f));
                 let q = trace_query(
                     self.trace.list.selected,
                     self.filter_of(View::Trace),
@@ -49,10 +51,15 @@ impl App {
         }
     }
 
-    /// A table's row count, when the snapshot carries one to trust (a page, or every
-    /// session); before the first snapshot it is unknown.
-    fn known_total(&self, total: usize) -> Option<usize> {
-        self.snapshot.connections.is_some().then_some(total)
+    /// A table's row count: the page's total, or the sessions matching its filter when
+    /// the snapshot carries them all (counted, not sorted: this runs every turn);
+    /// unknown before the first snapshot.
+    fn rows_matching(&self, keep: impl Fn(&ConnectionInfo) -> bool) -> Option<usize> {
+        let conns = self.snapshot.connections.as_ref()?;
+        Some(match self.snapshot.page {
+            Some(p) => usize::try_from(p.total).unwrap_or(usize::MAX),
+            None => conns.iter().filter(|c| keep(c)).count(),
+        })
     }
 
     /// `Command::Watch` when what the dashboard shows differs from the last one sent.
