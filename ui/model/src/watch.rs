@@ -34,7 +34,8 @@ pub enum SortKey {
 pub struct TableQuery {
     pub sort: SortKey,
     pub descending: bool,
-    /// Case-insensitive substring of the client id, address or username; empty = all.
+    /// Case-insensitive substring of the client id, address or username, or exactly a
+    /// protocol label (`3.1`, `3.1.1`, `5.0`), as the dashboard filters; empty = all.
     pub filter: String,
     /// Index of the first row wanted in the sorted, filtered order.
     pub offset: u32,
