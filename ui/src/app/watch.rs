@@ -18,6 +18,7 @@ impl App {
     pub fn watch(&self) -> Watch {
         let visible = visible_rows(self.size, self.view);
         let (table, clients) = match self.view {
+            // The table stays watched while a detail is open, so Esc shows it at once.
             View::Connections => {
                 let filter = self.filter_of(View::Connections);
                 let total = self.rows_matching(|c| matches_filter(c, filter));
