@@ -5,8 +5,11 @@
 //! Layout (TEA-lite):
 //! - `msg` — [`Msg`]: keys, mouse, snapshots, events and ticks fed to [`update`].
 //! - `input` — the key table (also the footer hints and help) and terminal event mapping.
-//! - `app` — [`App`] state and [`update`] (`app/update.rs`), text fields (`app/forms.rs`).
-//! - `derive` — pure derivations: rates, the bounded topic tree, rings, payload kinds.
+//! - `app` — [`App`]: the shell and one state per view (`app/connections.rs`, `topics.rs`,
+//!   `pubsub.rs`, `lists.rs`); [`update`] (`app/update.rs`, `actions.rs`); the `Watch`
+//!   sent to the source when what is shown changes (`app/watch.rs`); text fields.
+//! - `derive` — pure derivations: rates, the bounded topic tree, rings, payload kinds,
+//!   the connections table's columns and local sort, the slow-consumer ranking.
 //! - `view` — [`view`]: one file per pane, theme, help, footer, layout (hit-testing).
 //! - `run` — the terminal loop: [`run`] on the real terminal, [`run_with`] on any backend.
 

@@ -61,6 +61,12 @@ pub enum Msg {
     },
     /// A command could not be handed to the source (its queue was full or closed).
     CommandFailed(String),
+    /// The loop asks whether what the dashboard shows changed: `update` answers with
+    /// `Command::Watch` when it differs from the last one sent, else nothing.
+    SyncWatch,
+    /// The last `Command::Watch` did not fit the command queue: the next sync sends the
+    /// (then latest) watch again.
+    WatchNotSent,
     /// Stop now, without asking (the input script ended, or the source went away).
     Shutdown,
 }

@@ -1,6 +1,6 @@
 //! The terminal loop: drain the link (latest snapshot, bounded events), feed input to
-//! `update`, send commands with `try_send`, and redraw only when something changed or
-//! on the ~1 s tick. [`run`] owns the real terminal; [`run_with`] runs the same loop on
+//! `update`, send commands with `try_send` (and the `Watch` whenever what is shown
+//! changed), and redraw only when something changed or on the ~1 s tick. [`run`] owns the real terminal; [`run_with`] runs the same loop on
 //! any backend with any input source (tests use `TestBackend` and a script).
 
 use std::collections::VecDeque;
@@ -134,6 +134,8 @@ pub fn run_with<B: Backend>(
     let mut dirty = true;
     let mut last_tick = 0u64;
     let mut source_closed = false;
+    // The last Watch did not fit the command queue: try again next turn.
+    let mut watch_unsent = false;
     loop {
         match link.snapshots.has_changed() {
             Ok(true) => {
@@ -165,12 +167,16 @@ pub fn run_with<B: Backend>(
             update(&mut app, Msg::Tick { now_ms: now });
             dirty = true;
         }
+        if dirty || watch_unsent {
+            // What is shown may have moved with the snapshot or the clock.
+            watch_unsent = !sync_watch(&mut app, &link);
+        }
         if dirty {
             terminal.draw(|f| view(&app, f)).map_err(backend_err)?;
             dirty = false;
         }
         if app.should_quit {
-            if app.view == View::Trace && app.trace_client.is_some() {
+            if app.view == View::Trace && app.trace.client.is_some() {
                 let _ = link.commands.try_send(Command::Trace { client_id: None });
             }
             return Ok(app);
@@ -184,11 +190,26 @@ pub fn run_with<B: Backend>(
             if let Some(cmd) = update(&mut app, msg) {
                 send(&mut app, &link, cmd);
             }
+            watch_unsent = !sync_watch(&mut app, &link);
             if app.should_quit {
                 break;
             }
         }
     }
+}
+
+/// Sends the [`midge_model::Watch`] if what the dashboard shows changed; false when the
+/// queue was full, so the caller tries again next turn with the latest one. A closed
+/// queue is reported by the snapshot channel closing.
+fn sync_watch(app: &mut App, link: &MonitorLink) -> bool {
+    let Some(cmd) = update(app, Msg::SyncWatch) else {
+        return true;
+    };
+    if let Err(TrySendError::Full(_)) = link.commands.try_send(cmd) {
+        update(app, Msg::WatchNotSent);
+        return false;
+    }
+    true
 }
 
 fn send(app: &mut App, link: &MonitorLink, cmd: Command) {

@@ -17,17 +17,19 @@ fn every_view_at_both_sizes() {
     for size in SIZES {
         let mut app = busy_app(size.0, size.1);
         for (i, v) in View::ALL.iter().enumerate() {
-            let digit = char::from_digit(u32::try_from(i + 1).unwrap_or(1), 10).unwrap_or('1');
+            let digit = char::from_digit(u32::try_from(i + 1).expect("small"), 10).expect("1..=8");
             key(&mut app, Key::Char(digit));
             assert_eq!(app.view, *v);
             if *v == View::Trace {
                 // Pick sensor-kitchen, which the fixtures traced.
                 let pos = app
                     .trace_candidates()
-                    .iter()
-                    .position(|c| *c == "sensor-kitchen")
-                    .unwrap_or(0);
-                app.selected[View::Trace.index()] = pos;
+                    .present()
+                    .position(|(_, c)| c.client_id == "sensor-kitchen")
+                    .expect("the fixtures have sensor-kitchen");
+                for _ in 0..pos {
+                    key(&mut app, Key::Char('j'));
+                }
                 key(&mut app, Key::Enter);
                 for e in midge_model::fixtures::events() {
                     if matches!(e, midge_model::Event::Trace(_)) {
@@ -134,4 +136,34 @@ fn no_color_and_empty_source() {
     opts.no_color = true;
     let app = midge_ui::App::new(&opts);
     insta::assert_snapshot!("waiting_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn paged_connections() {
+    // A paging source's big broker: 100,000 sessions, the page it answered for the
+    // dashboard's Watch, scrolled to the end (80×24) and to row 100 (160×48).
+    for (size, keys) in [
+        ((80, 24), vec![Key::Char('G')]),
+        ((160, 48), vec![Key::Char('j'); 100]),
+    ] {
+        let mut app = busy_app(size.0, size.1);
+        let first = midge_model::fixtures::paged_snapshot(0, 10);
+        midge_ui::update(
+            &mut app,
+            midge_ui::Msg::Snapshot(std::sync::Arc::new(first)),
+        );
+        key(&mut app, Key::Char('2'));
+        for k in keys {
+            key(&mut app, k);
+        }
+        let w = support::sync(&mut app)
+            .and_then(|w| w.table)
+            .expect("a table query");
+        let page = midge_model::fixtures::paged_snapshot(w.offset, w.limit);
+        midge_ui::update(&mut app, midge_ui::Msg::Snapshot(std::sync::Arc::new(page)));
+        insta::assert_snapshot!(
+            name("paged_connections", size),
+            render(&app, size.0, size.1)
+        );
+    }
 }

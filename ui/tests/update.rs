@@ -1,6 +1,8 @@
 //! State tests without a terminal: key sequences → state and commands.
 
 mod support;
+#[path = "update/watch.rs"]
+mod watch;
 
 use std::sync::Arc;
 
@@ -13,9 +15,9 @@ use midge_ui::{update, App, Key, Mouse, MouseKind, Msg, View};
 use support::{busy_app, chars, key};
 
 fn selected_client(app: &App) -> String {
-    let rows = app.connection_rows();
-    let conns = app.snapshot.connections.as_ref().expect("connections");
-    conns[rows[app.selected[View::Connections.index()]]]
+    app.connection_table()
+        .get(app.connections.list.selected)
+        .expect("selected row")
         .client_id
         .clone()
 }
@@ -65,10 +67,10 @@ fn connections_sort_filter_and_click() {
     key(&mut app, Key::Char('g'));
     assert_eq!(selected_client(&app), "tiny-device-9", "reversed");
     // Sort by queued (descending by default for numbers).
-    while app.sort != Column::Queued {
+    while app.connections.sort != Column::Queued {
         key(&mut app, Key::Char('s'));
     }
-    assert!(app.sort_desc);
+    assert!(app.connections.descending);
     key(&mut app, Key::Char('g'));
     assert_eq!(selected_client(&app), "legacy-hmi");
     key(&mut app, Key::Char('/'));
@@ -76,9 +78,9 @@ fn connections_sort_filter_and_click() {
     chars(&mut app, "5.0");
     key(&mut app, Key::Enter);
     assert_eq!(app.editing, None);
-    assert_eq!(app.connection_rows().len(), 6, "MQTT 5.0 sessions");
+    assert_eq!(app.connection_table().total(), 6, "MQTT 5.0 sessions");
     key(&mut app, Key::Esc);
-    assert_eq!(app.connection_rows().len(), 12, "Esc clears the filter");
+    assert_eq!(app.connection_table().total(), 12, "Esc clears the filter");
     // Clicking the third data row (header at y=2, rows from y=3).
     update(
         &mut app,
@@ -88,7 +90,7 @@ fn connections_sort_filter_and_click() {
             row: 5,
         }),
     );
-    assert_eq!(app.selected[View::Connections.index()], 2);
+    assert_eq!(app.connections.list.selected, 2);
     update(
         &mut app,
         Msg::Mouse(Mouse {
@@ -97,7 +99,7 @@ fn connections_sort_filter_and_click() {
             row: 5,
         }),
     );
-    assert_eq!(app.selected[View::Connections.index()], 5);
+    assert_eq!(app.connections.list.selected, 5);
 }
 
 #[test]
@@ -107,7 +109,7 @@ fn detail_and_kick_after_confirmation() {
     key(&mut app, Key::Char('j'));
     let id = selected_client(&app);
     key(&mut app, Key::Enter);
-    assert_eq!(app.detail.as_deref(), Some(id.as_str()));
+    assert_eq!(app.connections.detail.as_deref(), Some(id.as_str()));
     assert_eq!(key(&mut app, Key::Char('x')), None, "asks first");
     assert_eq!(
         app.overlay,
@@ -121,7 +123,7 @@ fn detail_and_kick_after_confirmation() {
         Some(Command::Kick { client_id: id })
     );
     key(&mut app, Key::Esc);
-    assert_eq!(app.detail, None);
+    assert_eq!(app.connections.detail, None);
 }
 
 #[test]
@@ -166,7 +168,7 @@ fn publish_form() {
     );
     // A wildcard in the topic name is refused [MQTT-3.3.2-2].
     key(&mut app, Key::Char('p'));
-    while app.publish.field != midge_ui::app::FormField::Topic {
+    while app.pubsub.publish.field != midge_ui::app::FormField::Topic {
         key(&mut app, Key::Tab);
     }
     chars(&mut app, "/#");
@@ -190,7 +192,7 @@ fn subscribe_and_unsubscribe() {
             qos: 2
         })
     );
-    assert_eq!(app.subscriptions.get("alerts/#"), Some(&2));
+    assert_eq!(app.pubsub.subscriptions.get("alerts/#"), Some(&2));
     key(&mut app, Key::Char('a'));
     chars(&mut app, "bad/#/x");
     assert_eq!(
@@ -207,14 +209,14 @@ fn subscribe_and_unsubscribe() {
             filter: "alerts/#".to_owned()
         })
     );
-    assert!(!app.subscriptions.contains_key("alerts/#"));
+    assert!(!app.pubsub.subscriptions.contains_key("alerts/#"));
 }
 
 #[test]
 fn messages_pause_clear_and_open() {
     let mut app = busy_app(80, 24);
     key(&mut app, Key::Char('5'));
-    let n = app.messages.len();
+    let n = app.pubsub.messages.len();
     key(&mut app, Key::Char(' '));
     update(
         &mut app,
@@ -226,37 +228,37 @@ fn messages_pause_clear_and_open() {
             false,
         ))),
     );
-    assert_eq!(app.messages.len(), n);
-    assert_eq!(app.skipped_while_paused, 1);
+    assert_eq!(app.pubsub.messages.len(), n);
+    assert_eq!(app.pubsub.skipped_while_paused, 1);
     key(&mut app, Key::Char(' '));
     key(&mut app, Key::Enter);
     assert!(matches!(&app.overlay, Some(Overlay::Message(m)) if m.topic == "sensors/garage/door"));
     key(&mut app, Key::Esc);
     key(&mut app, Key::Char('c'));
-    assert!(app.messages.is_empty());
+    assert!(app.pubsub.messages.is_empty());
 }
 
 #[test]
 fn topic_tree_expand_collapse_and_delete_retained() {
     let mut app = busy_app(80, 24);
     key(&mut app, Key::Char('3'));
-    let all = app.topic_rows().len();
+    let all = app.topics.rows().len();
     key(&mut app, Key::Char('c'));
-    let top = app.topic_rows().len();
+    let top = app.topics.rows().len();
     assert!(top < all);
     assert_eq!(top, 7, "seven top-level topics");
     // sensors is the last top-level node: expand it with Enter, then l on kitchen.
     key(&mut app, Key::Char('G'));
     key(&mut app, Key::Enter);
-    assert_eq!(app.topic_rows().len(), top + 2);
+    assert_eq!(app.topics.rows().len(), top + 2);
     key(&mut app, Key::Char('G'));
     key(&mut app, Key::Char('l'));
-    assert_eq!(app.topic_rows().len(), top + 4);
+    assert_eq!(app.topics.rows().len(), top + 4);
     key(&mut app, Key::Char('h'));
-    assert_eq!(app.topic_rows().len(), top + 2);
+    assert_eq!(app.topics.rows().len(), top + 2);
     key(&mut app, Key::Char('e'));
     // $SYS starts collapsed; expand-all also opens its broker/uptime.
-    assert_eq!(app.topic_rows().len(), all + 2);
+    assert_eq!(app.topics.rows().len(), all + 2);
     // Select the retained door state and delete it.
     key(&mut app, Key::Char('/'));
     chars(&mut app, "door");
@@ -304,7 +306,12 @@ fn trace_runs_only_while_watched() {
     let mut app = busy_app(80, 24);
     assert_eq!(key(&mut app, Key::Char('7')), None, "nothing chosen yet");
     let cmd = key(&mut app, Key::Enter);
-    let first = app.trace_candidates()[0].to_owned();
+    let first = app
+        .trace_candidates()
+        .get(0)
+        .expect("a client")
+        .client_id
+        .clone();
     assert_eq!(
         cmd,
         Some(Command::Trace {
@@ -373,26 +380,23 @@ fn bounded_topics_and_messages() {
             ))),
         );
     }
-    assert!(app.topics.len() <= 1_000);
-    assert!(app.topics.capped(), "the cap is visible");
-    assert_eq!(app.topics.total_messages(), 110_000);
-    assert!(app.topics.history_bytes() <= 64 * 1024 + 1_000 * 64);
-    let id = app.topics.find("fleet/0/temp").expect("kept");
-    let data = app
-        .topics
-        .node(id)
-        .and_then(|n| n.data.as_ref())
-        .expect("data");
+    let tree = &app.topics.tree;
+    assert!(tree.len() <= 1_000);
+    assert!(tree.capped(), "the cap is visible");
+    assert_eq!(tree.total_messages(), 110_000);
+    assert!(tree.history_bytes() <= 64 * 1024 + 1_000 * 64);
+    let id = tree.find("fleet/0/temp").expect("kept");
+    let data = tree.node(id).and_then(|n| n.data.as_ref()).expect("data");
     assert!(data.history.len() <= 16);
     assert!(data.history_dropped > 0);
     assert!(data
         .history
         .back()
         .is_some_and(|h| h.clipped() && h.full_len == 200));
-    assert_eq!(app.messages.len(), 500);
-    assert!(app.messages.truncated());
-    assert_eq!(app.log.len(), 300);
-    assert!(app.log.truncated());
+    assert_eq!(app.pubsub.messages.len(), 500);
+    assert!(app.pubsub.messages.truncated());
+    assert_eq!(app.log.lines.len(), 300);
+    assert!(app.log.lines.truncated());
     // The truncated/capped marks are on screen.
     key(&mut app, Key::Char('3'));
     let screen = support::render(&app, 160, 48);
@@ -489,9 +493,9 @@ fn text_fields_edit_at_the_cursor() {
     chars(&mut app, "/x");
     key(&mut app, Key::Backspace);
     key(&mut app, Key::Backspace);
-    assert_eq!(app.publish.topic, "Home/lamp");
+    assert_eq!(app.pubsub.publish.topic, "Home/lamp");
     // Tab to the user properties: an escaped comma stays in the value.
-    while app.publish.field != midge_ui::app::FormField::UserProperties {
+    while app.pubsub.publish.field != midge_ui::app::FormField::UserProperties {
         key(&mut app, Key::Tab);
     }
     chars(&mut app, r"note=a\, b");
@@ -516,17 +520,21 @@ fn client_detail_scrolls_its_lists() {
     let mut app = busy_app(80, 24);
     key(&mut app, Key::Char('2'));
     key(&mut app, Key::Enter);
-    let id = app.detail.clone().expect("detail open");
+    let id = app.connections.detail.clone().expect("detail open");
     let rows = app.detail_rows();
     assert!(rows > 0, "{id} has subscriptions or messages");
-    let selected = app.selected[View::Connections.index()];
+    let selected = app.connections.list.selected;
     for _ in 0..rows + 3 {
         key(&mut app, Key::Char('j'));
     }
-    assert_eq!(app.detail_scroll, rows - 1, "bounded by the longest list");
-    assert_eq!(app.selected[View::Connections.index()], selected);
+    assert_eq!(
+        app.connections.detail_scroll,
+        rows - 1,
+        "bounded by the longest list"
+    );
+    assert_eq!(app.connections.list.selected, selected);
     key(&mut app, Key::Char('g'));
-    assert_eq!(app.detail_scroll, 0);
+    assert_eq!(app.connections.detail_scroll, 0);
     key(&mut app, Key::Esc);
-    assert_eq!(app.detail, None);
+    assert_eq!(app.connections.detail, None);
 }

@@ -3,7 +3,8 @@
 //! subscribers are counted. A source with 100,000 sessions then sends the 40 rows on
 //! screen instead of every session, and its cost follows what changed, not what exists.
 
-/// A sortable column of the connections table (every column sorts).
+/// A sortable column of the connections table (every column sorts). Ties break on the
+/// client id, ascending, whatever the direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SortKey {
@@ -14,6 +15,8 @@ pub enum SortKey {
     Username,
     Tls,
     KeepAlive,
+    /// By connection age: ascending is the newest connection first (larger
+    /// `connected_since_ms` first), as the column shows ages.
     Since,
     Subs,
     MsgsIn,
@@ -31,7 +34,8 @@ pub enum SortKey {
 pub struct TableQuery {
     pub sort: SortKey,
     pub descending: bool,
-    /// Case-insensitive substring of the client id, address or username; empty = all.
+    /// Case-insensitive substring of the client id, address or username, or exactly a
+    /// protocol label (`3.1`, `3.1.1`, `5.0`), as the dashboard filters; empty = all.
     pub filter: String,
     /// Index of the first row wanted in the sorted, filtered order.
     pub offset: u32,
@@ -40,7 +44,9 @@ pub struct TableQuery {
 }
 
 /// What the dashboard needs from a source; sent as [`crate::Command::Watch`] whenever
-/// it changes. Sources that cannot page ignore it and send every session.
+/// it changes. Sources that cannot page ignore it and send every session. Until the
+/// first one arrives a source assumes `Watch::default()` (the Overview: no table, no
+/// clients, no topic); the dashboard does not send that one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default))]

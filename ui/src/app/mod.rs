@@ -1,22 +1,33 @@
-//! The dashboard's whole state (`App`) and the views it can show. `update` (in
-//! `update.rs`) is the only code that changes it; the text fields live in `forms.rs`.
+//! The dashboard's whole state (`App`): the shell (view, overlay, editing, clock, the
+//! latest snapshot) and one state per view, each owning its selection, scroll and
+//! filter (`connections.rs`, `topics.rs`, `pubsub.rs`, `lists.rs`). `update` (in
+//! `update.rs`, `actions.rs`) is the only code that changes it; `watch.rs` derives what
+//! the source must send; the text fields live in `forms.rs`.
 
+mod actions;
+mod connections;
 mod forms;
+mod lists;
+mod pubsub;
 pub mod text;
+mod topics;
 mod update;
+mod watch;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use midge_model::{Level, LogLine, Message, Snapshot, TraceLine};
+use midge_model::{Snapshot, Watch};
 
+pub use connections::{ConnectionsState, Table};
 pub use forms::{FormField, PublishForm, SubscribeInput};
+pub use lists::{InflightState, ListState, LogState, OverviewState, SlowState, TraceState};
+pub use pubsub::{PubSubFocus, PubSubState};
+pub use topics::TopicsState;
 pub use update::update;
 
-use crate::derive::connections::Column;
 use crate::derive::rates::{ClientRates, RateHistory};
 use crate::derive::ring::Ring;
-use crate::derive::topics::{NodeId, TopicLimits, TopicTree};
+use crate::derive::topics::{TopicLimits, TopicTree};
 use crate::Options;
 
 /// The eight views, in tab order.
@@ -89,7 +100,7 @@ pub enum Overlay {
     Help,
     Confirm(Confirm),
     /// One delivered message, whole.
-    Message(Box<Message>),
+    Message(Box<midge_model::Message>),
 }
 
 /// Which text field has the keyboard, if any.
@@ -99,13 +110,6 @@ pub enum Editing {
     Filter,
     Publish,
     Subscribe,
-}
-
-/// Which list of the Publish / Subscribe view moves with j/k.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PubSubFocus {
-    Subscriptions,
-    Messages,
 }
 
 /// A command result or error, shown in the status line for a few seconds.
@@ -141,7 +145,7 @@ impl Default for Limits {
     }
 }
 
-/// The dashboard's whole state.
+/// The dashboard's whole state: the shell, the source's data, one state per view.
 #[derive(Debug)]
 pub struct App {
     pub title: String,
@@ -149,52 +153,37 @@ pub struct App {
     pub log_file: Option<std::path::PathBuf>,
     /// The clock (unix ms): the newest snapshot's time or tick, whichever is later.
     pub now_ms: u64,
-    /// Terminal size in cells, for mouse hit-testing.
+    /// Terminal size in cells, for mouse hit-testing and the rows the source sends.
     pub size: (u16, u16),
     pub view: View,
+    pub overlay: Option<Overlay>,
+    pub editing: Option<Editing>,
+    /// Characters after the cursor in the filter being edited (0: at the end).
+    pub filter_back: usize,
+    pub notice: Option<Notice>,
+    /// Lines the help overlay (or a whole message) is scrolled by.
+    pub help_scroll: u16,
+    pub should_quit: bool,
+
     pub snapshot: Arc<Snapshot>,
     /// Snapshots received; 0 means "waiting for the source".
     pub snapshots_seen: u64,
     pub rates: RateHistory,
     pub client_rates: ClientRates,
-    pub range: usize,
-    pub overlay: Option<Overlay>,
-    pub editing: Option<Editing>,
-    /// Filter text per view (indexed by `View::index`).
-    pub filters: [String; 8],
-    /// Characters after the cursor in the filter being edited (0: at the end).
-    pub filter_back: usize,
-    /// Selected row per view (indexed by `View::index`); Topics uses `topic_selected`.
-    pub selected: [usize; 8],
-    pub sort: Column,
-    pub sort_desc: bool,
-    /// The client whose detail is open in the Connections view.
-    pub detail: Option<String>,
-    /// Rows the open client detail's lists are scrolled by (j/k while it is open).
-    pub detail_scroll: usize,
-    pub topics: TopicTree,
-    pub topic_selected: Option<NodeId>,
-    /// How many history entries back from the newest the payload history is scrolled.
-    pub history_scroll: usize,
-    pub publish: PublishForm,
-    pub subscribe: SubscribeInput,
-    /// The dashboard's own subscriptions (filter → QoS), as asked.
-    pub subscriptions: BTreeMap<String, u8>,
-    pub pubsub_focus: PubSubFocus,
-    pub sub_selected: usize,
-    pub messages: Ring<Message>,
-    pub paused: bool,
-    pub skipped_while_paused: u64,
-    pub log: Ring<LogLine>,
-    /// The most verbose level shown.
-    pub log_level: Level,
-    pub trace: Ring<TraceLine>,
-    /// The client being traced (tracing runs only while the Trace view is open).
-    pub trace_client: Option<String>,
-    pub notice: Option<Notice>,
-    /// Lines the help overlay is scrolled by.
-    pub help_scroll: u16,
-    pub should_quit: bool,
+
+    pub overview: OverviewState,
+    pub connections: ConnectionsState,
+    pub topics: TopicsState,
+    pub inflight: InflightState,
+    pub pubsub: PubSubState,
+    pub slow: SlowState,
+    pub trace: TraceState,
+    pub log: LogState,
+
+    /// The last [`Watch`] handed to the source; `None` after a failed send, so the next
+    /// sync sends it again. It starts as `Watch::default()`, what a source assumes
+    /// before the first: the Overview, which needs no table.
+    watch_sent: Option<Watch>,
 }
 
 impl App {
@@ -212,50 +201,74 @@ impl App {
             now_ms: 0,
             size: (80, 24),
             view: View::Overview,
+            overlay: None,
+            editing: None,
+            filter_back: 0,
+            notice: None,
+            help_scroll: 0,
+            should_quit: false,
             snapshot: Arc::new(Snapshot::default()),
             snapshots_seen: 0,
             rates: RateHistory::default(),
             client_rates: ClientRates::default(),
-            range: 0,
-            overlay: None,
-            editing: None,
-            filters: Default::default(),
-            filter_back: 0,
-            selected: [0; 8],
-            sort: Column::ClientId,
-            sort_desc: false,
-            detail: None,
-            detail_scroll: 0,
-            topics: TopicTree::new(limits.topics),
-            topic_selected: None,
-            history_scroll: 0,
-            publish: PublishForm::default(),
-            subscribe: SubscribeInput::default(),
-            subscriptions: BTreeMap::new(),
-            pubsub_focus: PubSubFocus::Messages,
-            sub_selected: 0,
-            messages: Ring::new(limits.messages, limits.messages_bytes),
-            paused: false,
-            skipped_while_paused: 0,
-            log: Ring::new(limits.log_lines, limits.log_lines * 512),
-            log_level: Level::Debug,
-            trace: Ring::new(limits.trace_lines, limits.trace_lines * 512),
-            trace_client: None,
-            notice: None,
-            help_scroll: 0,
-            should_quit: false,
+            overview: OverviewState::default(),
+            connections: ConnectionsState::default(),
+            topics: TopicsState::new(TopicTree::new(limits.topics)),
+            inflight: InflightState::default(),
+            pubsub: PubSubState::new(Ring::new(limits.messages, limits.messages_bytes)),
+            slow: SlowState::default(),
+            trace: TraceState::new(Ring::new(limits.trace_lines, limits.trace_lines * 512)),
+            log: LogState::new(Ring::new(limits.log_lines, limits.log_lines * 512)),
+            watch_sent: Some(Watch::default()),
+        }
+    }
+
+    /// The list of `view` whose selection is a row index (all but the Overview and the
+    /// Topics tree, which selects a node).
+    #[must_use]
+    pub fn list(&self, view: View) -> Option<&ListState> {
+        match view {
+            View::Overview | View::Topics => None,
+            View::Connections => Some(&self.connections.list),
+            View::Inflight => Some(&self.inflight.list),
+            View::PubSub => Some(&self.pubsub.messages_list),
+            View::Slow => Some(&self.slow.list),
+            View::Trace => Some(&self.trace.list),
+            View::Log => Some(&self.log.list),
+        }
+    }
+
+    fn list_mut(&mut self, view: View) -> Option<&mut ListState> {
+        match view {
+            View::Overview | View::Topics => None,
+            View::Connections => Some(&mut self.connections.list),
+            View::Inflight => Some(&mut self.inflight.list),
+            View::PubSub => Some(&mut self.pubsub.messages_list),
+            View::Slow => Some(&mut self.slow.list),
+            View::Trace => Some(&mut self.trace.list),
+            View::Log => Some(&mut self.log.list),
         }
     }
 
     /// The current view's filter text.
     #[must_use]
     pub fn filter(&self) -> &str {
-        &self.filters[self.view.index()]
+        self.filter_of(self.view)
     }
 
     #[must_use]
     pub fn filter_of(&self, view: View) -> &str {
-        &self.filters[view.index()]
+        match view {
+            View::Topics => &self.topics.filter,
+            v => self.list(v).map_or("", |l| l.filter.as_str()),
+        }
+    }
+
+    fn filter_mut(&mut self, view: View) -> Option<&mut String> {
+        match view {
+            View::Topics => Some(&mut self.topics.filter),
+            v => self.list_mut(v).map(|l| &mut l.filter),
+        }
     }
 
     /// Online clients, the dashboard's own client excluded.
@@ -263,6 +276,12 @@ impl App {
     pub fn online_clients(&self) -> usize {
         let own = self.snapshot.source.own_client_id.as_deref();
         match &self.snapshot.connections {
+            // A page holds only some sessions: count from the counters.
+            Some(_) if self.snapshot.page.is_some() => {
+                let online = self.snapshot.counters.clients_online.unwrap_or(0);
+                let online = online.saturating_sub(u64::from(own.is_some()));
+                usize::try_from(online).unwrap_or(usize::MAX)
+            }
             Some(c) => c
                 .iter()
                 .filter(|c| c.online && Some(c.client_id.as_str()) != own)
@@ -272,118 +291,47 @@ impl App {
         }
     }
 
-    /// Rows of the connections table: indices into the snapshot's connections.
+    /// The connections table as it can be shown now: the source's page, or every
+    /// session sorted and filtered here.
     #[must_use]
-    pub fn connection_rows(&self) -> Vec<usize> {
-        let Some(conns) = &self.snapshot.connections else {
-            return Vec::new();
-        };
-        crate::derive::connections::rows(
-            conns,
+    pub fn connection_table(&self) -> Table<'_> {
+        self.connections.table(
+            &self.snapshot,
             &self.client_rates,
-            self.sort,
-            self.sort_desc,
             self.filter_of(View::Connections),
         )
+    }
+
+    /// Clients offered for tracing: the source's page (by client id), or online first
+    /// then by id, filtered.
+    #[must_use]
+    pub fn trace_candidates(&self) -> Table<'_> {
+        connections::trace_table(&self.snapshot, self.filter_of(View::Trace))
+    }
+
+    /// A session by client id, from whatever rows the snapshot carries.
+    #[must_use]
+    pub fn client(&self, id: &str) -> Option<&midge_model::ConnectionInfo> {
+        self.snapshot
+            .connections
+            .as_ref()?
+            .iter()
+            .find(|c| c.client_id == id)
     }
 
     /// Indices into the snapshot's in-flight list, filtered, oldest first.
     #[must_use]
     pub fn inflight_rows(&self) -> Vec<usize> {
-        let Some(list) = &self.snapshot.inflight else {
-            return Vec::new();
-        };
-        let f = self.filter_of(View::Inflight).to_lowercase();
-        let mut idx: Vec<usize> = (0..list.len())
-            .filter(|&i| {
-                f.is_empty()
-                    || list[i].client_id.to_lowercase().contains(&f)
-                    || list[i].topic.to_lowercase().contains(&f)
-            })
-            .collect();
-        idx.sort_by(|&a, &b| {
-            list[a]
-                .since_ms
-                .cmp(&list[b].since_ms)
-                .then_with(|| list[a].client_id.cmp(&list[b].client_id))
-        });
-        idx
-    }
-
-    /// Delivered messages shown, newest first, filtered by topic or payload text.
-    #[must_use]
-    pub fn message_rows(&self) -> Vec<&Message> {
-        let f = self.filter_of(View::PubSub).to_lowercase();
-        self.messages
-            .iter()
-            .rev()
-            .filter(|m| {
-                f.is_empty()
-                    || m.topic.to_lowercase().contains(&f)
-                    || String::from_utf8_lossy(&m.payload)
-                        .to_lowercase()
-                        .contains(&f)
-            })
-            .collect()
-    }
-
-    /// Log lines shown, newest first.
-    #[must_use]
-    pub fn log_rows(&self) -> Vec<&LogLine> {
-        let f = self.filter_of(View::Log).to_lowercase();
-        self.log
-            .iter()
-            .rev()
-            .filter(|l| l.level <= self.log_level)
-            .filter(|l| {
-                f.is_empty()
-                    || l.message.to_lowercase().contains(&f)
-                    || l.target.to_lowercase().contains(&f)
-            })
-            .collect()
-    }
-
-    /// Client ids offered for tracing: online first, then by id, filtered.
-    #[must_use]
-    pub fn trace_candidates(&self) -> Vec<&str> {
-        let Some(conns) = &self.snapshot.connections else {
-            return Vec::new();
-        };
-        let f = self.filter_of(View::Trace).to_lowercase();
-        let mut v: Vec<(&str, bool)> = conns
-            .iter()
-            .filter(|c| f.is_empty() || c.client_id.to_lowercase().contains(&f))
-            .map(|c| (c.client_id.as_str(), c.online))
-            .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        v.into_iter().map(|(id, _)| id).collect()
-    }
-
-    /// Trace lines of the traced client, newest first.
-    #[must_use]
-    pub fn trace_rows(&self) -> Vec<&TraceLine> {
-        let Some(id) = &self.trace_client else {
-            return Vec::new();
-        };
-        self.trace
-            .iter()
-            .rev()
-            .filter(|t| &t.client_id == id)
-            .collect()
+        lists::inflight_rows(&self.snapshot, self.filter_of(View::Inflight))
     }
 
     /// The longest list of the open client detail (subscriptions, in flight, queue head).
     #[must_use]
     pub fn detail_rows(&self) -> usize {
-        let Some(id) = &self.detail else { return 0 };
-        let Some(c) = self
-            .snapshot
-            .connections
-            .as_ref()
-            .and_then(|cs| cs.iter().find(|c| &c.client_id == id))
-        else {
+        let Some(id) = &self.connections.detail else {
             return 0;
         };
+        let Some(c) = self.client(id) else { return 0 };
         let inflight = self
             .snapshot
             .inflight
@@ -393,20 +341,6 @@ impl App {
             .len()
             .max(c.queue_preview.len())
             .max(inflight)
-    }
-
-    /// Visible topic tree rows.
-    #[must_use]
-    pub fn topic_rows(&self) -> Vec<crate::derive::topics::Row> {
-        self.topics.rows(self.filter_of(View::Topics))
-    }
-
-    /// Position of the selected topic among the visible rows (0 if none).
-    #[must_use]
-    pub fn topic_position(&self, rows: &[crate::derive::topics::Row]) -> usize {
-        self.topic_selected
-            .and_then(|id| rows.iter().position(|r| r.id == id))
-            .unwrap_or(0)
     }
 
     /// Shows a notice in the status line.

@@ -1,8 +1,9 @@
-//! The connections table: its columns, and which sessions it shows in which order.
+//! The connections table: its columns (each the [`SortKey`] a paging source sorts by),
+//! and which sessions it shows in which order when the dashboard sorts them itself.
 
 use std::cmp::Ordering;
 
-use midge_model::ConnectionInfo;
+use midge_model::{ConnectionInfo, SortKey};
 
 use super::rates::ClientRates;
 
@@ -41,6 +42,26 @@ impl Column {
         Column::Inflight,
         Column::Queued,
     ];
+
+    /// The key a paging source sorts this column by.
+    #[must_use]
+    pub fn key(self) -> SortKey {
+        match self {
+            Column::ClientId => SortKey::ClientId,
+            Column::Address => SortKey::Address,
+            Column::Protocol => SortKey::Protocol,
+            Column::Username => SortKey::Username,
+            Column::Tls => SortKey::Tls,
+            Column::KeepAlive => SortKey::KeepAlive,
+            Column::Since => SortKey::Since,
+            Column::Subs => SortKey::Subs,
+            Column::MsgsIn => SortKey::MsgsIn,
+            Column::MsgsOut => SortKey::MsgsOut,
+            Column::Rate => SortKey::Rate,
+            Column::Inflight => SortKey::Inflight,
+            Column::Queued => SortKey::Queued,
+        }
+    }
 
     /// Which columns are dropped first on a narrow terminal (lowest first).
     #[must_use]
@@ -130,7 +151,7 @@ fn compare(a: &ConnectionInfo, b: &ConnectionInfo, col: Column, rates: &ClientRa
         Column::Username => a.username.cmp(&b.username),
         Column::Tls => a.tls.cmp(&b.tls),
         Column::KeepAlive => a.keep_alive_secs.cmp(&b.keep_alive_secs),
-        // Older connections first when ascending.
+        // By age: ascending is the newest connection first.
         Column::Since => b.connected_since_ms.cmp(&a.connected_since_ms),
         Column::Subs => a.subscriptions.len().cmp(&b.subscriptions.len()),
         Column::MsgsIn => a.messages_in.cmp(&b.messages_in),

@@ -1,5 +1,6 @@
 //! Slow consumers: sessions ranked by queue fill and drop rate, with what was dropped
-//! for them and why.
+//! for them and why; from whatever rows the snapshot carries (a paging source adds
+//! the slowest consumers to its page).
 
 use midge_model::{DropInfo, Snapshot};
 
@@ -27,8 +28,14 @@ pub fn rank<'a>(snapshot: &'a Snapshot, rates: &ClientRates) -> Vec<SlowRow<'a>>
         return Vec::new();
     };
     let all_drops: &[DropInfo] = snapshot.drops.as_deref().unwrap_or(&[]);
+    // A paging source sends its page and then other rows; a client is ranked once.
+    let mut seen = std::collections::HashSet::new();
     let mut out: Vec<SlowRow<'a>> = conns
         .iter()
+        .filter(|c| {
+            c.queued > 0 || c.dropped > 0 || all_drops.iter().any(|d| d.client_id == c.client_id)
+        })
+        .filter(|c| seen.insert(c.client_id.as_str()))
         .map(|c| {
             let mut drops: Vec<&DropInfo> = all_drops
                 .iter()
@@ -50,7 +57,6 @@ pub fn rank<'a>(snapshot: &'a Snapshot, rates: &ClientRates) -> Vec<SlowRow<'a>>
                 drops,
             }
         })
-        .filter(|r| r.queued > 0 || r.dropped > 0 || !r.drops.is_empty())
         .collect();
     out.sort_by(|a, b| {
         b.fill

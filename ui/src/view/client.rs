@@ -15,12 +15,7 @@ use midge_model::Direction;
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
     let title = format!(" Client {id} — Esc back, x kick ");
-    let Some(c) = app
-        .snapshot
-        .connections
-        .as_ref()
-        .and_then(|cs| cs.iter().find(|c| c.client_id == id))
-    else {
+    let Some(c) = app.client(id) else {
         let block = super::block(theme, title, true);
         let inner = block.inner(area);
         frame.render_widget(block, area);
@@ -116,7 +111,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         ),
         theme.header,
     ))];
-    let scroll = app.detail_scroll;
+    let scroll = app.connections.detail_scroll;
     for sub in c.subscriptions.iter().skip(scroll) {
         s.push(Line::from(Span::styled(
             format!(

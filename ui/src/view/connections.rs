@@ -86,31 +86,52 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         super::centered_note(frame, inner, "sessions: n/a from this source", theme.dim);
         return;
     };
-    let rows = app.connection_rows();
-    let online = conns.iter().filter(|c| c.online).count();
-    let extra = format!(
-        "{} shown · {online} online · {} offline",
-        rows.len(),
-        conns.len() - online
-    );
-    let block = super::block(
+    let table = app.connection_table();
+    let extra = if table.is_paged() {
+        // Only a page is here: the whole counts come from the counters.
+        let n = |v: Option<u64>| v.map_or_else(|| fmt::NA.to_owned(), fmt::thousands);
+        let c = &app.snapshot.counters;
+        format!(
+            "{} shown · {} online · {} offline",
+            fmt::thousands(table.total() as u64),
+            n(c.clients_online),
+            n(c.clients_offline)
+        )
+    } else {
+        let online = conns.iter().filter(|c| c.online).count();
+        format!(
+            "{} shown · {online} online · {} offline",
+            table.total(),
+            conns.len() - online
+        )
+    };
+    let total = table.total();
+    // Borders and the header row take three lines.
+    let visible = usize::from(area.height.saturating_sub(3));
+    let sel = app.connections.list.selected.min(total.saturating_sub(1));
+    let mut block = super::block(
         theme,
         super::list_title(app, theme, "Connections", View::Connections, &extra),
         true,
     );
+    if total > visible {
+        let at = format!(
+            " row {} of {} ",
+            fmt::thousands(sel as u64 + 1),
+            fmt::thousands(total as u64)
+        );
+        block = block.title_bottom(Line::from(Span::styled(at, theme.dim)).right_aligned());
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let cols = fit(inner.width);
+    let sort = app.connections.sort;
     let mut header = Vec::new();
     for &(col, w) in &cols {
-        let arrow = if col == app.sort {
-            if app.sort_desc {
-                "▼"
-            } else {
-                "▲"
-            }
-        } else {
-            ""
+        let arrow = match (col == sort, app.connections.descending) {
+            (false, _) => "",
+            (true, true) => "▼",
+            (true, false) => "▲",
         };
         let t = format!("{}{arrow}", col.title());
         let s = if right_aligned(col) {
@@ -121,11 +142,13 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         header.push(Span::styled(format!("{s} "), theme.header));
     }
     let mut lines = vec![Line::from(header)];
-    let visible = usize::from(inner.height.saturating_sub(1));
-    let sel = app.selected[View::Connections.index()].min(rows.len().saturating_sub(1));
     let off = offset(sel, visible);
-    for (pos, &i) in rows.iter().enumerate().skip(off).take(visible) {
-        let Some(c) = conns.get(i) else { continue };
+    for pos in (off..total).take(visible) {
+        // A row the source has not sent yet (the page follows the scrolling).
+        let Some(c) = table.get(pos) else {
+            lines.push(Line::from(Span::styled("  …", theme.dim)));
+            continue;
+        };
         let base = if pos == sel {
             theme.selected
         } else if !c.online {
@@ -149,7 +172,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .collect();
         lines.push(Line::from(Span::styled(text, base)));
     }
-    if rows.is_empty() && !app.filter_of(View::Connections).is_empty() {
+    if total == 0 && !app.filter_of(View::Connections).is_empty() {
         lines.push(Line::from(Span::styled(
             "  no session matches the filter",
             theme.dim,
@@ -164,4 +187,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+    if total > visible {
+        super::scrollbar(frame, theme, area, total, off, visible);
+    }
 }

@@ -68,7 +68,7 @@ pub fn draw_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("Enter", "subscribe"),
             ("Esc", "leave"),
         ],
-        None if app.view == crate::app::View::Connections && app.detail.is_some() => {
+        None if app.view == crate::app::View::Connections && app.connections.detail.is_some() => {
             vec![("x", "kick"), ("Esc", "back"), ("?", "help"), ("q", "quit")]
         }
         None => hints(app.view),

@@ -65,7 +65,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let mut lines = vec![Line::from(Span::styled(header, theme.header))];
     let visible = usize::from(inner.height.saturating_sub(1));
-    let sel = app.selected[View::Inflight.index()].min(rows.len().saturating_sub(1));
+    let sel = app.inflight.list.selected.min(rows.len().saturating_sub(1));
     for (pos, &i) in rows
         .iter()
         .enumerate()
@@ -118,7 +118,12 @@ fn draw_queues(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         super::centered_note(frame, inner, "n/a from this source", theme.dim);
         return;
     };
-    let mut offline: Vec<_> = conns.iter().filter(|c| !c.online).collect();
+    // From the rows present: a paging source adds offline sessions with queued messages.
+    let mut seen = std::collections::HashSet::new();
+    let mut offline: Vec<_> = conns
+        .iter()
+        .filter(|c| !c.online && seen.insert(c.client_id.as_str()))
+        .collect();
     offline.sort_by(|a, b| {
         b.queued
             .cmp(&a.queued)

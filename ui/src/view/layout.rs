@@ -127,9 +127,17 @@ fn below_header(r: Rect) -> Rect {
 /// The rectangle holding the main list's rows of the current view, if it has one.
 #[must_use]
 pub fn list_rows(app: &App, body: Rect) -> Option<Rect> {
-    match app.view {
+    if app.view == View::Connections && app.connections.detail.is_some() {
+        return None;
+    }
+    list_area(app.view, body)
+}
+
+/// The rectangle holding the rows of `view`'s main list, if it has one.
+fn list_area(view: View, body: Rect) -> Option<Rect> {
+    match view {
         View::Overview => None,
-        View::Connections => app.detail.is_none().then(|| below_header(inner(body))),
+        View::Connections => Some(below_header(inner(body))),
         View::Topics => Some(inner(topics_split(body)[0])),
         View::Inflight => Some(below_header(inner(inflight_split(body)[0]))),
         View::PubSub => Some(below_header(inner(pubsub_split(body).messages))),
@@ -137,6 +145,13 @@ pub fn list_rows(app: &App, body: Rect) -> Option<Rect> {
         View::Trace => Some(inner(trace_split(body)[0])),
         View::Log => Some(inner(body)),
     }
+}
+
+/// Rows of `view`'s main list on a terminal of `size` cells (0 for the Overview).
+#[must_use]
+pub fn visible_rows(size: (u16, u16), view: View) -> usize {
+    let body = chrome(Rect::new(0, 0, size.0, size.1)).body;
+    list_area(view, body).map_or(0, |r| usize::from(r.height))
 }
 
 /// QoS in flight: the table (top) and the offline queues (bottom).
@@ -187,7 +202,7 @@ pub fn hit_test(app: &App, x: u16, y: u16) -> Hit {
     if app.view == View::PubSub {
         let subs = inner(pubsub_split(c.body).subs);
         if contains(subs, x, y) {
-            let off = offset(app.sub_selected, usize::from(subs.height));
+            let off = offset(app.pubsub.sub_selected, usize::from(subs.height));
             return Hit::SubRow(off + usize::from(y - subs.y));
         }
     }
@@ -197,10 +212,9 @@ pub fn hit_test(app: &App, x: u16, y: u16) -> Hit {
     if !contains(rows, x, y) {
         return Hit::Nothing;
     }
-    let selected = if app.view == View::Topics {
-        app.topic_position(&app.topic_rows())
-    } else {
-        app.selected[app.view.index()]
+    let selected = match app.list(app.view) {
+        Some(l) => l.selected,
+        None => app.topics.position(&app.topics.rows()),
     };
     Hit::Row(offset(selected, usize::from(rows.height)) + usize::from(y - rows.y))
 }

@@ -13,23 +13,23 @@ use crate::derive::payload::human_bytes;
 use midge_model::Level;
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let rows = app.log_rows();
+    let rows = app.log.rows();
     let file = app
         .log_file
         .as_ref()
         .map_or_else(String::new, |p| format!(" · file {}", p.display()));
-    let trunc = if app.log.truncated() {
+    let trunc = if app.log.lines.truncated() {
         " · TRUNCATED"
     } else {
         ""
     };
     let extra = format!(
         "≤{} · {}/{} lines · {} / {}{trunc}{file}",
-        app.log_level.label(),
-        app.log.len(),
-        app.log.max_len(),
-        human_bytes(app.log.bytes() as u64),
-        human_bytes(app.log.max_bytes() as u64)
+        app.log.level.label(),
+        app.log.lines.len(),
+        app.log.lines.max_len(),
+        human_bytes(app.log.lines.bytes() as u64),
+        human_bytes(app.log.lines.max_bytes() as u64)
     );
     let block = super::block(
         theme,
@@ -39,7 +39,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let visible = usize::from(inner.height);
-    let sel = app.selected[View::Log.index()].min(rows.len().saturating_sub(1));
+    let sel = app.log.list.selected.min(rows.len().saturating_sub(1));
     let mut lines = Vec::new();
     for (pos, l) in rows
         .iter()

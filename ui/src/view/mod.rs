@@ -34,7 +34,7 @@ pub fn view(app: &App, frame: &mut Frame) {
     draw_tabs(app, &theme, frame, c.tabs);
     match app.view {
         View::Overview => overview::draw(app, &theme, frame, c.body),
-        View::Connections => match &app.detail {
+        View::Connections => match &app.connections.detail {
             Some(id) => client::draw(app, &theme, frame, c.body, id),
             None => connections::draw(app, &theme, frame, c.body),
         },
@@ -163,6 +163,33 @@ pub(crate) fn try_command(app: &App, tool: &str, rest: &str) -> String {
         })
         .unwrap_or_default();
     format!("{tool}{target} {rest}")
+}
+
+/// A vertical scrollbar on the right border of a bordered list with a header row in
+/// `area`: `first` of `total` rows at the top, `visible` rows on screen.
+pub(crate) fn scrollbar(
+    frame: &mut Frame,
+    theme: &Theme,
+    area: Rect,
+    total: usize,
+    first: usize,
+    visible: usize,
+) {
+    use ratatui::widgets::{Scrollbar, ScrollbarOrientation, ScrollbarState};
+    let mut state = ScrollbarState::new(total.saturating_sub(visible))
+        .position(first)
+        .viewport_content_length(visible);
+    let bar = Scrollbar::new(ScrollbarOrientation::VerticalRight)
+        .begin_symbol(None)
+        .end_symbol(None)
+        .style(theme.border_focus);
+    // Beside the rows: below the top border and the header, above the bottom border.
+    let track = Rect {
+        y: area.y.saturating_add(2),
+        height: area.height.saturating_sub(3),
+        ..area
+    };
+    frame.render_stateful_widget(bar, track, &mut state);
 }
 
 /// A message centred in `area` (e.g. "n/a from this source").

@@ -121,7 +121,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         info,
     );
 
-    let range = RANGES_MS[app.range % RANGES_MS.len()];
+    let range = RANGES_MS[app.overview.range % RANGES_MS.len()];
     let charts_title = format!("last {} min", range / 60_000);
     let wide = charts.width >= 120;
     let cells: Vec<Rect> = if wide {

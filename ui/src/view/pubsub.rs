@@ -35,17 +35,17 @@ fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = FormField::ALL
         .iter()
         .map(|&f| {
-            let focused = editing && app.publish.field == f;
+            let focused = editing && app.pubsub.publish.field == f;
             let label = Span::styled(
                 cell(f.label(), label_w),
                 if focused { theme.key } else { theme.dim },
             );
-            let v = app.publish.value(f);
+            let v = app.pubsub.publish.value(f);
             let mut spans = vec![label];
             if focused && !matches!(f, FormField::Qos | FormField::Retain) {
                 spans.extend(super::edit_spans(
                     &v,
-                    app.publish.cursor_back,
+                    app.pubsub.publish.cursor_back,
                     val_w,
                     theme.selected,
                 ));
@@ -61,23 +61,23 @@ fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn draw_subs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let focused = app.pubsub_focus == PubSubFocus::Subscriptions && app.editing.is_none();
+    let focused = app.pubsub.focus == PubSubFocus::Subscriptions && app.editing.is_none();
     let block = super::block(
         theme,
-        format!(" Subscriptions ({}) ", app.subscriptions.len()),
+        format!(" Subscriptions ({}) ", app.pubsub.subscriptions.len()),
         focused,
     );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut lines = Vec::new();
     if app.editing == Some(Editing::Subscribe) {
-        let qos = format!("  QoS {} (Tab)", app.subscribe.qos);
+        let qos = format!("  QoS {} (Tab)", app.pubsub.subscribe.qos);
         let w = usize::from(inner.width).saturating_sub(7 + qos.chars().count());
-        let w = w.min(app.subscribe.filter.chars().count() + 1);
+        let w = w.min(app.pubsub.subscribe.filter.chars().count() + 1);
         let mut spans = vec![Span::styled("filter ", theme.key)];
         spans.extend(super::edit_spans(
-            &app.subscribe.filter,
-            app.subscribe.cursor_back,
+            &app.pubsub.subscribe.filter,
+            app.pubsub.subscribe.cursor_back,
             w,
             theme.selected,
         ));
@@ -86,9 +86,11 @@ fn draw_subs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let visible = usize::from(inner.height).saturating_sub(lines.len());
     let sel = app
+        .pubsub
         .sub_selected
-        .min(app.subscriptions.len().saturating_sub(1));
+        .min(app.pubsub.subscriptions.len().saturating_sub(1));
     for (pos, (filter, qos)) in app
+        .pubsub
         .subscriptions
         .iter()
         .enumerate()
@@ -108,34 +110,34 @@ fn draw_subs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             style,
         )));
     }
-    if app.subscriptions.is_empty() && app.editing != Some(Editing::Subscribe) {
+    if app.pubsub.subscriptions.is_empty() && app.editing != Some(Editing::Subscribe) {
         lines.push(Line::from(Span::styled("none yet: press a", theme.dim)));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
 fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let rows = app.message_rows();
+    let rows = app.pubsub.rows();
     let mut extra = format!(
         "{}/{} · {} / {}",
-        app.messages.len(),
-        app.messages.max_len(),
-        human_bytes(app.messages.bytes() as u64),
-        human_bytes(app.messages.max_bytes() as u64)
+        app.pubsub.messages.len(),
+        app.pubsub.messages.max_len(),
+        human_bytes(app.pubsub.messages.bytes() as u64),
+        human_bytes(app.pubsub.messages.max_bytes() as u64)
     );
-    if app.messages.truncated() {
+    if app.pubsub.messages.truncated() {
         extra.push_str(&format!(
             " · TRUNCATED ({} dropped)",
-            fmt::thousands(app.messages.dropped())
+            fmt::thousands(app.pubsub.messages.dropped())
         ));
     }
-    if app.paused {
+    if app.pubsub.paused {
         extra.push_str(&format!(
             " · PAUSED ({} skipped)",
-            fmt::thousands(app.skipped_while_paused)
+            fmt::thousands(app.pubsub.skipped_while_paused)
         ));
     }
-    let focused = app.pubsub_focus == PubSubFocus::Messages && app.editing.is_none();
+    let focused = app.pubsub.focus == PubSubFocus::Messages && app.editing.is_none();
     let block = super::block(
         theme,
         super::list_title(app, theme, "Messages", View::PubSub, &extra),
@@ -159,7 +161,11 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.header,
     ))];
     let visible = usize::from(inner.height.saturating_sub(1));
-    let sel = app.selected[View::PubSub.index()].min(rows.len().saturating_sub(1));
+    let sel = app
+        .pubsub
+        .messages_list
+        .selected
+        .min(rows.len().saturating_sub(1));
     for (pos, m) in rows
         .iter()
         .enumerate()
@@ -191,7 +197,7 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )));
     }
     if rows.is_empty() {
-        let note = if app.subscriptions.is_empty() {
+        let note = if app.pubsub.subscriptions.is_empty() {
             "subscribe (a) to see matching messages here"
         } else {
             "no message yet"

@@ -62,7 +62,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let mut lines = vec![Line::from(Span::styled(header, theme.header))];
     let visible = usize::from(inner.height.saturating_sub(1));
-    let sel = app.selected[View::Slow.index()].min(rows.len().saturating_sub(1));
+    let sel = app.slow.list.selected.min(rows.len().saturating_sub(1));
     for (pos, r) in rows
         .iter()
         .enumerate()

@@ -12,25 +12,37 @@ use super::layout::{offset, topics_split};
 use super::theme::Theme;
 use super::{cell, rcell};
 use crate::app::{App, View};
-use crate::derive::matching::matches;
 use crate::derive::payload::{self, human_bytes};
 use crate::derive::topics::{NodeId, TopicData};
+use midge_topic::matches;
 
-/// Sessions with at least one subscription matching `topic`.
-fn subscribers(app: &App, topic: &str) -> Option<usize> {
-    let conns = app.snapshot.connections.as_ref()?;
-    Some(
-        conns
-            .iter()
-            .filter(|c| c.subscriptions.iter().any(|s| matches(&s.filter, topic)))
-            .count(),
-    )
+/// How many subscribers `topic` has, as text: the source's count when it answered for
+/// this topic; counted here from every session when the source sent them all; `?` when
+/// it sent only a page (the count is on its way, or the source does not count);
+/// `n/a` when the source cannot see sessions.
+fn subscribers(app: &App, topic: &str) -> String {
+    if let Some((t, n)) = &app.snapshot.topic_subscribers {
+        if t == topic {
+            return fmt::thousands(*n);
+        }
+    }
+    let Some(conns) = app.snapshot.connections.as_ref() else {
+        return fmt::NA.to_owned();
+    };
+    if app.snapshot.page.is_some() {
+        return "?".to_owned();
+    }
+    let n = conns
+        .iter()
+        .filter(|c| c.subscriptions.iter().any(|s| matches(&s.filter, topic)))
+        .count();
+    n.to_string()
 }
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [left, right] = topics_split(area);
-    let rows = app.topic_rows();
-    let t = &app.topics;
+    let rows = app.topics.rows();
+    let t = &app.topics.tree;
     let limits = t.limits();
     let mut extra = format!("{} kept", fmt::thousands(t.len() as u64));
     if t.capped() {
@@ -48,7 +60,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let inner = block.inner(left);
     frame.render_widget(block, left);
     let visible = usize::from(inner.height);
-    let sel = app.topic_position(&rows);
+    let sel = app.topics.position(&rows);
     let off = offset(sel, visible);
     let w = usize::from(inner.width);
     let mut lines = Vec::new();
@@ -118,7 +130,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn draw_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: Option<NodeId>) {
-    let t = &app.topics;
+    let t = &app.topics.tree;
     let Some((id, data)) = id.and_then(|id| Some((id, t.node(id)?.data.as_ref()?))) else {
         let block = super::block(theme, " Topic ", false);
         let inner = block.inner(area);
@@ -164,7 +176,7 @@ fn draw_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: Opti
         Constraint::Fill(1),
     ])
     .areas(area);
-    let subs = subscribers(app, &path).map_or_else(|| fmt::NA.to_owned(), |n| n.to_string());
+    let subs = subscribers(app, &path);
     let head_lines = vec![
         Line::from(Span::styled(path.clone(), theme.accent)),
         Line::from(Span::styled(
@@ -245,7 +257,7 @@ fn draw_chart(theme: &Theme, frame: &mut Frame, area: Rect, points: &[(f64, f64)
 }
 
 fn draw_history(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &TopicData) {
-    let t = app.topics.limits();
+    let t = app.topics.tree.limits();
     let trunc = if data.history_dropped > 0 {
         format!(
             " · TRUNCATED ({} older dropped)",
@@ -258,13 +270,16 @@ fn draw_history(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &
         " History {}/{}{trunc} · budget {} / {} · J/K ",
         data.history.len(),
         t.history_per_topic,
-        human_bytes(app.topics.history_bytes() as u64),
+        human_bytes(app.topics.tree.history_bytes() as u64),
         human_bytes(t.history_budget as u64)
     );
     let block = super::block(theme, title, false);
     let inner = block.inner(area);
     let room = usize::from(inner.height);
-    let skip = app.history_scroll.min(data.history.len().saturating_sub(1));
+    let skip = app
+        .topics
+        .history_scroll
+        .min(data.history.len().saturating_sub(1));
     let w = usize::from(inner.width).saturating_sub(15);
     let lines: Vec<Line> = data
         .history

@@ -24,16 +24,17 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, left);
     let cands = app.trace_candidates();
     let visible = usize::from(inner.height);
-    let sel = app.selected[View::Trace.index()].min(cands.len().saturating_sub(1));
+    let total = cands.total();
+    let sel = app.trace.list.selected.min(total.saturating_sub(1));
+    let off = offset(sel, visible);
     let w = usize::from(inner.width);
     let mut lines = Vec::new();
-    for (pos, id) in cands
-        .iter()
-        .enumerate()
-        .skip(offset(sel, visible))
-        .take(visible)
-    {
-        let traced = app.trace_client.as_deref() == Some(*id);
+    for pos in (off..total).take(visible) {
+        let Some(id) = cands.get(pos).map(|c| c.client_id.as_str()) else {
+            lines.push(Line::from(Span::styled("  …", theme.dim)));
+            continue;
+        };
+        let traced = app.trace.client.as_deref() == Some(id);
         let style = if pos == sel {
             theme.selected
         } else if traced {
@@ -51,10 +52,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     frame.render_widget(Paragraph::new(lines), inner);
 
-    let rows = app.trace_rows();
-    let title = match &app.trace_client {
+    let rows = app.trace.rows();
+    let title = match &app.trace.client {
         Some(id) => {
-            let trunc = if app.trace.truncated() {
+            let trunc = if app.trace.lines.truncated() {
                 " · TRUNCATED"
             } else {
                 ""
@@ -62,7 +63,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             format!(
                 " Packets of {id} · {}/{}{trunc} · newest first ",
                 rows.len(),
-                app.trace.max_len()
+                app.trace.lines.max_len()
             )
         }
         None => " Packets ".to_owned(),
@@ -70,7 +71,7 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let block = super::block(theme, title, false);
     let inner = block.inner(right);
     frame.render_widget(block, right);
-    if app.trace_client.is_none() {
+    if app.trace.client.is_none() {
         super::centered_note(
             frame,
             inner,

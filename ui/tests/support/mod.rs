@@ -21,15 +21,34 @@ pub fn options() -> Options {
 pub fn busy_app(width: u16, height: u16) -> App {
     let mut app = App::new(&options());
     update(&mut app, Msg::Resize { width, height });
+    // The dashboard's own subscription, typed before the clock starts (so its notice
+    // is long gone), then back to the Overview.
+    key(&mut app, Key::Char('5'));
+    key(&mut app, Key::Char('a'));
+    chars(&mut app, "sensors/#");
+    key(&mut app, Key::Tab);
+    key(&mut app, Key::Enter);
+    // The next subscription starts at QoS 0 again.
+    key(&mut app, Key::Char('a'));
+    key(&mut app, Key::Tab);
+    key(&mut app, Key::Tab);
+    key(&mut app, Key::Esc);
+    key(&mut app, Key::Char('1'));
     for s in fixtures::snapshot_series(240) {
         update(&mut app, Msg::Snapshot(Arc::new(s)));
     }
     for e in fixtures::events() {
         update(&mut app, Msg::Event(e));
     }
-    // The dashboard's own subscription, as if typed.
-    app.subscriptions.insert("sensors/#".to_owned(), 1);
     app
+}
+
+/// The Watch the dashboard would send now, if it changed since the last one.
+pub fn sync(app: &mut App) -> Option<midge_model::Watch> {
+    match update(app, Msg::SyncWatch) {
+        Some(midge_model::Command::Watch(w)) => Some(w),
+        _ => None,
+    }
 }
 
 pub fn key(app: &mut App, k: Key) -> Option<midge_model::Command> {
