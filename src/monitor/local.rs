@@ -39,15 +39,8 @@ pub fn start(
     } = link;
     let router = broker.router();
     let observer = broker.observer();
-    // Until the dashboard says what it shows: the first rows by client id.
-    let first = Watch {
-        table: Some(midge_model::TableQuery {
-            limit: 1000,
-            ..midge_model::TableQuery::default()
-        }),
-        ..Watch::default()
-    };
-    let (watch_tx, mut watch_rx) = watch::channel(first);
+    // Until the dashboard says what it shows: the Overview (see `Watch`).
+    let (watch_tx, mut watch_rx) = watch::channel(Watch::default());
 
     // Snapshots of what the dashboard shows: every 250 ms, and at once when that changes.
     let snap_dropped = dropped.clone();

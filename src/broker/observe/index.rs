@@ -51,17 +51,46 @@ impl Row {
         self.stats.messages_in.load(Relaxed) + self.stats.messages_out.load(Relaxed)
     }
 
+    /// The dashboard's filter: a substring of the client id, address (online) or
+    /// username, or exactly the protocol label; `filter` is lower-cased.
+    fn matches(&self, filter: &str) -> bool {
+        filter.is_empty()
+            || self.haystack.contains(filter)
+            || protocol_label(self.stats.info.protocol) == filter
+    }
+
+    /// Lower-cased client id, address (while online) and username, one per line.
+    fn haystack(stats: &ClientStats, online: bool) -> String {
+        let info = &stats.info;
+        format!(
+            "{}\n{}\n{}",
+            info.client_id,
+            if online { info.address.as_str() } else { "" },
+            info.username.as_deref().unwrap_or("")
+        )
+        .to_lowercase()
+    }
+
     /// Worth showing among the slow consumers.
     fn slow(&self) -> bool {
         self.queued() > 0 || self.stats.dropped.load(Relaxed) > 0
     }
 }
 
-/// A sort value: numbers and text in one ordered type.
+/// A sort value: numbers and text in one ordered type (`Num` before `Text`, so an
+/// absent address or username sorts first, as the dashboard's `None` does).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Value {
     Num(u64),
     Text(String),
+}
+
+/// A value in a view's direction: iterated ascending either way, so ties always break on
+/// the client id ascending, as the dashboard's own sort does.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Asc(Value),
+    Desc(std::cmp::Reverse<Value>),
 }
 
 fn value(key: SortKey, r: &Row) -> Value {
@@ -69,20 +98,20 @@ fn value(key: SortKey, r: &Row) -> Value {
     let s = &r.stats;
     match key {
         SortKey::ClientId => Value::Text(info.client_id.to_string()),
-        SortKey::Address => Value::Text(if r.online() {
-            info.address.clone()
-        } else {
-            String::new()
-        }),
+        SortKey::Address if r.online() => Value::Text(info.address.clone()),
+        SortKey::Address => Value::Num(0),
         SortKey::Protocol => Value::Num(match info.protocol {
             ProtocolVersion::V3_1 => 3,
             ProtocolVersion::V3_1_1 => 4,
             ProtocolVersion::V5 => 5,
         }),
-        SortKey::Username => Value::Text(info.username.clone().unwrap_or_default()),
+        SortKey::Username => info.username.clone().map_or(Value::Num(0), Value::Text),
         SortKey::Tls => Value::Num(u64::from(info.tls)),
         SortKey::KeepAlive => Value::Num(u64::from(info.keep_alive)),
-        SortKey::Since => Value::Num(crate::broker::stats::unix_ms(info.connected_since)),
+        // By age: ascending is the newest connection first.
+        SortKey::Since => {
+            Value::Num(u64::MAX - crate::broker::stats::unix_ms(info.connected_since))
+        }
         SortKey::Subs => Value::Num(u64::from(r.subscriptions)),
         SortKey::MsgsIn => Value::Num(s.messages_in.load(Relaxed)),
         SortKey::MsgsOut => Value::Num(s.messages_out.load(Relaxed)),
@@ -92,22 +121,24 @@ fn value(key: SortKey, r: &Row) -> Value {
     }
 }
 
-/// The sessions matching one filter, in one column's order.
+/// The sessions matching one filter, in one column's order and direction.
 struct View {
     key: SortKey,
+    descending: bool,
     /// Lower-cased filter; empty = all.
     filter: String,
-    sorted: BTreeSet<(Value, ClientId)>,
-    /// Each member's value in `sorted`, to move it when it changes.
-    values: HashMap<ClientId, Value>,
+    sorted: BTreeSet<(Key, ClientId)>,
+    /// Each member's key in `sorted`, to move it when it changes.
+    values: HashMap<ClientId, Key>,
     /// Tick of the last use (the least recently used view goes first).
     used: u64,
 }
 
 impl View {
-    fn new(key: SortKey, filter: String, rows: &HashMap<ClientId, Row>) -> Self {
+    fn new(q: &TableQuery, filter: String, rows: &HashMap<ClientId, Row>) -> Self {
         let mut v = Self {
-            key,
+            key: q.sort,
+            descending: q.descending,
             filter,
             sorted: BTreeSet::new(),
             values: HashMap::new(),
@@ -121,9 +152,14 @@ impl View {
 
     /// Put `id` where its row sorts now (`None`: the session is gone).
     fn update(&mut self, id: &ClientId, row: Option<&Row>) {
-        let now = row
-            .filter(|r| self.filter.is_empty() || r.haystack.contains(&self.filter))
-            .map(|r| value(self.key, r));
+        let now = row.filter(|r| r.matches(&self.filter)).map(|r| {
+            let v = value(self.key, r);
+            if self.descending {
+                Key::Desc(std::cmp::Reverse(v))
+            } else {
+                Key::Asc(v)
+            }
+        });
         if self.values.get(id) == now.as_ref() {
             return;
         }
@@ -175,15 +211,8 @@ impl Index {
                 inbox,
                 subscriptions,
             } => {
-                let info = &stats.info;
-                let haystack = format!(
-                    "{}\n{}\n{}",
-                    info.client_id,
-                    info.address,
-                    info.username.as_deref().unwrap_or("")
-                )
-                .to_lowercase();
-                let id = info.client_id.clone();
+                let haystack = Row::haystack(&stats, inbox.is_some());
+                let id = stats.info.client_id.clone();
                 // A flag left set while nobody watched would hide its next change.
                 stats.clear_dirty();
                 let row = Row {
@@ -201,6 +230,7 @@ impl Index {
             Change::Offline { client } => {
                 if let Some(r) = self.rows.get_mut(&client) {
                     r.inbox = None;
+                    r.haystack = Row::haystack(&r.stats, false);
                 }
                 client
             }
@@ -264,7 +294,7 @@ impl Index {
         let i = match self
             .views
             .iter()
-            .position(|v| v.key == q.sort && v.filter == filter)
+            .position(|v| v.key == q.sort && v.descending == q.descending && v.filter == filter)
         {
             Some(i) => i,
             None => {
@@ -273,7 +303,7 @@ impl Index {
                         self.views.swap_remove(lru);
                     }
                 }
-                self.views.push(View::new(q.sort, filter, &self.rows));
+                self.views.push(View::new(q, filter, &self.rows));
                 self.views.len() - 1
             }
         };
@@ -282,22 +312,13 @@ impl Index {
         let total = v.sorted.len() as u64;
         let offset = q.offset.min(total.saturating_sub(1) as u32);
         let take = q.limit as usize;
-        let ids = if q.descending {
-            v.sorted
-                .iter()
-                .rev()
-                .skip(offset as usize)
-                .take(take)
-                .map(|(_, id)| id.clone())
-                .collect()
-        } else {
-            v.sorted
-                .iter()
-                .skip(offset as usize)
-                .take(take)
-                .map(|(_, id)| id.clone())
-                .collect()
-        };
+        let ids = v
+            .sorted
+            .iter()
+            .skip(offset as usize)
+            .take(take)
+            .map(|(_, id)| id.clone())
+            .collect();
         PageIds { total, offset, ids }
     }
 
@@ -321,6 +342,14 @@ impl Index {
             .iter()
             .filter_map(|id| self.rows.get(id))
             .filter(|r| r.online())
+    }
+}
+
+fn protocol_label(v: ProtocolVersion) -> &'static str {
+    match v {
+        ProtocolVersion::V3_1 => "3.1",
+        ProtocolVersion::V3_1_1 => "3.1.1",
+        ProtocolVersion::V5 => "5.0",
     }
 }
 
