@@ -130,12 +130,10 @@ impl Broker {
         let mut router = router::Router::new(options.clone(), metrics.clone());
         if let Some(store) = &store {
             let t = std::time::Instant::now();
-            let counts = router
-                .restore(store)
-                .map_err(|reason| Error::Restore {
-                    dir: config.data_dir(),
-                    reason,
-                })?;
+            let counts = router.restore(store).map_err(|reason| Error::Restore {
+                dir: config.data_dir(),
+                reason,
+            })?;
             tracing::info!(
                 retained = counts.retained,
                 sessions = counts.sessions,

@@ -217,12 +217,7 @@ async fn client_still_writing_reads_disconnect_0x93() {
 
 /// A refusing CONNACK, then the client (which pipelined PUBLISHes after its CONNECT)
 /// keeps writing: it reads the CONNACK with `reason` and a clean EOF.
-async fn refused_connack_is_read(
-    addr: std::net::SocketAddr,
-    connect: &[u8],
-    v5: bool,
-    reason: u8,
-) {
+async fn refused_connack_is_read(addr: std::net::SocketAddr, connect: &[u8], v5: bool, reason: u8) {
     let mut stream = open(addr).await;
     stream.write_all(connect).await.expect("write CONNECT");
     let next = || {

@@ -88,7 +88,14 @@ where
         Ok(accepted) => accepted,
         Err(why) => return refuse(reader, writer, version, &why).await,
     };
-    connack(&mut writer, &connect, assigned, &keep_alive, &registered, &ctx);
+    connack(
+        &mut writer,
+        &connect,
+        assigned,
+        &keep_alive,
+        &registered,
+        &ctx,
+    );
     info!(version = ?version, keep_alive = keep_alive.secs, "client connected");
     let props = &connect.properties;
     let (alias_out_max, max_out) = (
@@ -375,7 +382,9 @@ mod tests {
         for id in &ids {
             let hex = id.strip_prefix(ASSIGNED_PREFIX).expect("prefix");
             assert_eq!(hex.len(), 32, "{id}");
-            assert!(hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+            assert!(hex
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         }
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "ids repeat");
