@@ -148,9 +148,8 @@ where
     S: AsyncRead + AsyncWrite,
 {
     info!(reason = %why, "connection refused");
-    let Some(reason) = why.reason_code() else {
-        return None;
-    };
+    // No reason code: closed without a CONNACK (nothing for the client to read).
+    let reason = why.reason_code()?;
     writer.version = version;
     writer.push(&Packet::ConnAck(ConnAck {
         session_present: false,
@@ -191,7 +190,8 @@ fn client_id(connect: &Connect) -> Result<(ClientId, Option<ByteStr>), Refusal> 
         return Ok((Arc::from(&*connect.client_id), None));
     }
     let version = connect.protocol;
-    if !version.is_v5() && !(version == ProtocolVersion::V3_1_1 && connect.clean_start) {
+    let may_assign = version.is_v5() || version == ProtocolVersion::V3_1_1 && connect.clean_start;
+    if !may_assign {
         return Err(Refusal::EmptyClientId);
     }
     let id = assigned_id().map_err(Refusal::NoRandom)?;
