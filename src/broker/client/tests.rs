@@ -176,3 +176,39 @@ async fn keep_alive_disconnect_then_bounded_drain() {
     );
     assert_eq!(ctx.connections.available_permits(), permits);
 }
+
+/// A client that floods after the broker's DISCONNECT is cut off once `DRAIN_BYTES`
+/// are discarded, without waiting for the drain time.
+#[tokio::test(start_paused = true)]
+async fn drain_stops_after_its_byte_cap() {
+    use tokio::io::AsyncWriteExt;
+    let (_broker, ctx) = broker().await;
+    let mut client = connect(&ctx);
+    client
+        .write_all(&connect_packet(5, "flooder", 0))
+        .await
+        .expect("write");
+    let head = read_n(&mut client, 2).await;
+    read_n(&mut client, usize::from(head[1])).await;
+    // AUTH without an authentication method: DISCONNECT 0x82 [MQTT-4.12.0-1].
+    client.write_all(&[0xF0, 0x00]).await.expect("write AUTH");
+    let head = read_n(&mut client, 2).await;
+    assert_eq!(head[0], 0xE0, "DISCONNECT");
+    let body = read_n(&mut client, usize::from(head[1])).await;
+    assert_eq!(body.first(), Some(&0x82), "Protocol Error");
+    let goodbye = tokio::time::Instant::now();
+    let chunk = vec![0xC0u8; 16 * 1024];
+    let mut written = 0usize;
+    while client.write_all(&chunk).await.is_ok() {
+        written += chunk.len();
+        assert!(written <= 4 * super::close::DRAIN_BYTES, "no byte cap");
+    }
+    assert!(
+        written >= super::close::DRAIN_BYTES,
+        "cut off after {written} bytes"
+    );
+    assert!(
+        goodbye.elapsed() < super::close::DRAIN_TIME,
+        "waited for the time cap"
+    );
+}
