@@ -84,10 +84,22 @@ pub struct Context {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Setup(String),
-    #[error("durable store: {0}")]
-    Store(String),
+    /// The data directory could not be created.
+    #[error("creating {}", dir.display())]
+    DataDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// Opening the durable store (the error names the file).
+    #[error("durable store")]
+    Store(#[from] crate::storage::Error),
+    /// A record in the store could not be restored.
+    #[error("restoring {}: {reason}", dir.display())]
+    Restore {
+        dir: std::path::PathBuf,
+        /// `Router::restore`'s description.
+        reason: String,
+    },
     /// A listener: its address (cannot bind) or its TLS files; the message names which.
     #[error(transparent)]
     Transport(#[from] crate::transport::Error),
@@ -118,9 +130,10 @@ impl Broker {
         let mut router = router::Router::new(options.clone(), metrics.clone());
         if let Some(store) = &store {
             let t = std::time::Instant::now();
-            let counts = router
-                .restore(store)
-                .map_err(|e| Error::Store(format!("{}: {e}", config.data_dir().display())))?;
+            let counts = router.restore(store).map_err(|reason| Error::Restore {
+                dir: config.data_dir(),
+                reason,
+            })?;
             tracing::info!(
                 retained = counts.retained,
                 sessions = counts.sessions,
@@ -268,8 +281,9 @@ fn open_store(config: &Config) -> Result<Option<crate::storage::Store>, Error> {
         return Ok(None);
     }
     let dir = config.data_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::Store(format!("creating {}: {e}", dir.display())))?;
+    if let Err(source) = std::fs::create_dir_all(&dir) {
+        return Err(Error::DataDir { dir, source });
+    }
     let policy = match config.storage.sync {
         SyncMode::Always => SyncPolicy::Always,
         SyncMode::Interval => {
@@ -277,7 +291,7 @@ fn open_store(config: &Config) -> Result<Option<crate::storage::Store>, Error> {
         }
         SyncMode::Never => SyncPolicy::Never,
     };
-    let store = Store::open(&dir, policy).map_err(|e| Error::Store(e.to_string()))?;
+    let store = Store::open(&dir, policy)?;
     tracing::info!(dir = %dir.display(), ?policy, "durable store open");
     Ok(Some(store))
 }

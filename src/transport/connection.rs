@@ -137,6 +137,11 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn last_packet_size(&self) -> usize {
         self.last_size
     }
+
+    /// The byte stream, for discarding what the peer still sends after our last word.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
 }
 
 /// The outbound half: packets are encoded into one buffer and written with as few

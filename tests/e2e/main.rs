@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod bench;
 mod cli;
+mod close;
 mod connect;
 mod dashboard;
 mod diskfull;

@@ -1,13 +1,15 @@
-//! CONNECT → CONNACK: the first packet under the connect timeout, identifier rules,
-//! authentication, keep-alive, and the session from the router.
+//! CONNECT → CONNACK as a sequence of named steps: the first packet under the connect
+//! timeout, the client identifier, authentication, the will's ACL, keep-alive,
+//! registration with the router, and the CONNACK. A step that says no returns a
+//! `Refusal`, answered by `refuse` in one place.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tracing::info;
 
 use crate::protocol::{
@@ -15,33 +17,33 @@ use crate::protocol::{
 };
 use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 
-use super::{Client, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
-use crate::broker::router::{ConnectRequest, RouterMsg};
+use super::error::Refusal;
+use super::{close, Client, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
+use crate::broker::message::ClientId;
+use crate::broker::router::{ConnectGranted, ConnectRequest, RouterMsg};
 use crate::broker::stats::{ClientInfo, ClientStats};
 use crate::broker::Context;
 
-type Halves<S> = (
-    PacketReader<tokio::io::ReadHalf<S>>,
-    PacketWriter<tokio::io::WriteHalf<S>>,
-);
+/// Prefix of assigned client identifiers, as Mosquitto's `auto-…`.
+const ASSIGNED_PREFIX: &str = "auto-";
 
-/// Refuse the connection with a CONNACK carrying `reason` (v3 clients get the mapped
-/// return code), then close.
-async fn refuse<S: AsyncRead + AsyncWrite>(
-    mut halves: Halves<S>,
-    version: ProtocolVersion,
-    reason: ReasonCode,
-) {
-    halves.1.version = version;
-    halves.1.push(&Packet::ConnAck(ConnAck {
-        session_present: false,
-        reason,
-        properties: Properties::default(),
-    }));
-    let _ = tokio::time::timeout(Duration::from_secs(1), halves.1.flush()).await;
-    let _ = halves.1.shutdown().await;
+/// The keep-alive agreed at CONNECT.
+struct KeepAlive {
+    /// Seconds in effect (0: none).
+    secs: u16,
+    /// v5: the lower value we impose, sent as Server Keep Alive.
+    server: Option<u16>,
 }
 
+/// What the router granted, with what the CONNACK and the client task need.
+struct Registered {
+    conn_id: u64,
+    stats: Arc<ClientStats>,
+    granted: ConnectGranted,
+    session_expiry: u32,
+}
+
+/// Run the handshake; `None` when the connection was refused (and closed).
 pub(super) async fn connect<S>(
     stream: S,
     peer: super::Peer,
@@ -52,191 +54,61 @@ where
 {
     let (r, w) = tokio::io::split(stream);
     let mut reader = PacketReader::new(r, ctx.options.max_packet_size);
-    let writer = PacketWriter::new(w);
-    let first = tokio::time::timeout(ctx.options.connect_timeout, reader.read_packet()).await;
-    let connect: Box<Connect> = match first {
-        Err(_) => {
-            info!("no CONNECT within the connect timeout: closing");
-            return None;
-        }
-        Ok(Ok(Some(Packet::Connect(c)))) => c,
-        Ok(Ok(Some(other))) => {
-            // The first packet must be CONNECT [MQTT-3.1.0-1].
-            info!(
-                packet = other.name(),
-                "first packet is not CONNECT: closing"
-            );
-            return None;
-        }
-        Ok(Ok(None)) => return None,
-        Ok(Err(ReadError::Decode(DecodeError::UnsupportedProtocolVersion(level)))) => {
-            // [MQTT-3.1.2-2]: CONNACK 0x01, then close. The client speaks no version we
-            // know, so answer in the 3.1.1 encoding every 3.x client reads (as Mosquitto).
-            info!(level, "unsupported protocol level: refusing");
-            let v = ProtocolVersion::V3_1_1;
-            refuse((reader, writer), v, ReasonCode::UnsupportedProtocolVersion).await;
-            return None;
-        }
-        Ok(Err(e)) => {
-            ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
-            info!(error = %e, "bad CONNECT: closing");
-            return None;
-        }
+    let mut writer = PacketWriter::new(w);
+    let mut connect = match first_packet(&mut reader, &ctx).await {
+        Ok(c) => c,
+        // The client speaks no version we know, so a refusal goes in the 3.1.1 encoding
+        // every 3.x client reads (as Mosquitto).
+        Err(why) => return refuse(reader, writer, ProtocolVersion::V3_1_1, &why).await,
     };
     let version = connect.protocol;
     reader.version = version;
-    let mut halves = (reader, writer);
-    halves.1.version = version;
-    let v5 = version.is_v5();
+    writer.version = version;
+    let steps = async {
+        let (client_id, assigned) = client_id(&connect)?;
+        tracing::Span::current().record("client_id", &*client_id);
+        let username = authenticate(&connect, &peer, &ctx).await?;
+        will_allowed(&connect, &peer, &client_id, username.as_deref(), &ctx)?;
+        let keep_alive = keep_alive(&connect, ctx.options.max_keepalive)?;
+        let info = ClientInfo {
+            client_id: client_id.clone(),
+            address: peer.address.clone(),
+            protocol: version,
+            username,
+            tls: peer.tls,
+            keep_alive: keep_alive.secs,
+            connected_since: SystemTime::now(),
+            clean_start: connect.clean_start,
+            internal: peer.internal,
+        };
+        let registered = register(&connect, info, &ctx).await?;
+        Ok::<_, Refusal>((client_id, assigned, keep_alive, registered))
+    };
+    let (client_id, assigned, keep_alive, registered) = match steps.await {
+        Ok(accepted) => accepted,
+        Err(why) => return refuse(reader, writer, version, &why).await,
+    };
+    connack(
+        &mut writer,
+        &connect,
+        assigned,
+        &keep_alive,
+        &registered,
+        &ctx,
+    );
+    info!(version = ?version, keep_alive = keep_alive.secs, "client connected");
     let props = &connect.properties;
-
-    // Client identifier rules [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.1.3-8].
-    let mut assigned = None;
-    let client_id: Arc<str> = if connect.client_id.is_empty() {
-        if v5 || (version == ProtocolVersion::V3_1_1 && connect.clean_start) {
-            let id = format!("midge-{:016x}", rand_id(&ctx));
-            assigned = Some(ByteStr::from(id.as_str()));
-            Arc::from(id)
-        } else {
-            refuse(halves, version, ReasonCode::ClientIdentifierNotValid).await;
-            return None;
-        }
-    } else {
-        Arc::from(&*connect.client_id)
-    };
-    tracing::Span::current().record("client_id", &*client_id);
-
-    // Enhanced authentication is not offered: any method is refused [MQTT-4.12.0-1].
-    if props.authentication_method.is_some() {
-        refuse(halves, version, ReasonCode::BadAuthenticationMethod).await;
-        return None;
-    }
-    // With `identity_as_username` the verified certificate is the credential.
-    let username: Option<String> = match &peer.cert_identity {
-        Some(cn) => Some(cn.clone()),
-        None => connect.username.as_ref().map(|u| u.to_string()),
-    };
-    let verdict = if peer.cert_identity.is_some() || peer.internal {
-        Ok(())
-    } else if ctx.options.access.authenticate_is_cheap() {
-        ctx.options
-            .access
-            .authenticate(username.as_deref(), connect.password.as_deref())
-    } else {
-        // Password hashing takes milliseconds: keep it off the runtime's worker threads.
-        let access = ctx.options.access.clone();
-        let (user, pass) = (username.clone(), connect.password.clone());
-        tokio::task::spawn_blocking(move || access.authenticate(user.as_deref(), pass.as_deref()))
-            .await
-            .unwrap_or(Err(ReasonCode::ServerUnavailable))
-    };
-    if let Err(reason) = verdict {
-        ctx.metrics.auth_failures.fetch_add(1, Relaxed);
-        let address = &peer.address;
-        info!(username = username.as_deref().unwrap_or(""), %address, ?reason, "authentication failed");
-        refuse(halves, version, reason).await;
-        return None;
-    }
-    if let Some(will) = &connect.will {
-        let user = username.as_deref();
-        if !peer.internal
-            && (crate::broker::access::reserved_for_broker(&will.topic)
-                || ctx.options.access.has_acl()
-                    && !ctx
-                        .options
-                        .access
-                        .allow_publish(&client_id, user, &will.topic))
-        {
-            info!(topic = %will.topic, "will topic not allowed by the ACL: refusing");
-            refuse(halves, version, ReasonCode::NotAuthorized).await;
-            return None;
-        }
-    }
-
-    // Keep-alive: v5 clients are told a lower value with Server Keep Alive; v3 clients
-    // asking for more than the maximum are refused, as Mosquitto does.
-    let max_ka = ctx.options.max_keepalive;
-    let mut keep_alive = connect.keep_alive;
-    let mut server_keep_alive = None;
-    if max_ka < u16::MAX && (keep_alive == 0 || keep_alive > max_ka) {
-        if v5 {
-            keep_alive = max_ka;
-            server_keep_alive = Some(max_ka);
-        } else if keep_alive > max_ka {
-            refuse(halves, version, ReasonCode::ClientIdentifierNotValid).await;
-            return None;
-        }
-    }
-
-    let session_expiry = if v5 {
-        props.session_expiry_interval.unwrap_or(0)
-    } else if connect.clean_start {
-        0
-    } else {
-        u32::MAX
-    };
-    let window = ctx
-        .options
-        .max_inflight
-        .min(props.receive_maximum.unwrap_or(u16::MAX));
-    let conn_id = ctx.next_conn_id.fetch_add(1, Relaxed);
-    ctx.metrics.connections_total.fetch_add(1, Relaxed);
-    let stats = ClientStats::new(ClientInfo {
-        client_id: client_id.clone(),
-        address: peer.address,
-        protocol: version,
-        username,
-        tls: peer.tls,
-        keep_alive,
-        connected_since: SystemTime::now(),
-        clean_start: connect.clean_start,
-        internal: peer.internal,
-    });
-    let (tx, rx) = oneshot::channel();
-    let req = ConnectRequest {
-        client_id: client_id.clone(),
+    let (alias_out_max, max_out) = (
+        props.topic_alias_maximum.unwrap_or(0),
+        props.maximum_packet_size.unwrap_or(u32::MAX),
+    );
+    let Registered {
         conn_id,
-        clean_start: connect.clean_start,
+        stats,
+        granted,
         session_expiry,
-        window,
-        stats: stats.clone(),
-        reply: tx,
-    };
-    if ctx
-        .router
-        .send(RouterMsg::Connect(Box::new(req)))
-        .await
-        .is_err()
-    {
-        refuse(halves, version, ReasonCode::ServerUnavailable).await;
-        return None;
-    }
-    let Ok(granted) = rx.await else {
-        // Another connection with this id took the slot first.
-        refuse(halves, version, ReasonCode::SessionTakenOver).await;
-        return None;
-    };
-
-    let mut properties = Properties::default();
-    if v5 {
-        properties.assigned_client_identifier = assigned;
-        properties.server_keep_alive = server_keep_alive;
-        properties.receive_maximum = Some(RECEIVE_MAXIMUM);
-        properties.maximum_packet_size = Some(ctx.options.max_packet_size);
-        properties.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
-        properties.retain_available = Some(true);
-        properties.wildcard_subscription_available = Some(true);
-        properties.subscription_identifier_available = Some(true);
-        properties.shared_subscription_available = Some(true);
-    }
-    halves.1.push(&Packet::ConnAck(ConnAck {
-        // [MQTT-3.2.2-2]: 0 after Clean Start, else whether a session was resumed.
-        session_present: granted.session_present && !connect.clean_start,
-        reason: ReasonCode::Success,
-        properties,
-    }));
-    info!(version = ?version, keep_alive, "client connected");
-    let (reader, writer) = halves;
+    } = registered;
+    let ka = u64::from(keep_alive.secs);
     Some(Client {
         ctx,
         reader,
@@ -249,13 +121,14 @@ where
         inbox: granted.inbox,
         batch: Default::default(),
         clock: None,
-        will: connect.will.map(Box::new),
+        will: connect.will.take().map(Box::new),
         session_expiry,
-        keep_alive: (keep_alive > 0).then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
+        // [MQTT-3.1.2-24]: 1.5 × keep-alive.
+        keep_alive: (ka > 0).then(|| Duration::from_millis(ka * 1500)),
         aliases_in: HashMap::new(),
         aliases_out: HashMap::new(),
-        alias_out_max: props.topic_alias_maximum.unwrap_or(0),
-        max_out: props.maximum_packet_size.unwrap_or(u32::MAX),
+        alias_out_max,
+        max_out,
         pending_acks: Default::default(),
         store_failed: false,
         rate: Default::default(),
@@ -263,12 +136,266 @@ where
     })
 }
 
-/// A unique-enough suffix for assigned client identifiers.
-fn rand_id(ctx: &Context) -> u64 {
-    let n = ctx.next_conn_id.load(Relaxed);
-    let t = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ n.rotate_left(32)
+/// Log the refusal; answer with a CONNACK carrying its reason code (v3 clients get the
+/// mapped return code) when it has one, and close gracefully.
+async fn refuse<S, T>(
+    reader: PacketReader<ReadHalf<S>>,
+    mut writer: PacketWriter<WriteHalf<S>>,
+    version: ProtocolVersion,
+    why: &Refusal,
+) -> Option<T>
+where
+    S: AsyncRead + AsyncWrite,
+{
+    info!(reason = %why, "connection refused");
+    // No reason code: closed without a CONNACK (nothing for the client to read).
+    let reason = why.reason_code()?;
+    writer.version = version;
+    writer.push(&Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason,
+        properties: Properties::default(),
+    }));
+    close::shut_write(&mut writer).await;
+    close::drain(reader.into_inner()).await;
+    None
+}
+
+/// The first packet, under the connect timeout: it must be CONNECT [MQTT-3.1.0-1].
+async fn first_packet<R: AsyncRead + Unpin>(
+    reader: &mut PacketReader<R>,
+    ctx: &Context,
+) -> Result<Box<Connect>, Refusal> {
+    let first = tokio::time::timeout(ctx.options.connect_timeout, reader.read_packet()).await;
+    match first {
+        Err(_) => Err(Refusal::ConnectTimeout),
+        Ok(Ok(Some(Packet::Connect(c)))) => Ok(c),
+        Ok(Ok(Some(other))) => Err(Refusal::NotConnect(other.name())),
+        Ok(Ok(None)) => Err(Refusal::Closed),
+        // [MQTT-3.1.2-2]: CONNACK 0x01, then close.
+        Ok(Err(ReadError::Decode(DecodeError::UnsupportedProtocolVersion(level)))) => {
+            Err(Refusal::UnsupportedVersion(level))
+        }
+        Ok(Err(e)) => {
+            ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
+            Err(Refusal::BadConnect(e))
+        }
+    }
+}
+
+/// The client identifier, and the one we assigned (sent to v5 clients in the CONNACK)
+/// [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.1.3-8].
+fn client_id(connect: &Connect) -> Result<(ClientId, Option<ByteStr>), Refusal> {
+    if !connect.client_id.is_empty() {
+        return Ok((Arc::from(&*connect.client_id), None));
+    }
+    let version = connect.protocol;
+    let may_assign = version.is_v5() || version == ProtocolVersion::V3_1_1 && connect.clean_start;
+    if !may_assign {
+        return Err(Refusal::EmptyClientId);
+    }
+    let id = assigned_id().map_err(Refusal::NoRandom)?;
+    let assigned = version.is_v5().then(|| ByteStr::from(id.as_str()));
+    Ok((Arc::from(id), assigned))
+}
+
+/// A new assigned client identifier: `auto-` and 128 random bits in hex, so one client
+/// can't guess another's (with an ACL pattern on `%c` that would be its topics).
+fn assigned_id() -> Result<String, getrandom::Error> {
+    let mut bits = [0u8; 16];
+    getrandom::fill(&mut bits)?;
+    let mut id = String::with_capacity(ASSIGNED_PREFIX.len() + 32);
+    id.push_str(ASSIGNED_PREFIX);
+    for b in bits {
+        let _ = write!(id, "{b:02x}");
+    }
+    Ok(id)
+}
+
+/// Check the credentials; returns the username the client acts as. With
+/// `identity_as_username` the verified certificate is the credential.
+async fn authenticate(
+    connect: &Connect,
+    peer: &super::Peer,
+    ctx: &Context,
+) -> Result<Option<String>, Refusal> {
+    // Enhanced authentication is not offered: any method is refused [MQTT-4.12.0-1].
+    if let Some(method) = &connect.properties.authentication_method {
+        return Err(Refusal::AuthMethod(method.to_string()));
+    }
+    let username: Option<String> = match &peer.cert_identity {
+        Some(cn) => Some(cn.clone()),
+        None => connect.username.as_ref().map(|u| u.to_string()),
+    };
+    let access = &ctx.options.access;
+    let verdict = if peer.cert_identity.is_some() || peer.internal {
+        Ok(())
+    } else if access.authenticate_is_cheap() {
+        access.authenticate(username.as_deref(), connect.password.as_deref())
+    } else {
+        // Password hashing takes milliseconds: keep it off the runtime's worker threads.
+        let access = access.clone();
+        let (user, pass) = (username.clone(), connect.password.clone());
+        tokio::task::spawn_blocking(move || access.authenticate(user.as_deref(), pass.as_deref()))
+            .await
+            .unwrap_or(Err(ReasonCode::ServerUnavailable))
+    };
+    match verdict {
+        Ok(()) => Ok(username),
+        Err(reason) => {
+            ctx.metrics.auth_failures.fetch_add(1, Relaxed);
+            Err(Refusal::Authentication { username, reason })
+        }
+    }
+}
+
+/// The will's topic must be one the client may publish to, and not the broker's own.
+fn will_allowed(
+    connect: &Connect,
+    peer: &super::Peer,
+    client_id: &str,
+    username: Option<&str>,
+    ctx: &Context,
+) -> Result<(), Refusal> {
+    let Some(will) = &connect.will else {
+        return Ok(());
+    };
+    let access = &ctx.options.access;
+    if !peer.internal
+        && (crate::broker::access::reserved_for_broker(&will.topic)
+            || access.has_acl() && !access.allow_publish(client_id, username, &will.topic))
+    {
+        return Err(Refusal::WillTopic(will.topic.to_string()));
+    }
+    Ok(())
+}
+
+/// Keep-alive: v5 clients are told a lower value with Server Keep Alive; v3 clients
+/// asking for more than the maximum are refused, as Mosquitto does.
+fn keep_alive(connect: &Connect, max: u16) -> Result<KeepAlive, Refusal> {
+    let asked = connect.keep_alive;
+    if max == u16::MAX || (asked != 0 && asked <= max) {
+        return Ok(KeepAlive {
+            secs: asked,
+            server: None,
+        });
+    }
+    if connect.protocol.is_v5() {
+        Ok(KeepAlive {
+            secs: max,
+            server: Some(max),
+        })
+    } else if asked > max {
+        Err(Refusal::KeepAlive { asked, max })
+    } else {
+        // v3 keep-alive 0 (off) is allowed.
+        Ok(KeepAlive {
+            secs: asked,
+            server: None,
+        })
+    }
+}
+
+/// Ask the router for the session; another connection with this identifier may take the
+/// slot first.
+async fn register(
+    connect: &Connect,
+    info: ClientInfo,
+    ctx: &Context,
+) -> Result<Registered, Refusal> {
+    let props = &connect.properties;
+    let session_expiry = if connect.protocol.is_v5() {
+        props.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX
+    };
+    let window = ctx
+        .options
+        .max_inflight
+        .min(props.receive_maximum.unwrap_or(u16::MAX));
+    let conn_id = ctx.next_conn_id.fetch_add(1, Relaxed);
+    ctx.metrics.connections_total.fetch_add(1, Relaxed);
+    let client_id = info.client_id.clone();
+    let stats = ClientStats::new(info);
+    let granted = super::ask(&ctx.router, |reply| {
+        RouterMsg::Connect(Box::new(ConnectRequest {
+            client_id,
+            conn_id,
+            clean_start: connect.clean_start,
+            session_expiry,
+            window,
+            stats: stats.clone(),
+            reply,
+        }))
+    })
+    .await
+    .map_err(|u| match u {
+        super::Unanswered::RouterGone => Refusal::Shutdown,
+        super::Unanswered::Dropped => Refusal::TakenOver,
+    })?;
+    Ok(Registered {
+        conn_id,
+        stats,
+        granted,
+        session_expiry,
+    })
+}
+
+/// Queue the accepting CONNACK; v5 clients learn our limits from its properties.
+fn connack<W: AsyncWrite + Unpin>(
+    writer: &mut PacketWriter<W>,
+    connect: &Connect,
+    assigned: Option<ByteStr>,
+    keep_alive: &KeepAlive,
+    registered: &Registered,
+    ctx: &Context,
+) {
+    let mut properties = Properties::default();
+    if connect.protocol.is_v5() {
+        properties.assigned_client_identifier = assigned;
+        properties.server_keep_alive = keep_alive.server;
+        properties.receive_maximum = Some(RECEIVE_MAXIMUM);
+        properties.maximum_packet_size = Some(ctx.options.max_packet_size);
+        properties.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
+        properties.retain_available = Some(true);
+        properties.wildcard_subscription_available = Some(true);
+        properties.subscription_identifier_available = Some(true);
+        properties.shared_subscription_available = Some(true);
+    }
+    writer.push(&Packet::ConnAck(ConnAck {
+        // [MQTT-3.2.2-2]: 0 after Clean Start, else whether a session was resumed.
+        session_present: registered.granted.session_present && !connect.clean_start,
+        reason: ReasonCode::Success,
+        properties,
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{assigned_id, ASSIGNED_PREFIX};
+
+    #[test]
+    fn assigned_ids_are_128_random_bits() {
+        let ids: Vec<String> = (0..64).map(|_| assigned_id().expect("random")).collect();
+        for id in &ids {
+            let hex = id.strip_prefix(ASSIGNED_PREFIX).expect("prefix");
+            assert_eq!(hex.len(), 32, "{id}");
+            assert!(hex
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        }
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "ids repeat");
+        // Every one of the 128 bits varies across the ids: none is fixed (e.g. a version
+        // nibble, or a clock's high bits). The chance that a random bit doesn't vary in
+        // 64 draws is 2^-63 per bit.
+        let bits = |id: &String| u128::from_str_radix(&id[ASSIGNED_PREFIX.len()..], 16);
+        let values: Vec<u128> = ids.iter().map(|id| bits(id).expect("hex")).collect();
+        let ones = values.iter().fold(0u128, |a, v| a | v);
+        let zeros = values.iter().fold(0u128, |a, v| a | !v);
+        assert_eq!(ones, u128::MAX, "a bit is always 0");
+        assert_eq!(zeros, u128::MAX, "a bit is always 1");
+    }
 }

@@ -13,7 +13,7 @@ use crate::protocol::{
     UnsubAck, Unsubscribe,
 };
 
-use super::{Client, End, Next, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
+use super::{Client, End, Error, Next, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
 use crate::broker::message::Message;
 use crate::broker::persist;
 use crate::broker::router::{NewSubscription, RouterMsg};
@@ -28,9 +28,8 @@ where
 {
     /// Handle one inbound packet without waiting; what needs the router or an await comes
     /// back as `Next` (small: no packet is held across the event loop's awaits, which
-    /// would enlarge every connection's task). `Err` is a protocol error (a v5
-    /// DISCONNECT is queued first).
-    pub(super) fn on_packet(&mut self, packet: Packet) -> Result<Next, String> {
+    /// would enlarge every connection's task). `Err` is a protocol error.
+    pub(super) fn on_packet(&mut self, packet: Packet) -> Result<Next, Error> {
         match packet {
             Packet::Publish(p) => {
                 self.rate.take(self.ctx.options.max_publish_rate);
@@ -55,7 +54,7 @@ where
                         ack.reason = ReasonCode::PacketIdentifierNotFound;
                         self.push(&Packet::PubRel(ack));
                     }
-                    Err(e) => return Err(self.fail(ReasonCode::ProtocolError, &e.to_string())),
+                    Err(e) => return Err(Error::Session(e)),
                 }
             }
             Packet::PubComp(a) => {
@@ -80,10 +79,7 @@ where
                     // A session that was to end at disconnect can't be extended there
                     // [MQTT-3.14.2-2].
                     if self.session_expiry == 0 && exp != 0 {
-                        return Err(self.fail(
-                            ReasonCode::ProtocolError,
-                            "session expiry set on DISCONNECT",
-                        ));
+                        return Err(Error::SessionExpiryOnDisconnect);
                     }
                     self.session_expiry = exp;
                 }
@@ -93,22 +89,18 @@ where
             }
             Packet::Auth(_) => {
                 // No authentication method was agreed at CONNECT [MQTT-4.12.0-1].
-                return Err(self.fail(
-                    ReasonCode::ProtocolError,
-                    "AUTH without an authentication method",
-                ));
+                return Err(Error::AuthWithoutMethod);
             }
             other => {
                 // A second CONNECT [MQTT-3.1.0-2] or a server-to-client packet.
-                let why = format!("unexpected {} from a client", other.name());
-                return Err(self.fail(ReasonCode::ProtocolError, &why));
+                return Err(Error::UnexpectedPacket(other.name()));
             }
         }
         Ok(Next::Done)
     }
 
     /// SUBSCRIBE and UNSUBSCRIBE: they wait for the router's answer. Called boxed.
-    pub(super) async fn on_router_packet(&mut self, packet: Packet) -> Result<(), String> {
+    pub(super) async fn on_router_packet(&mut self, packet: Packet) -> Result<(), Error> {
         match packet {
             Packet::Subscribe(s) => self.on_subscribe(s).await,
             Packet::Unsubscribe(u) => self.on_unsubscribe(u).await,
@@ -118,18 +110,18 @@ where
 
     /// Hand a message to the router; waits (boxed, off the idle task's footprint) only
     /// when the router's queue is full.
-    pub(super) async fn send_to_router(&mut self, m: RouterMsg) -> Result<(), String> {
+    pub(super) async fn send_to_router(&mut self, m: RouterMsg) -> Result<(), Error> {
         use tokio::sync::mpsc::error::TrySendError;
         match self.ctx.router.try_send(m) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(m)) => Box::pin(self.ctx.router.send(m))
                 .await
-                .map_err(|_| "broker shutting down".to_owned()),
-            Err(TrySendError::Closed(_)) => Err("broker shutting down".to_owned()),
+                .map_err(|_| Error::Shutdown),
+            Err(TrySendError::Closed(_)) => Err(Error::Shutdown),
         }
     }
 
-    fn on_ack_result(&mut self, r: Result<(), SessionError>, what: &str) -> Result<(), String> {
+    fn on_ack_result(&mut self, r: Result<(), SessionError>, what: &str) -> Result<(), Error> {
         match r {
             Ok(()) => Ok(()),
             // An ack for something not in flight (e.g. a duplicate) is harmless.
@@ -137,7 +129,7 @@ where
                 tracing::debug!(client_id = %self.client_id, pid, ack = what, "acknowledgement for an unknown packet id");
                 Ok(())
             }
-            Err(e) => Err(self.fail(ReasonCode::ProtocolError, &e.to_string())),
+            Err(e) => Err(Error::Session(e)),
         }
     }
 
@@ -151,22 +143,16 @@ where
 
     /// An inbound PUBLISH: checks, QoS bookkeeping and its acknowledgement; returns the
     /// message for the router (the caller sends it).
-    fn on_publish(&mut self, mut p: Publish) -> Result<Option<RouterMsg>, String> {
+    fn on_publish(&mut self, mut p: Publish) -> Result<Option<RouterMsg>, Error> {
         self.stats.messages_in.fetch_add(1, Relaxed);
         self.ctx.metrics.messages_received.fetch_add(1, Relaxed);
         if !p.properties.subscription_identifiers.is_empty() {
             // [MQTT-3.3.4-6]: only the server sends Subscription Identifiers.
-            return Err(self.fail(
-                ReasonCode::ProtocolError,
-                "subscription identifier from a client",
-            ));
+            return Err(Error::SubscriptionIdFromClient);
         }
         let topic = self.resolve_alias(&mut p)?;
         if !self.topic_within_limits(&topic) {
-            return Err(self.fail(
-                ReasonCode::TopicNameInvalid,
-                "topic exceeds the configured limits",
-            ));
+            return Err(Error::TopicTooLong { len: topic.len() });
         }
         let mut reason = ReasonCode::Success;
         let access = &self.ctx.options.access;
@@ -216,10 +202,7 @@ where
                 if self.session.on_inbound_qos2(pid, &topic, Instant::now()) {
                     if self.session.inbound_pending() > usize::from(RECEIVE_MAXIMUM) {
                         // [MQTT-3.3.4-9] the client sent more than our Receive Maximum.
-                        return Err(self.fail(
-                            ReasonCode::ReceiveMaximumExceeded,
-                            "receive maximum exceeded",
-                        ));
+                        return Err(Error::ReceiveMaximum(RECEIVE_MAXIMUM));
                     }
                     if ok {
                         // Remember the id durably before the PUBREC, so a resend after a
@@ -327,17 +310,20 @@ where
     }
 
     /// Apply v5 topic aliases [MQTT-3.3.2-7..12]; returns the topic name.
-    fn resolve_alias(&mut self, p: &mut Publish) -> Result<ByteStr, String> {
+    fn resolve_alias(&mut self, p: &mut Publish) -> Result<ByteStr, Error> {
         let Some(alias) = p.properties.topic_alias.take() else {
             return Ok(p.topic.clone());
         };
         if alias == 0 || alias > TOPIC_ALIAS_MAXIMUM {
-            return Err(self.fail(ReasonCode::TopicAliasInvalid, "topic alias out of range"));
+            return Err(Error::TopicAliasOutOfRange {
+                alias,
+                max: TOPIC_ALIAS_MAXIMUM,
+            });
         }
         if p.topic.is_empty() {
             match self.aliases_in.get(&alias) {
                 Some(t) => Ok(t.clone()),
-                None => Err(self.fail(ReasonCode::ProtocolError, "unknown topic alias")),
+                None => Err(Error::UnknownTopicAlias(alias)),
             }
         } else {
             self.aliases_in.insert(alias, p.topic.clone());
@@ -377,7 +363,7 @@ where
         }
     }
 
-    async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), String> {
+    async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), Error> {
         let v5 = self.version.is_v5();
         let sub_id = s.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(s.filters.len());
@@ -397,10 +383,7 @@ where
                 ReasonCode::TopicFilterInvalid
             } else if matches!(shared, Ok(Some(_))) && options.no_local {
                 // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
-                return Err(self.fail(
-                    ReasonCode::ProtocolError,
-                    "No Local on a shared subscription",
-                ));
+                return Err(Error::NoLocalOnShared);
             } else if self.ctx.options.access.has_acl()
                 && !self.stats.info.internal
                 && !self.ctx.options.access.allow_subscribe(
@@ -437,18 +420,13 @@ where
         let retained = if accepted.is_empty() {
             Vec::new()
         } else {
-            let (tx, rx) = oneshot::channel();
-            let msg = RouterMsg::Subscribe {
-                client: self.client_id.clone(),
+            let client = self.client_id.clone();
+            super::ask(&self.ctx.router, |reply| RouterMsg::Subscribe {
+                client,
                 subs: accepted,
-                reply: tx,
-            };
-            self.ctx
-                .router
-                .send(msg)
-                .await
-                .map_err(|_| "broker shutting down".to_owned())?;
-            rx.await.map_err(|_| "broker shutting down".to_owned())?
+                reply,
+            })
+            .await?
         };
         // The SUBACK goes before any retained message [MQTT-3.8.4-1].
         self.push(&Packet::SubAck(SubAck {
@@ -462,19 +440,14 @@ where
         Ok(())
     }
 
-    async fn on_unsubscribe(&mut self, u: Unsubscribe) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        let msg = RouterMsg::Unsubscribe {
-            client: self.client_id.clone(),
+    async fn on_unsubscribe(&mut self, u: Unsubscribe) -> Result<(), Error> {
+        let client = self.client_id.clone();
+        let existed = super::ask(&self.ctx.router, |reply| RouterMsg::Unsubscribe {
+            client,
             filters: u.filters,
-            reply: tx,
-        };
-        self.ctx
-            .router
-            .send(msg)
-            .await
-            .map_err(|_| "broker shutting down".to_owned())?;
-        let existed = rx.await.map_err(|_| "broker shutting down".to_owned())?;
+            reply,
+        })
+        .await?;
         let reasons = existed
             .into_iter()
             .map(|e| {

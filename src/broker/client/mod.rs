@@ -3,9 +3,15 @@
 //! from the router, writable socket, keep-alive and control messages. It owns the
 //! connection's `Session` while the client is online and hands it back when it ends.
 
+mod close;
+mod error;
 mod handshake;
 mod inbound;
 mod outbound;
+#[cfg(test)]
+mod tests;
+
+use error::Error;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tracing::Instrument;
 
 use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
@@ -47,7 +53,7 @@ enum End {
     /// The client sent DISCONNECT (v5 0x04 asks for the will).
     Normal { publish_will: bool },
     /// Socket closed, keep-alive expired, protocol error: the will is published.
-    Abnormal(String),
+    Abnormal(Error),
     /// The router asked us to go.
     Control(ReasonCode),
 }
@@ -192,8 +198,28 @@ where
         drop(permit);
     }
 
-    /// Log the end, hand the session (and the will) back to the router, close.
+    /// Queue the DISCONNECT that says why the broker ends the connection (v5 only: v3
+    /// has none from the server); returns whether one was queued.
+    fn say_goodbye(&mut self, end: &End) -> bool {
+        let reason = match end {
+            End::Normal { .. } => None,
+            End::Abnormal(e) => e.reason_code(),
+            End::Control(reason) => Some(*reason),
+        };
+        match reason {
+            Some(reason) if self.version.is_v5() => {
+                self.writer
+                    .push(&Packet::Disconnect(Disconnect::new(reason)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Log the end, say why (DISCONNECT), hand the session (and the will) back to the
+    /// router, close gracefully.
     async fn finish(mut self: Box<Self>, end: End) {
+        let said = self.say_goodbye(&end);
         let will = match &end {
             End::Normal { publish_will } => self.will.take().filter(|_| *publish_will),
             End::Control(ReasonCode::ServerShuttingDown) => None,
@@ -216,8 +242,7 @@ where
             let _ = self.session.enqueue(d, false);
         }
         self.write_store_changes();
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.flush()).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.shutdown()).await;
+        close::shut_write(&mut self.writer).await;
         self.stats.inflight_out.store(0, Relaxed);
         let client = *self;
         let msg = Disconnected {
@@ -232,6 +257,11 @@ where
             .router
             .send(RouterMsg::Disconnected(Box::new(msg)))
             .await;
+        // After the router has the session (a takeover or the will need not wait): let
+        // the client read our reason before the socket closes.
+        if said {
+            close::drain(client.reader.into_inner()).await;
+        }
     }
 
     /// Whether inbound packets are taken now: not while the client doesn't read our
@@ -240,7 +270,7 @@ where
         self.writer.pending() < READ_PAUSE && self.rate.resume_at.is_none()
     }
 
-    async fn event_loop(&mut self) -> Result<End, String> {
+    async fn event_loop(&mut self) -> Result<End, Error> {
         // One timer for keep-alive and the rate limit's pause, re-armed only when it
         // fires: a packet just records the time, so a busy connection costs no timer
         // operations.
@@ -248,7 +278,7 @@ where
         let mut last_rx = tokio::time::Instant::now();
         let timer = tokio::time::sleep(keep_alive);
         tokio::pin!(timer);
-        self.resume().await?;
+        self.resume();
         // Packets that came with the CONNECT; after that, each wake-up handles what it read
         // (several packets may come in one read) at the end of the iteration.
         if let Some(end) = self.handle_buffered(&mut last_rx).await? {
@@ -283,18 +313,18 @@ where
                 res = self.reader.fill(), if self.reading() => {
                     match res {
                         Ok(true) => {}
-                        Ok(false) => return Err("closed by the client".into()),
-                        Err(e) => return Err(e.to_string()),
+                        Ok(false) => return Err(Error::Closed),
+                        Err(e) => return Err(Error::Read(e)),
                     }
                 }
                 _ = wait_front(&mut self.pending_acks), if self.pending_acks.front().is_some_and(|a| a.wait.is_some()) => {
                     self.release_acks();
                     if self.store_failed {
-                        return Err("the store refused a message".into());
+                        return Err(Error::StoreRefused);
                     }
                 }
                 res = self.writer.write_some(), if self.writer.pending() > 0 => {
-                    res.map_err(|e| e.to_string())?;
+                    res.map_err(Error::Write)?;
                     if self.writer.pending() >= READ_PAUSE {
                         // We are not reading, so its PINGREQs can't count: a client that
                         // takes our bytes is alive for keep-alive [MQTT-3.1.2-24].
@@ -317,7 +347,7 @@ where
                     let due = last_rx + keep_alive;
                     if self.keep_alive.is_some() && now >= due {
                         // [MQTT-3.1.2-24]: nothing within 1.5 × keep-alive.
-                        return Err(self.fail(ReasonCode::KeepAliveTimeout, "keep-alive timeout"));
+                        return Err(Error::KeepAlive(keep_alive));
                     }
                     timer.as_mut().reset(self.rate.resume_at.map_or(due, |t| t.min(due)));
                 }
@@ -336,7 +366,7 @@ where
     async fn handle_buffered(
         &mut self,
         last_rx: &mut tokio::time::Instant,
-    ) -> Result<Option<End>, String> {
+    ) -> Result<Option<End>, Error> {
         let mut stamped = false;
         while self.reading() {
             // The packet lives only in this block: nothing packet-sized is held across
@@ -349,7 +379,7 @@ where
                         self.ctx.metrics.protocol_errors.fetch_add(1, Relaxed);
                         let id = &self.client_id;
                         tracing::info!(client_id = %id, error = %e, "malformed packet: closing");
-                        return Err(self.fail(e.reason_code(), &e.to_string()));
+                        return Err(Error::Decode(e));
                     }
                 };
                 if !stamped {
@@ -381,10 +411,6 @@ where
         }
         let signals = self.inbox.take_signals();
         if let Some(reason) = signals.disconnect {
-            if self.version.is_v5() {
-                self.writer
-                    .push(&Packet::Disconnect(Disconnect::new(reason)));
-            }
             return Some(End::Control(reason));
         }
         for pid in signals.released {
@@ -462,15 +488,6 @@ where
         }
     }
 
-    /// Queue a DISCONNECT with `reason` (v5 only) and return the log text.
-    fn fail(&mut self, reason: ReasonCode, why: &str) -> String {
-        if self.version.is_v5() {
-            self.writer
-                .push(&Packet::Disconnect(Disconnect::new(reason)));
-        }
-        why.to_owned()
-    }
-
     fn publish_stats(&mut self) {
         // A turn of the loop means traffic: a watching observer re-reads this client.
         self.stats.touch(&self.ctx.metrics);
@@ -524,6 +541,34 @@ where
     }
 }
 
+/// Why the router gave no answer to `ask`.
+enum Unanswered {
+    /// Its channel is closed: the broker is shutting down.
+    RouterGone,
+    /// It dropped the reply sender without answering.
+    Dropped,
+}
+
+impl From<Unanswered> for Error {
+    fn from(_: Unanswered) -> Self {
+        Self::Shutdown
+    }
+}
+
+/// Send the router the request `make` builds around a reply channel, and wait for the
+/// answer.
+async fn ask<T>(
+    router: &mpsc::Sender<RouterMsg>,
+    make: impl FnOnce(oneshot::Sender<T>) -> RouterMsg,
+) -> Result<T, Unanswered> {
+    let (tx, rx) = oneshot::channel();
+    router
+        .send(make(tx))
+        .await
+        .map_err(|_| Unanswered::RouterGone)?;
+    rx.await.map_err(|_| Unanswered::Dropped)
+}
+
 /// Waits for the oldest pending acknowledgement's durability and records it.
 async fn wait_front(acks: &mut VecDeque<PendingAck>) {
     if let Some(front) = acks.front_mut() {
@@ -531,28 +576,5 @@ async fn wait_front(acks: &mut VecDeque<PendingAck>) {
             front.durable = rx.await.unwrap_or(false);
             front.wait = None;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// Memory per idle connection is mostly these structs (the client task holds a boxed
-    /// `Client`, the router a boxed `ClientEntry`, the trie a `Node` per topic level).
-    /// Growing one grows every connection: do it knowingly, and move rare parts behind a
-    /// `Box` as `will` is.
-    #[test]
-    fn per_connection_structs_stay_small() {
-        use std::mem::size_of;
-        type S = tokio::net::TcpStream;
-        assert!(size_of::<super::Client<S, S>>() <= 640, "Client");
-        assert!(
-            size_of::<crate::broker::router::ClientEntry>() <= 176,
-            "ClientEntry"
-        );
-        assert!(size_of::<crate::broker::trie::Node>() <= 96, "trie Node");
-        assert!(
-            size_of::<crate::broker::message::Delivery>() <= 56,
-            "Delivery"
-        );
     }
 }

@@ -28,7 +28,7 @@ where
 
     /// On resume: unacknowledged PUBLISH (DUP) and PUBREL first, in order
     /// [MQTT-4.4.0-1], then the queue.
-    pub(super) async fn resume(&mut self) -> Result<(), String> {
+    pub(super) fn resume(&mut self) {
         let now = Instant::now();
         for out in self.session.resend_all(now) {
             match out {
@@ -45,7 +45,6 @@ where
             }
         }
         self.drain_queue();
-        Ok(())
     }
 
     /// Send from the session's queue while the window allows.
