@@ -362,3 +362,7 @@ fn set_member(set: &mut HashSet<ClientId>, id: &ClientId, member: bool) {
         set.remove(id);
     }
 }
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;
