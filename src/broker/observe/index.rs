@@ -27,8 +27,6 @@ pub struct Row {
     /// Messages in + out when last rated, and the rate then (messages per second).
     msgs_at_tick: u64,
     pub rate: u64,
-    /// Lower-cased client id, address and username, for the filter.
-    haystack: String,
 }
 
 impl Row {
@@ -54,21 +52,15 @@ impl Row {
     /// The dashboard's filter: a substring of the client id, address (online) or
     /// username, or exactly the protocol label; `filter` is lower-cased.
     fn matches(&self, filter: &str) -> bool {
-        filter.is_empty()
-            || self.haystack.contains(filter)
-            || protocol_label(self.stats.info.protocol) == filter
-    }
-
-    /// Lower-cased client id, address (while online) and username, one per line.
-    fn haystack(stats: &ClientStats, online: bool) -> String {
-        let info = &stats.info;
-        format!(
-            "{}\n{}\n{}",
-            info.client_id,
-            if online { info.address.as_str() } else { "" },
-            info.username.as_deref().unwrap_or("")
-        )
-        .to_lowercase()
+        if filter.is_empty() {
+            return true;
+        }
+        let info = &self.stats.info;
+        let has = |s: &str| s.to_lowercase().contains(filter);
+        has(&info.client_id)
+            || (self.online() && has(&info.address))
+            || info.username.as_deref().is_some_and(has)
+            || protocol_label(info.protocol) == filter
     }
 
     /// Worth showing among the slow consumers.
@@ -83,6 +75,8 @@ impl Row {
 enum Value {
     Num(u64),
     Text(String),
+    /// Descending by client id (ascending is the tie-break itself).
+    IdDown(std::cmp::Reverse<ClientId>),
 }
 
 /// A value in a view's direction: iterated ascending either way, so ties always break on
@@ -93,11 +87,13 @@ enum Key {
     Desc(std::cmp::Reverse<Value>),
 }
 
-fn value(key: SortKey, r: &Row) -> Value {
+fn value(key: SortKey, descending: bool, r: &Row) -> Value {
     let info = &r.stats.info;
     let s = &r.stats;
     match key {
-        SortKey::ClientId => Value::Text(info.client_id.to_string()),
+        // The tie-break orders by client id already: no copy of the id.
+        SortKey::ClientId if descending => Value::IdDown(std::cmp::Reverse(info.client_id.clone())),
+        SortKey::ClientId => Value::Num(0),
         SortKey::Address if r.online() => Value::Text(info.address.clone()),
         SortKey::Address => Value::Num(0),
         SortKey::Protocol => Value::Num(match info.protocol {
@@ -153,8 +149,8 @@ impl View {
     /// Put `id` where its row sorts now (`None`: the session is gone).
     fn update(&mut self, id: &ClientId, row: Option<&Row>) {
         let now = row.filter(|r| r.matches(&self.filter)).map(|r| {
-            let v = value(self.key, r);
-            if self.descending {
+            let v = value(self.key, self.descending, r);
+            if self.descending && self.key != SortKey::ClientId {
                 Key::Desc(std::cmp::Reverse(v))
             } else {
                 Key::Asc(v)
@@ -211,7 +207,6 @@ impl Index {
                 inbox,
                 subscriptions,
             } => {
-                let haystack = Row::haystack(&stats, inbox.is_some());
                 let id = stats.info.client_id.clone();
                 // A flag left set while nobody watched would hide its next change.
                 stats.clear_dirty();
@@ -222,7 +217,6 @@ impl Index {
                     stats,
                     inbox,
                     subscriptions,
-                    haystack,
                 };
                 self.rows.insert(id.clone(), row);
                 id
@@ -230,7 +224,6 @@ impl Index {
             Change::Offline { client } => {
                 if let Some(r) = self.rows.get_mut(&client) {
                     r.inbox = None;
-                    r.haystack = Row::haystack(&r.stats, false);
                 }
                 client
             }

@@ -170,7 +170,11 @@ fn removed_sessions_leave_every_view_and_set() {
     all[1].touch(&metrics);
     index.tick(&metrics, 1);
     assert_eq!(
-        index.slowest(5).iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        index
+            .slowest(5)
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>(),
         ["alice"]
     );
     index.apply(Change::Removed {

@@ -110,12 +110,15 @@ impl Task {
                     let Some(req) = req else { break };
                     let Some(snap) = self.build(&req.watch, &req.facts, 0).await else { break };
                     let _ = req.reply.send(snap);
+                    // Idle counts from the answer: attaching to a large table takes a while.
+                    self.last_request = Instant::now();
                 }
                 req = admin.recv() => {
                     let Some(req) = req else { break };
                     if !admin::serve(&mut self, req).await {
                         break;
                     }
+                    self.last_request = Instant::now();
                 }
                 change = next_change(&mut self.feed) => match change {
                     Some(c) => self.index.apply(c),
