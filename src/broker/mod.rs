@@ -10,6 +10,7 @@ pub mod observe;
 pub mod persist;
 pub mod retained;
 pub mod router;
+mod server;
 pub mod session;
 pub mod stats;
 pub mod trace;
@@ -180,7 +181,7 @@ impl Broker {
             );
         }
         let router_task = tokio::spawn(router.run(router_rx));
-        bound.spawn(&ctx, &shutdown_rx);
+        server::spawn(bound, &ctx, &shutdown_rx);
         Ok(Self {
             ctx,
             local_addrs,

@@ -1,26 +1,21 @@
-//! Listeners: binding every configured `[[listener]]`, one accept loop per socket, and the
-//! per-connection task that runs the TLS and WebSocket handshakes (never the accept loop:
-//! a slow client must not hold up the others) before handing the stream to the client
-//! task. Also the [`ListenerSet`] handle the broker keeps to reload certificates.
-//!
-//! A connection beyond `max_connections` is closed at once; accept errors (e.g. out of
-//! file descriptors) back off instead of spinning.
+//! Listeners: binding every configured `[[listener]]`, and the TLS and WebSocket
+//! handshakes that unwrap a connection ([`Stack::handshake`]) before the broker's client
+//! task sees it. The accept loops are the broker's (`broker::server`): transport knows
+//! nothing of the broker. Also the [`ListenerSet`] handle to reload certificates.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 
 use super::tls::TlsContext;
 use super::{ws, Error, Flushing};
-use crate::broker::{serve, Context, Peer};
 use crate::config::{ListenerConfig, ListenerKind};
 
 /// How connections on one listener are unwrapped before the client task sees them.
-struct Stack {
+pub struct Stack {
     kind: ListenerKind,
     ws_path: String,
     tls: Option<Arc<TlsContext>>,
@@ -113,127 +108,68 @@ impl Bound {
         self.set.clone()
     }
 
-    /// Starts one accept loop per socket; they end when `shutdown` turns true.
-    pub fn spawn(self, ctx: &Arc<Context>, shutdown: &watch::Receiver<bool>) {
-        for (listener, stack) in self.listeners {
-            tokio::spawn(accept_loop(listener, stack, ctx.clone(), shutdown.clone()));
-        }
+    /// The sockets and how to unwrap their connections, for the accept loops.
+    pub fn into_listeners(self) -> Vec<(TcpListener, Arc<Stack>)> {
+        self.listeners
     }
 }
 
+/// A connection after its handshakes, with what TLS learnt of the peer.
+pub enum Wrapped {
+    Ws(Flushing<ws::WsStream<TcpStream>>),
+    Tls {
+        stream: Flushing<TlsStream<TcpStream>>,
+        cert_identity: Option<String>,
+    },
+    Wss {
+        stream: Flushing<ws::WsStream<TlsStream<TcpStream>>>,
+        cert_identity: Option<String>,
+    },
+}
+
 impl Stack {
+    /// Plain TCP: the client task gets the socket as it is.
+    pub fn is_plain(&self) -> bool {
+        self.kind == ListenerKind::Tcp && self.tls.is_none()
+    }
+
+    /// Runs the TLS and/or WebSocket handshakes by `deadline`; `None` (logged) when one
+    /// fails or stalls. Not for plain TCP ([`Stack::is_plain`]).
+    pub async fn handshake(
+        &self,
+        stream: TcpStream,
+        address: &str,
+        deadline: Instant,
+        max_packet: u32,
+    ) -> Option<Wrapped> {
+        match &self.tls {
+            None => {
+                let ws = ws_handshake(stream, self, address, deadline, max_packet).await?;
+                Some(Wrapped::Ws(Flushing::new(ws)))
+            }
+            Some(tls) => {
+                let (stream, cert_identity) = tls_handshake(tls, stream, address, deadline).await?;
+                if self.kind == ListenerKind::Tcp {
+                    return Some(Wrapped::Tls {
+                        stream: Flushing::new(stream),
+                        cert_identity,
+                    });
+                }
+                let ws = ws_handshake(stream, self, address, deadline, max_packet).await?;
+                Some(Wrapped::Wss {
+                    stream: Flushing::new(ws),
+                    cert_identity,
+                })
+            }
+        }
+    }
+
     fn describe(&self) -> &'static str {
         match (self.kind, self.tls.is_some()) {
             (ListenerKind::Tcp, false) => "mqtt",
             (ListenerKind::Tcp, true) => "mqtts",
             (ListenerKind::Ws, false) => "ws",
             (ListenerKind::Ws, true) => "wss",
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    stack: Arc<Stack>,
-    ctx: Arc<Context>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, addr) = match accepted {
-            Ok(a) => {
-                backoff = Duration::from_millis(5);
-                a
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed; backing off");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %addr, "max_connections reached: refusing connection");
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
-        let stack = stack.clone();
-        // The permit is held through the handshakes (a stalled one still counts), then by
-        // the client task.
-        tokio::spawn(async move { connection(stream, addr, &stack, permit, ctx).await });
-    }
-}
-
-/// Unwraps TLS and WebSocket as configured, all under one deadline of `connect_timeout`,
-/// then serves the connection. A failed or stalled handshake is logged and closed.
-async fn connection(
-    stream: TcpStream,
-    addr: SocketAddr,
-    stack: &Stack,
-    permit: OwnedSemaphorePermit,
-    ctx: Arc<Context>,
-) {
-    let address = addr.to_string();
-    if stack.kind == ListenerKind::Tcp && stack.tls.is_none() {
-        // Plain TCP: the client task gets the socket itself.
-        let peer = Peer {
-            address,
-            ..Peer::default()
-        };
-        return serve(stream, peer, permit, ctx).await;
-    }
-    // Boxed: the TLS and WebSocket handshakes are large futures, and every plain TCP
-    // connection's task would otherwise be sized for them (memory per connection).
-    Box::pin(wrapped(stream, address, stack, permit, ctx)).await;
-}
-
-/// A TLS and/or WebSocket connection: handshakes under `connect_timeout`, then serve.
-async fn wrapped(
-    stream: TcpStream,
-    address: String,
-    stack: &Stack,
-    permit: OwnedSemaphorePermit,
-    ctx: Arc<Context>,
-) {
-    let deadline = Instant::now() + ctx.options.connect_timeout;
-    let max_packet = ctx.options.max_packet_size;
-    match &stack.tls {
-        None => {
-            let Some(ws) = ws_handshake(stream, stack, &address, deadline, max_packet).await else {
-                return;
-            };
-            let peer = Peer {
-                address,
-                ..Peer::default()
-            };
-            serve(Flushing::new(ws), peer, permit, ctx).await;
-        }
-        Some(tls) => {
-            let Some((stream, cert_identity)) =
-                tls_handshake(tls, stream, &address, deadline).await
-            else {
-                return;
-            };
-            let peer = Peer {
-                address,
-                tls: true,
-                cert_identity,
-                internal: false,
-            };
-            if stack.kind == ListenerKind::Tcp {
-                return serve(Flushing::new(stream), peer, permit, ctx).await;
-            }
-            let Some(ws) = ws_handshake(stream, stack, &peer.address, deadline, max_packet).await
-            else {
-                return;
-            };
-            serve(Flushing::new(ws), peer, permit, ctx).await;
         }
     }
 }
