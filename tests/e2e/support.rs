@@ -19,6 +19,8 @@ use crate::bytes as b;
 pub const WAIT: Duration = Duration::from_secs(5);
 /// How long we listen for something that must NOT arrive, after a sync point.
 pub const QUIET: Duration = Duration::from_millis(300);
+/// Bytes a `Raw` client asks the socket for at a time (at least a quarter of it).
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Await `fut` for at most `secs` seconds; a timeout fails the test.
 pub async fn within<F: Future>(secs: f64, fut: F) -> F::Output {
@@ -191,6 +193,12 @@ impl Raw {
                 Ok(Some(p)) => return Read::Packet(p),
                 Ok(None) => {}
                 Err(e) => panic!("broker sent a malformed packet: {e}"),
+            }
+            // Room for many packets per read: after each decoded packet is split off, the
+            // buffer has about one packet of room left, and reading one packet per
+            // syscall made this client slower than the broker it tests.
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
             }
             match self.stream.read_buf(&mut self.buf).await {
                 Ok(0) | Err(_) => return Read::Closed,
