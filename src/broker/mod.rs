@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 mod client;
+pub mod clock;
 pub mod drops;
 pub mod inbox;
 pub mod message;

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use crate::protocol::{LastWill, ReasonCode};
 
 use super::{ClientEntry, Online, Router};
+use crate::broker::clock;
 use crate::broker::inbox::Inbox;
 use crate::broker::message::{ClientId, Message};
 use crate::broker::session::Session;
@@ -191,7 +192,7 @@ impl Router {
             }
             return;
         }
-        let now = Instant::now();
+        let now = clock::now();
         if d.session_expiry != u32::MAX {
             entry.expires_at = Some(now + Duration::from_secs(u64::from(d.session_expiry)));
         }

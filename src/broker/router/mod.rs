@@ -149,7 +149,7 @@ impl Router {
             tap: None,
             tap_dropped: 0,
             drops: Arc::default(),
-            started: Instant::now(),
+            started: super::clock::now(),
             scratch: Vec::new(),
             scratch_out: Vec::new(),
             store: None,
@@ -162,7 +162,7 @@ impl Router {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sys_every = self.options.sys_interval;
-        let mut next_sys = Instant::now() + Duration::from_secs(1);
+        let mut next_sys = super::clock::now() + Duration::from_secs(1);
         let mut sys = super::sys::SysState::default();
         loop {
             tokio::select! {
@@ -180,7 +180,7 @@ impl Router {
                     }
                 }
                 _ = tick.tick() => {
-                    let now = Instant::now();
+                    let now = super::clock::now();
                     self.expire(now);
                     if let Some(every) = sys_every {
                         if now >= next_sys {
