@@ -7,6 +7,8 @@ mod connect;
 mod durable;
 mod publish;
 mod subs;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
