@@ -299,7 +299,11 @@ async fn overlapping_subscriptions_deliver_once_with_every_subscription_id() {
     h.publish(msg("a/b", "x", QoS::AtLeastOnce, false)).await;
     h.barrier().await;
     let got = c.take();
-    assert_eq!(got.len(), 1, "one delivery for three matching subscriptions");
+    assert_eq!(
+        got.len(),
+        1,
+        "one delivery for three matching subscriptions"
+    );
     // The highest of min(publish, granted) over the matches.
     assert_eq!(got[0].qos, QoS::AtLeastOnce);
     let mut ids = got[0].sub_ids.clone();
