@@ -64,7 +64,7 @@ impl Mosquitto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("mosquitto is installed (.ci/run installs it)");
+            .expect("mosquitto runs (scripts/test installs it)");
         until_listening(port).await;
         Self {
             child,
