@@ -8,24 +8,41 @@ use super::cmd::edit;
 use super::hash::PasswordHash;
 use super::{AuthError, AuthResult, Authenticator, PasswordFile};
 
-/// Runs `mosquitto_passwd ARGS`; `None` (and a message) when it is not installed.
-fn mosquitto_passwd(args: &[&str]) -> Option<()> {
-    match Command::new("mosquitto_passwd").args(args).output() {
-        Ok(out) => {
-            assert!(
-                out.status.success(),
-                "mosquitto_passwd {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(())
-        }
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: mosquitto_passwd not runnable ({e}); install the mosquitto package"
-            );
-            None
-        }
+/// Whether `program` (Debian `package`) is on `PATH`. With `CI=true` a missing one fails
+/// the test, naming the package; elsewhere the test prints why and skips. (The e2e
+/// tests' `support::have` does the same; unit tests cannot share it.)
+fn have(program: &str, package: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if found {
+        return true;
     }
+    let why = format!(
+        "not on PATH: {program} (Debian package {package}); scripts/test installs what the \
+         tests need"
+    );
+    let ci = matches!(std::env::var("CI").as_deref(), Ok("true" | "1"));
+    assert!(!ci, "{why}");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+/// Runs `mosquitto_passwd ARGS` (check `have` first).
+fn mosquitto_passwd(args: &[&str]) {
+    let out = Command::new("mosquitto_passwd")
+        .args(args)
+        .output()
+        .expect("run mosquitto_passwd");
+    assert!(
+        out.status.success(),
+        "mosquitto_passwd {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -41,9 +58,10 @@ fn pbkdf2_from_mosquitto_passwd() {
     let dir = tmp();
     let file = dir.path().join("passwd");
     let f = path_str(&file);
-    if mosquitto_passwd(&["-b", "-c", f, "alice", "secret"]).is_none() {
+    if !have("mosquitto_passwd", "mosquitto") {
         return;
     }
+    mosquitto_passwd(&["-b", "-c", f, "alice", "secret"]);
     mosquitto_passwd(&["-b", f, "carol", "pässwörd with spaces"]);
     let text = std::fs::read_to_string(&file).expect("read");
     assert!(text.contains("alice:$7$"), "{text}");
@@ -60,9 +78,10 @@ fn sha512_from_mosquitto_passwd() {
     let dir = tmp();
     let file = dir.path().join("passwd");
     let f = path_str(&file);
-    if mosquitto_passwd(&["-H", "sha512", "-b", "-c", f, "bob", "hunter2"]).is_none() {
+    if !have("mosquitto_passwd", "mosquitto") {
         return;
     }
+    mosquitto_passwd(&["-H", "sha512", "-b", "-c", f, "bob", "hunter2"]);
     let text = std::fs::read_to_string(&file).expect("read");
     assert!(text.starts_with("bob:$6$"), "{text}");
     let pw = PasswordFile::load(&file).expect("load");
@@ -72,6 +91,9 @@ fn sha512_from_mosquitto_passwd() {
 
 #[test]
 fn argon2id_from_mosquitto_passwd_when_supported() {
+    if !have("mosquitto_passwd", "mosquitto") {
+        return;
+    }
     let dir = tmp();
     let file = dir.path().join("passwd");
     let f = path_str(&file);
@@ -140,9 +162,10 @@ fn our_pbkdf2_has_mosquitto_passwd_fields() {
     assert_eq!(our_fields[0], "alice:");
     assert_eq!(our_fields[1], "7");
     assert_eq!(our_fields[2], super::DEFAULT_PBKDF2_ITERATIONS.to_string());
-    if mosquitto_passwd(&["-b", "-c", path_str(&theirs), "alice", "x"]).is_none() {
+    if !have("mosquitto_passwd", "mosquitto") {
         return;
     }
+    mosquitto_passwd(&["-b", "-c", path_str(&theirs), "alice", "x"]);
     let their_line = std::fs::read_to_string(&theirs).expect("read");
     let their_fields: Vec<&str> = their_line.trim_end().split('$').collect();
     assert_eq!(
@@ -345,12 +368,7 @@ fn real_mosquitto_accepts_our_file() {
     use std::process::Stdio;
     use std::time::Duration;
 
-    if Command::new("mosquitto_pub")
-        .arg("--help")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: mosquitto_pub not runnable; install mosquitto-clients");
+    if !have("mosquitto", "mosquitto") || !have("mosquitto_pub", "mosquitto-clients") {
         return;
     }
     let dir = tmp();
@@ -380,13 +398,7 @@ fn real_mosquitto_accepts_our_file() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn();
-    let mut broker = match spawned {
-        Ok(child) => Child(child),
-        Err(e) => {
-            eprintln!("SKIPPED: mosquitto not runnable ({e}); install the mosquitto package");
-            return;
-        }
-    };
+    let mut broker = Child(spawned.expect("run mosquitto"));
     // Wait for the broker to say it is listening (or to exit), at most 10 s.
     let stderr = broker.0.stderr.take().expect("piped stderr");
     let (tx, rx) = std::sync::mpsc::channel();

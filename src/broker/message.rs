@@ -33,7 +33,7 @@ pub struct Message {
 
 impl Message {
     pub fn from_publish(p: Publish, topic: ByteStr, publisher: Option<ClientId>) -> Self {
-        let now = Instant::now();
+        let now = super::clock::now();
         let mut properties = p.properties;
         let expires_at = properties
             .message_expiry_interval
@@ -54,7 +54,7 @@ impl Message {
     }
 
     pub fn from_will(will: LastWill) -> Self {
-        let now = Instant::now();
+        let now = super::clock::now();
         let mut properties = will.properties;
         properties.will_delay_interval = None;
         let expires_at = properties
@@ -83,7 +83,7 @@ impl Message {
             properties: None,
             expires_at: None,
             publisher: None,
-            received_at: Instant::now(),
+            received_at: super::clock::now(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod access;
 mod client;
+pub mod clock;
 pub mod drops;
 pub mod inbox;
 pub mod message;

@@ -13,6 +13,7 @@ use crate::protocol::{
     self, Packet, ProtocolVersion, QoS, QosPid, RetainHandling, SubscriptionOptions,
 };
 
+use super::clock;
 use super::message::Message;
 
 /// First byte of every value: bump when a layout changes.
@@ -98,7 +99,7 @@ fn check_version(b: &mut Bytes) -> Result<(), RecordError> {
 
 /// A message: expiry (unix ms, 0 = none), publisher, then the PUBLISH packet.
 pub fn encode_message(msg: &Message, out: &mut BytesMut) {
-    let now = Instant::now();
+    let now = clock::now();
     let expires = msg
         .expires_at
         .map_or(0, |t| instant_to_unix(t, now, unix_ms_now()).max(1));
@@ -125,7 +126,7 @@ pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
     else {
         return Err(RecordError::Bad("stored PUBLISH"));
     };
-    let now = Instant::now();
+    let now = clock::now();
     Ok(Message {
         topic: p.topic,
         payload: p.payload,

@@ -1,7 +1,8 @@
 //! The dashboard as a person sees it: the real `midge` binary in a detached tmux
 //! session, real MQTT traffic from the Debian `mosquitto_pub` / `mosquitto_sub`, keys
 //! sent with `tmux send-keys`, the screen read back with `tmux capture-pane`.
-//! Self-contained (no shared support code); skipped with a message when tmux is missing.
+//! Blocking code of its own (no async support code); the tools are checked with
+//! `support::have`.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -10,21 +11,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::{have, MOSQUITTO_PUB, MOSQUITTO_SUB, TMUX};
+
 /// Upper bound for anything the screen or a process should show.
 const WAIT: Duration = Duration::from_secs(10);
 /// How often the pane is read while waiting.
 const POLL: Duration = Duration::from_millis(100);
 
 static SESSIONS: AtomicUsize = AtomicUsize::new(0);
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 fn free_port() -> u16 {
@@ -165,25 +159,6 @@ fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(needle))
 }
 
-fn skip_without_tools() -> bool {
-    if !have("tmux") {
-        eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
-        return true;
-    }
-    for tool in ["mosquitto_pub", "mosquitto_sub"] {
-        assert!(
-            Command::new(tool)
-                .arg("--help")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok(),
-            "{tool} is missing (apt-get install mosquitto-clients)"
-        );
-    }
-    false
-}
-
 /// Quits with `q` (confirming with `y` when asked) and checks the exit status and that
 /// the terminal is back to the shell.
 fn quit_and_check(tmux: &Tmux) {
@@ -208,7 +183,7 @@ fn quit_and_check(tmux: &Tmux) {
 
 #[test]
 fn dashboard_shows_traffic_publishes_and_quits_cleanly() {
-    if skip_without_tools() {
+    if !have(&[TMUX, MOSQUITTO_PUB, MOSQUITTO_SUB]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -313,7 +288,7 @@ fn dashboard_shows_traffic_publishes_and_quits_cleanly() {
 
 #[test]
 fn no_color_draws_without_colour_escapes() {
-    if skip_without_tools() {
+    if !have(&[TMUX]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -352,7 +327,7 @@ fn no_color_draws_without_colour_escapes() {
 
 #[test]
 fn closing_the_terminal_ends_the_dashboard_and_frees_its_port() {
-    if skip_without_tools() {
+    if !have(&[TMUX]) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -9,7 +9,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::support::{start_broker, within};
+use crate::support::{have, start_broker, within, MOSQUITTO_PUB, MOSQUITTO_SUB, STDBUF};
 
 /// An event loop driven in a task; events arrive on `events`. Dropping it stops the task.
 struct Driven<E> {
@@ -164,6 +164,9 @@ async fn next_line(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildS
 
 /// mosquitto_sub (debug output on) receives what mosquitto_pub sends at each QoS.
 async fn mosquitto_round_trip(version: &str) {
+    if !have(&[MOSQUITTO_PUB, MOSQUITTO_SUB, STDBUF]) {
+        return;
+    }
     let broker = start_broker().await;
     let port = broker.port().to_string();
     let common = ["-h", "127.0.0.1", "-p", &port, "-V", version];

@@ -19,6 +19,8 @@ use crate::bytes as b;
 pub const WAIT: Duration = Duration::from_secs(5);
 /// How long we listen for something that must NOT arrive, after a sync point.
 pub const QUIET: Duration = Duration::from_millis(300);
+/// Bytes a `Raw` client asks the socket for at a time (at least a quarter of it).
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Await `fut` for at most `secs` seconds; a timeout fails the test.
 pub async fn within<F: Future>(secs: f64, fut: F) -> F::Output {
@@ -192,6 +194,12 @@ impl Raw {
                 Ok(None) => {}
                 Err(e) => panic!("broker sent a malformed packet: {e}"),
             }
+            // Room for many packets per read: after each decoded packet is split off, the
+            // buffer has about one packet of room left, and reading one packet per
+            // syscall made this client slower than the broker it tests.
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
             match self.stream.read_buf(&mut self.buf).await {
                 Ok(0) | Err(_) => return Read::Closed,
                 Ok(_) => {}
@@ -354,4 +362,80 @@ pub async fn sys_until(addr: SocketAddr, topic: &str, pred: impl Fn(&str) -> boo
         }
     })
     .await
+}
+
+/// A program some tests run, and the Debian package that installs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Tool {
+    pub program: &'static str,
+    pub package: &'static str,
+}
+
+pub const TMUX: Tool = Tool {
+    program: "tmux",
+    package: "tmux",
+};
+pub const MOSQUITTO: Tool = Tool {
+    program: "mosquitto",
+    package: "mosquitto",
+};
+pub const MOSQUITTO_PASSWD: Tool = Tool {
+    program: "mosquitto_passwd",
+    package: "mosquitto",
+};
+pub const MOSQUITTO_PUB: Tool = Tool {
+    program: "mosquitto_pub",
+    package: "mosquitto-clients",
+};
+pub const MOSQUITTO_SUB: Tool = Tool {
+    program: "mosquitto_sub",
+    package: "mosquitto-clients",
+};
+pub const PRLIMIT: Tool = Tool {
+    program: "prlimit",
+    package: "util-linux",
+};
+pub const OPENSSL: Tool = Tool {
+    program: "openssl",
+    package: "openssl",
+};
+pub const STDBUF: Tool = Tool {
+    program: "stdbuf",
+    package: "coreutils",
+};
+
+/// Whether every tool a test needs is on `PATH`. With `CI=true` a missing one fails the
+/// test, naming its package; elsewhere the test prints why and skips (returns early on
+/// `false`). `scripts/test` installs them all.
+pub fn have(tools: &[Tool]) -> bool {
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|t| !on_path(t.program))
+        .map(|t| format!("{} (Debian package {})", t.program, t.package))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "not on PATH: {}; scripts/test installs what the tests need",
+        missing.join(", ")
+    );
+    assert!(!in_ci(), "{why}");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+/// `CI=true` (or 1), as CI services and `.ci/run` set it.
+fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))
+}
+
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{have, MOSQUITTO_PUB, MOSQUITTO_SUB, STDBUF};
 use midge::auth::{AclFile, Authenticator};
 use midge::config::ListenerKind;
 use pki::{client_config, listener, open, port_args, run, start, Pki, Sub, T};
@@ -99,6 +100,9 @@ async fn tls_connect(
 
 #[tokio::test]
 async fn mqtts_round_trip_with_mosquitto_clients() {
+    if !have(&[MOSQUITTO_PUB, MOSQUITTO_SUB, STDBUF]) {
+        return;
+    }
     let pki = Pki::new();
     let broker = start(
         vec![listener(ListenerKind::Tcp, Some(pki.server("server")))],
@@ -122,6 +126,9 @@ async fn mqtts_round_trip_with_mosquitto_clients() {
 
 #[tokio::test]
 async fn mutual_tls_requires_a_certificate_from_the_client_ca() {
+    if !have(&[MOSQUITTO_PUB, MOSQUITTO_SUB, STDBUF]) {
+        return;
+    }
     let pki = Pki::new();
     let mut tls = pki.server("server");
     tls.client_ca = Some(pki.ca());
@@ -173,6 +180,9 @@ async fn mutual_tls_requires_a_certificate_from_the_client_ca() {
 
 #[tokio::test]
 async fn identity_as_username_uses_the_certificate_cn() {
+    if !have(&[MOSQUITTO_PUB, MOSQUITTO_SUB, STDBUF]) {
+        return;
+    }
     let pki = Pki::new();
     let mut tls = pki.server("server");
     tls.client_ca = Some(pki.ca());

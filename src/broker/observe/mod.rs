@@ -65,7 +65,7 @@ impl Observer {
             parts,
             index: index::Index::default(),
             feed: None,
-            last_request: Instant::now(),
+            last_request: crate::broker::clock::now(),
             commit_sample: None,
         };
         tokio::spawn(task.run(rx, admin));
@@ -111,14 +111,14 @@ impl Task {
                     let Some(snap) = self.build(&req.watch, &req.facts, 0).await else { break };
                     let _ = req.reply.send(snap);
                     // Idle counts from the answer: attaching to a large table takes a while.
-                    self.last_request = Instant::now();
+                    self.last_request = crate::broker::clock::now();
                 }
                 req = admin.recv() => {
                     let Some(req) = req else { break };
                     if !admin::serve(&mut self, req).await {
                         break;
                     }
-                    self.last_request = Instant::now();
+                    self.last_request = crate::broker::clock::now();
                 }
                 change = next_change(&mut self.feed) => match change {
                     Some(c) => self.index.apply(c),
@@ -188,7 +188,7 @@ impl Task {
         facts: &SourceFacts,
         events_dropped: u64,
     ) -> Option<model::Snapshot> {
-        self.last_request = Instant::now();
+        self.last_request = crate::broker::clock::now();
         let fresh = self.feed.is_none();
         if !self.attach().await {
             return None;

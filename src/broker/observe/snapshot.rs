@@ -62,7 +62,7 @@ pub fn store_info(
 ) -> model::StoreInfo {
     let stats = store.stats();
     let commits = stats.batches_committed.load(Relaxed);
-    let now = Instant::now();
+    let now = crate::broker::clock::now();
     let mut per_sec = 0;
     if let Some((then, before)) = *sample {
         let secs = now.duration_since(then).as_secs_f64();
@@ -174,7 +174,7 @@ pub fn inflight<'a>(
     described: &Described,
     limit: usize,
 ) -> Vec<model::InflightInfo> {
-    let now = Instant::now();
+    let now = crate::broker::clock::now();
     let now_ms = unix_ms(SystemTime::now());
     let mut out = Vec::new();
     for row in online {
@@ -248,7 +248,7 @@ fn online_inflight(
 
 /// The drop log's rows (bounded by the log itself).
 pub fn drops(log: &DropLog) -> Vec<model::DropInfo> {
-    let now = Instant::now();
+    let now = crate::broker::clock::now();
     let now_ms = unix_ms(SystemTime::now());
     log.rows()
         .into_iter()

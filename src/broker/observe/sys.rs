@@ -22,14 +22,14 @@ pub fn spawn(
     every: Duration,
 ) {
     tokio::spawn(async move {
-        let started = Instant::now();
+        let started = crate::broker::clock::now();
         let mut state = SysState::default();
         let mut tick =
             tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = Instant::now();
+            let now = crate::broker::clock::now();
             let uptime = now.duration_since(started).as_secs();
             for msg in state.messages(&metrics, store.as_ref(), uptime, now) {
                 let m = RouterMsg::Publish {

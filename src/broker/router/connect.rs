@@ -11,6 +11,7 @@ use crate::protocol::{LastWill, ReasonCode};
 
 use super::watch::Change;
 use super::{ClientEntry, Online, Router};
+use crate::broker::clock;
 use crate::broker::inbox::Inbox;
 use crate::broker::message::{ClientId, Message};
 use crate::broker::session::Session;
@@ -219,7 +220,7 @@ impl Router {
         self.observer.send(|| Change::Offline {
             client: d.client_id.clone(),
         });
-        let now = Instant::now();
+        let now = clock::now();
         if d.session_expiry != u32::MAX {
             entry.expires_at = Some(now + Duration::from_secs(u64::from(d.session_expiry)));
         }

@@ -5,8 +5,9 @@
 use super::Subscriptions;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use crate::broker::clock;
 use crate::broker::message::{ClientId, Delivery};
 use crate::broker::persist::{self, QueueState, SessionRecord};
 use crate::broker::session::{OutState, Session};
@@ -39,7 +40,7 @@ impl Router {
                 .map(|(f, (o, id))| (f.to_string(), *o, *id))
                 .collect(),
             will: e.will.as_ref().map(|(at, w)| {
-                let now = Instant::now();
+                let now = clock::now();
                 let fire =
                     persist::unix_ms_now() + at.saturating_duration_since(now).as_millis() as u64;
                 let msg = crate::broker::message::Message::from_will((**w).clone());
@@ -85,7 +86,7 @@ impl Router {
     /// counts against session and message expiry.
     pub fn restore(&mut self, store: &Store) -> Result<RestoreCounts, String> {
         let mut counts = RestoreCounts::default();
-        let now = Instant::now();
+        let now = clock::now();
         let now_ms = persist::unix_ms_now();
         let bad = |what: &str, e: persist::RecordError| format!("{what}: {e}");
         for (_, v) in store.load(Keyspace::Retained).map_err(|e| e.to_string())? {
@@ -251,7 +252,7 @@ fn will_of(msg: crate::broker::message::Message) -> crate::protocol::LastWill {
     let mut properties = msg.properties.map(|p| *p).unwrap_or_default();
     if let Some(t) = msg.expires_at {
         properties.message_expiry_interval =
-            Some(t.saturating_duration_since(Instant::now()).as_secs() as u32);
+            Some(t.saturating_duration_since(clock::now()).as_secs() as u32);
     }
     crate::protocol::LastWill {
         topic: msg.topic,

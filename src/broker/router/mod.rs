@@ -10,6 +10,8 @@ mod durable;
 mod publish;
 mod subs;
 pub mod watch;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -207,7 +209,7 @@ impl Router {
                     }
                 }
                 _ = tick.tick() => {
-                    self.expire(Instant::now());
+                    self.expire(super::clock::now());
                 }
             }
         }

@@ -1,9 +1,9 @@
 //! Fan-out in the router: PUBLISH → retained store → trie match → one delivery per
 //! subscriber; SUBSCRIBE/UNSUBSCRIBE bookkeeping and retained messages on subscribe.
 
+use crate::broker::clock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::broker::inbox::PushError;
 use tokio::sync::oneshot;
@@ -258,7 +258,7 @@ impl Router {
         subs: Vec<NewSubscription>,
     ) -> Vec<Delivery> {
         let mut out = Vec::new();
-        let now = Instant::now();
+        let now = clock::now();
         for s in subs {
             let Some(entry) = self.clients.get_mut(client) else {
                 return out;

@@ -6,10 +6,13 @@ use midge::protocol::ProtocolVersion;
 
 use super::{attempt, connect, login, publish_ack, pw, start, topics, Files, USERS};
 use crate::bytes as b;
-use crate::support::Raw;
+use crate::support::{have, Raw, MOSQUITTO_PASSWD};
 
 #[tokio::test]
 async fn publish_denied_by_the_acl() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS);
     let (broker, addr) = start(files.access(false, true)).await;
     let mut carol = login(addr, 4, "carol", "carol", pw("carol")).await;
@@ -39,6 +42,9 @@ async fn publish_denied_by_the_acl() {
 
 #[tokio::test]
 async fn subscribe_denied_by_the_acl() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS);
     let (broker, addr) = start(files.access(false, true)).await;
     let mut bob = login(addr, 4, "bob4", "bob", pw("bob")).await;
@@ -59,6 +65,9 @@ async fn subscribe_denied_by_the_acl() {
 
 #[tokio::test]
 async fn delivery_is_filtered_by_read_rights() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS);
     let (broker, addr) = start(files.access(false, true)).await;
     // bob may subscribe to `#` but not read b/# or secret/#.
@@ -75,6 +84,9 @@ async fn delivery_is_filtered_by_read_rights() {
 
 #[tokio::test]
 async fn retained_messages_are_filtered_by_read_rights() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS);
     let (broker, addr) = start(files.access(false, true)).await;
     let mut carol = login(addr, 5, "carol", "carol", pw("carol")).await;
@@ -89,6 +101,9 @@ async fn retained_messages_are_filtered_by_read_rights() {
 
 #[tokio::test]
 async fn will_on_a_topic_the_client_cannot_write_is_refused() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS);
     let (broker, addr) = start(files.access(false, true)).await;
     for (level, want) in [(4, 5), (5, 0x87)] {
@@ -111,6 +126,9 @@ async fn will_on_a_topic_the_client_cannot_write_is_refused() {
 
 #[tokio::test]
 async fn patterns_and_anonymous_rules() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS);
     let (broker, addr) = start(files.access(true, true)).await;
     // %c: the client id; %u: the username.

@@ -12,10 +12,13 @@ use super::{
     attempt, connect, login, midge_passwd, mosquitto_passwd, publish_ack, pw, start, topics, Files,
     USERS,
 };
-use crate::support::within;
+use crate::support::{have, within, MOSQUITTO_PASSWD};
 
 #[tokio::test]
 async fn passwords_from_mosquitto_passwd() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS[..2]);
     let (broker, addr) = start(files.access(false, false)).await;
     let failures = || broker.metrics().auth_failures.load(Relaxed);
@@ -60,6 +63,9 @@ async fn passwords_from_mosquitto_passwd() {
 
 #[tokio::test]
 async fn anonymous_allowed_beside_a_password_file() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS[..1]);
     let (broker, addr) = start(files.access(true, false)).await;
     for level in [4, 5] {
@@ -80,6 +86,9 @@ async fn anonymous_allowed_beside_a_password_file() {
 
 #[tokio::test]
 async fn reload_adds_and_removes_users_without_dropping_connections() {
+    if !have(&[MOSQUITTO_PASSWD]) {
+        return;
+    }
     let files = Files::new(&USERS[..2]);
     let access = files.access(false, true);
     let (broker, addr) = start(access.clone()).await;

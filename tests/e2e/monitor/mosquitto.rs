@@ -13,6 +13,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::{until_event, until_snapshot, watch, WAIT};
+use crate::support::{have, MOSQUITTO, MOSQUITTO_PUB, OPENSSL};
 
 fn tap_on(topic: &'static str) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Tap(m) if m.topic == topic)
@@ -63,7 +64,7 @@ impl Mosquitto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("mosquitto is installed (.ci/run installs it)");
+            .expect("mosquitto runs (scripts/test installs it)");
         until_listening(port).await;
         Self {
             child,
@@ -99,6 +100,9 @@ fn render(app: &App) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_sys_counters_taps_and_render() {
+    if !have(&[MOSQUITTO, MOSQUITTO_PUB]) {
+        return;
+    }
     let m = Mosquitto::start().await;
     m.publish("plant/line1/temp", "21.5", true);
     let mut link = watch(&format!("mqtt://127.0.0.1:{}", m.port));
@@ -263,6 +267,9 @@ fn make_certs(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtts_with_cafile_and_insecure() {
+    if !have(&[MOSQUITTO, OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     make_certs(dir.path());
     let conf = format!(
