@@ -115,6 +115,10 @@ impl Bound {
 }
 
 /// A connection after its handshakes, with what TLS learnt of the peer.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once into the client task, which boxes nothing per variant"
+)]
 pub enum Wrapped {
     Ws(Flushing<ws::WsStream<TcpStream>>),
     Tls {
