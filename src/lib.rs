@@ -10,6 +10,7 @@
 //!   queues, in-flight state and retained messages.
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
+//! - [`os`]: process limits (open files).
 //! - [`logs`]: tracing events as log lines for the dashboard and the admin channel.
 //! - [`bench`]: `midge bench`, a load generator for any MQTT broker.
 //!
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod logs;
 pub mod monitor;
+pub mod os;
 pub mod protocol;
 pub mod storage;
 pub mod transport;

@@ -30,16 +30,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Monitor(ref args)) => {
-            return match midge::monitor::remote::run(args) {
+            return match run_monitor(args) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e @ midge::monitor::remote::RemoteError::Url(_)) => {
-                    eprintln!("midge monitor: {e}");
-                    ExitCode::from(2)
-                }
-                Err(e) => {
-                    eprintln!("midge monitor: {e}");
+                Err(MonitorError::Ui(e)) => {
+                    eprintln!("midge monitor: {e:#}");
                     ExitCode::FAILURE
                 }
+                Err(MonitorError::Remote(e)) => match e {
+                    e @ midge::monitor::remote::RemoteError::Url(_) => {
+                        eprintln!("midge monitor: {e}");
+                        ExitCode::from(2)
+                    }
+                    e => {
+                        eprintln!("midge monitor: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
             };
         }
         Some(Command::Bench(ref args)) => {
@@ -196,7 +202,7 @@ fn survive_file_size_limit() {
 /// Every connection is a file descriptor: take the whole hard limit, and say so when
 /// it is below `max_connections` (the kernel then refuses connections before midge does).
 fn raise_open_file_limit(config: &Config) {
-    let limit = midge::transport::raise_nofile();
+    let limit = midge::os::raise_nofile();
     let want = config.limits.max_connections as u64 + 64;
     match limit {
         Some(n) if n < want => tracing::warn!(
@@ -287,15 +293,39 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         let _guard = rt.enter();
         midge::monitor::local::start(&mut broker, log_rx, dropped, facts)
     };
-    let options = midge_ui::Options {
-        title: format!("midge {}", env!("CARGO_PKG_VERSION")),
-        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-        log_file: Some(log_path),
-    };
+    let options = ui_options(
+        format!("midge {}", env!("CARGO_PKG_VERSION")),
+        Some(log_path),
+    );
     let ui = midge_ui::run(link, options);
     tracing::info!("dashboard closed: shutting down");
     rt.block_on(broker.shutdown(Duration::from_secs(2)));
     ui.context("running the dashboard")
+}
+
+enum MonitorError {
+    Remote(midge::monitor::remote::RemoteError),
+    Ui(anyhow::Error),
+}
+
+/// `midge monitor URL`: the dashboard attached to another broker.
+fn run_monitor(args: &midge::cli::MonitorArgs) -> Result<(), MonitorError> {
+    let attached = midge::monitor::remote::attach(args).map_err(MonitorError::Remote)?;
+    let options = ui_options(format!("midge {} monitor", env!("CARGO_PKG_VERSION")), None);
+    let result = midge_ui::run(attached.link, options);
+    attached
+        .runtime
+        .shutdown_timeout(Duration::from_millis(500));
+    result.map_err(|e| MonitorError::Ui(e.into()))
+}
+
+/// The dashboard's options; `NO_COLOR` (non-empty) turns colours off.
+fn ui_options(title: String, log_file: Option<PathBuf>) -> midge_ui::Options {
+    midge_ui::Options {
+        title,
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        log_file,
+    }
 }
 
 /// In dashboard mode, SIGTERM or SIGHUP (the terminal closed) give the terminal back and

@@ -10,9 +10,8 @@ use tokio::task::JoinSet;
 
 use super::client::{Client, KEEP_ALIVE};
 use super::report::{ConnsReport, ScenarioReport};
-use super::scenario::run_id;
 use super::sys::{rss_kib, CpuMeter};
-use super::{BenchError, BenchOptions};
+use super::{run_id, BenchError, BenchOptions};
 
 /// The broker's RSS counts as settled when two readings this far apart agree within 1 %.
 const SETTLE_STEP: Duration = Duration::from_millis(250);

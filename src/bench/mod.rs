@@ -299,3 +299,11 @@ pub fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
     }
     Ok(report)
 }
+
+/// A short id that keeps concurrent or repeated runs' topics and client ids apart.
+pub(crate) fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:x}{:05x}", std::process::id() & 0xffff, nanos & 0xfffff)
+}

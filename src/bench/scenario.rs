@@ -60,14 +60,6 @@ fn layout(o: &BenchOptions, run: &str) -> Layout {
     }
 }
 
-/// A short id that keeps concurrent or repeated runs' topics and client ids apart.
-pub(crate) fn run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{:x}{:05x}", std::process::id() & 0xffff, nanos & 0xfffff)
-}
-
 /// Runs `o.scenario` against `o.addr` and reports what happened.
 pub async fn run_scenario(o: &BenchOptions) -> Result<ScenarioReport, BenchError> {
     if o.scenario == Scenario::Conns {
@@ -80,7 +72,7 @@ pub async fn run_scenario(o: &BenchOptions) -> Result<ScenarioReport, BenchError
             super::stats::HEADER_LEN
         )));
     }
-    let run = run_id();
+    let run = super::run_id();
     let lay = layout(o, &run);
     let publishers = lay.pub_topics.len();
     // The window is shared by all publishers, counted in messages; a credit is a delivery.

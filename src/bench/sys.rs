@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-pub use crate::transport::raise_nofile;
+pub use crate::os::raise_nofile;
 
 /// Linux reports `/proc/*/stat` times in USER_HZ units, fixed at 100 for user space.
 const TICKS_PER_SEC: f64 = 100.0;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use midge_model::{Command, Event, Snapshot, SourceInfo, SourceKind, SourceLink};
+use midge_model::{Command, Event, MonitorLink, Snapshot, SourceInfo, SourceKind, SourceLink};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
@@ -80,8 +80,15 @@ impl RemoteOptions {
     }
 }
 
-/// `midge monitor URL`: parse, start a runtime, attach the dashboard, run until it quits.
-pub fn run(args: &crate::cli::MonitorArgs) -> Result<(), RemoteError> {
+/// A remote source ready for the dashboard: its runtime (keep it until the dashboard
+/// quits) and the dashboard's end of the link.
+pub struct Attached {
+    pub runtime: tokio::runtime::Runtime,
+    pub link: MonitorLink,
+}
+
+/// `midge monitor URL`: parse, start a runtime and the source; `main` runs the dashboard.
+pub fn attach(args: &crate::cli::MonitorArgs) -> Result<Attached, RemoteError> {
     let url = BrokerUrl::parse(&args.url)?;
     let mut opts = RemoteOptions::new(url);
     opts.tls = TlsOptions {
@@ -94,24 +101,16 @@ pub fn run(args: &crate::cli::MonitorArgs) -> Result<(), RemoteError> {
     if opts.url.tls {
         tls::connector(&opts.tls)?;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let (source, link) = midge_model::link(initial_snapshot(&opts), 8192, 256);
-    let title = format!("midge {} monitor", env!("CARGO_PKG_VERSION"));
     {
-        let _guard = rt.enter();
+        let _guard = runtime.enter();
         start(opts, source);
     }
-    let ui_options = midge_ui::Options {
-        title,
-        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-        log_file: None,
-    };
-    let result = midge_ui::run(link, ui_options);
-    rt.shutdown_timeout(Duration::from_millis(500));
-    Ok(result?)
+    Ok(Attached { runtime, link })
 }
 
 /// What the dashboard shows before the first connection.

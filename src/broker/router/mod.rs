@@ -9,9 +9,9 @@ mod connect;
 mod durable;
 mod publish;
 mod subs;
-pub mod watch;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
