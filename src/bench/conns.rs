@@ -59,6 +59,15 @@ pub async fn run(o: &BenchOptions) -> Result<ScenarioReport, BenchError> {
         None => None,
     };
     let connected = clients.len();
+    // Idle: nothing is sent (keep-alive is KEEP_ALIVE), so this is the broker's cost of
+    // merely holding them (and of whoever watches it, e.g. its dashboard).
+    let idle_cpu = if o.hold.is_zero() {
+        None
+    } else {
+        let meter = CpuMeter::start(o.broker_pid);
+        tokio::time::sleep(o.hold).await;
+        meter.stop().1
+    };
     // Closing 10,000 sockets needs no ceremony: the broker sees EOF on each.
     drop(clients);
     #[expect(clippy::cast_precision_loss, reason = "counts and KiB are small")]
@@ -89,6 +98,7 @@ pub async fn run(o: &BenchOptions) -> Result<ScenarioReport, BenchError> {
             broker_rss_before_kib: rss_before,
             broker_rss_after_kib: rss_after,
             broker_rss_per_conn_bytes: per_conn,
+            broker_idle_cpu_pct: idle_cpu,
         }),
         ..ScenarioReport::default()
     })

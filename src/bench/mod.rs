@@ -135,6 +135,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
 
+    /// conns: keep the connections open and idle this many seconds after they settle, and
+    /// report the broker's CPU meanwhile (0..=600; 0 = close at once)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub hold: u64,
+
     /// Seconds to wait for the last messages after publishing stops (1..=30)
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=30))]
     pub drain: u64,
@@ -188,6 +193,8 @@ pub struct BenchOptions {
     pub rate: u32,
     pub connections: usize,
     pub concurrency: usize,
+    /// conns: how long idle connections are held (and the broker's CPU measured).
+    pub hold: Duration,
     pub drain: Duration,
     pub broker_pid: Option<u32>,
     /// Print a progress line to stderr while running.
@@ -216,6 +223,7 @@ impl BenchOptions {
             rate: 2000,
             connections: 1000,
             concurrency: 64,
+            hold: Duration::ZERO,
             drain: Duration::from_secs(5),
             broker_pid: None,
             persistent: false,
@@ -252,6 +260,7 @@ impl BenchOptions {
             rate: a.rate,
             connections: to_usize(a.connections),
             concurrency: to_usize(a.concurrency),
+            hold: Duration::from_secs(a.hold),
             drain: Duration::from_secs(a.drain),
             broker_pid: a.broker_pid,
             persistent: a.persistent,

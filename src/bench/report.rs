@@ -46,6 +46,8 @@ pub struct ConnsReport {
     pub broker_rss_after_kib: Option<u64>,
     /// (after − before) / connected, in bytes.
     pub broker_rss_per_conn_bytes: Option<f64>,
+    /// The broker's CPU (percent of one core) while the connections were held idle.
+    pub broker_idle_cpu_pct: Option<f64>,
 }
 
 /// Everything one scenario run measured.
@@ -227,6 +229,9 @@ fn conns_rows(out: &mut String, r: &ScenarioReport, c: &ConnsReport) {
         kib(c.broker_rss_before_kib),
         kib(c.broker_rss_after_kib),
     );
+    if let Some(idle) = c.broker_idle_cpu_pct {
+        let _ = writeln!(out, "  broker CPU while held idle: {idle:.1}%");
+    }
     if let Some(e) = &c.first_error {
         let _ = writeln!(out, "  first failure: {e}");
     }
@@ -284,6 +289,7 @@ mod tests {
                 broker_rss_before_kib: Some(1000),
                 broker_rss_after_kib: Some(1010),
                 broker_rss_per_conn_bytes: Some(1137.8),
+                broker_idle_cpu_pct: Some(1.5),
             }),
             ..ScenarioReport::default()
         };
@@ -293,6 +299,7 @@ mod tests {
             "1 failed",
             "5000 conn/s",
             "1138 B",
+            "held idle: 1.5%",
             "refused",
         ] {
             assert!(t.contains(needle), "{needle} not in\n{t}");

@@ -37,6 +37,8 @@ pub enum Change {
         inbox: Option<Arc<Inbox>>,
         subscriptions: u32,
     },
+    /// Every session at once, as [`Change::Session`]s (the first change after attaching).
+    Sessions(Vec<Change>),
     /// The client went offline; its session stays.
     Offline { client: ClientId },
     /// The session ended.
@@ -48,8 +50,8 @@ pub enum Change {
 /// A question for the router; each carries its reply channel.
 #[derive(Debug)]
 pub enum Query {
-    /// Attach an observer: every session is sent as [`Change::Session`], then changes as
-    /// they happen, until the receiver is dropped.
+    /// Attach an observer: every session is sent in one [`Change::Sessions`], then
+    /// changes as they happen, until the receiver is dropped.
     Attach(mpsc::UnboundedSender<Change>),
     /// The detail of these sessions (missing ones are left out), and up to `inflight`
     /// in-flight messages of offline sessions.
@@ -137,13 +139,18 @@ impl Router {
     pub(super) fn query(&mut self, q: Query) {
         match q {
             Query::Attach(tx) => {
-                for e in self.clients.values() {
-                    let _ = tx.send(Change::Session {
+                // One walk over the table, one message: the router is busy for about
+                // 50 ns a session (the observer does the rest on its own task).
+                let all = self
+                    .clients
+                    .values()
+                    .map(|e| Change::Session {
                         stats: e.stats.clone(),
                         inbox: e.online.as_ref().map(|o| o.inbox.clone()),
                         subscriptions: e.subscriptions.len() as u32,
-                    });
-                }
+                    })
+                    .collect();
+                let _ = tx.send(Change::Sessions(all));
                 self.observer = Feed(Some(tx));
             }
             Query::Describe {
