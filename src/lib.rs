@@ -2,9 +2,12 @@
 //!
 //! # Layout
 //! - [`protocol`]: packets and codec, sans-IO.
-//! - [`transport`]: listeners and the framed packet reader/writer.
-//! - [`broker`]: router (the one owner of broker state), client tasks, sessions,
-//!   subscription trie, retained messages, `$SYS`.
+//! - [`transport`]: binding listeners, the TLS/WebSocket handshakes, and the framed packet
+//!   reader/writer; it knows nothing of the broker.
+//! - [`broker`]: the accept loops (`server`), client tasks, the router (the one owner of
+//!   broker state), sessions, subscription trie, retained messages, and the statistics the
+//!   core publishes; [`broker::observe`] is everything that watches it (snapshots, `$SYS`,
+//!   the admin channel) through the router's narrow `watch` interface.
 //! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
 //! - [`storage`]: the durable store (append-only log, group commit) behind sessions,
 //!   queues, in-flight state and retained messages.
@@ -17,9 +20,13 @@
 //! # Data flow
 //! ```text
 //! accept → client task: CONNECT (timeout) → auth → router registers the session
-//!   inbound PUBLISH → router: retained, trie match → try_send to each subscriber's queue
-//!   client task: queue → Session (packet ids, window) → batched writes
+//!   inbound PUBLISH → router: retained, trie match → push into each subscriber's Inbox
+//!   client task: Inbox → Session (packet ids, window) → batched writes
+//! observer (only while someone watches): router change feed + clients' change list →
+//!   session index → the page on screen, described by the router → dashboard / admin reply
 //! ```
+//!
+//! The boundaries between these modules are checked by `tests/boundaries.rs`.
 
 pub mod auth;
 pub mod bench;

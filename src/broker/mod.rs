@@ -1,5 +1,6 @@
 //! The broker: a router task owning all shared state, one task per client connection,
-//! and the listeners feeding them. `Broker::start` wires them up from a `Config`.
+//! the accept loops feeding them, and the observers watching them (`observe`, started
+//! here and never called by the core). `Broker::start` wires them up from a `Config`.
 
 pub mod access;
 mod client;
