@@ -4,6 +4,7 @@
 //! can match: an exact filter follows one path, `+` visits one level's children and `#`
 //! one subtree. A wildcard SUBSCRIBE costs what it matches, not what is stored.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,12 +34,81 @@ impl Node {
     }
 }
 
+/// Level names up to this many bytes are stored inline.
+const INLINE: usize = 22;
+
+/// A level name, ordered by its bytes (as `str` orders). Most levels are short and then
+/// cost no allocation of their own: at a million topics, a boxed name per level was
+/// the largest part of the tree.
+#[derive(Debug)]
+enum Level {
+    Inline(u8, [u8; INLINE]),
+    Boxed(Box<[u8]>),
+}
+
+impl Level {
+    fn new(name: &str) -> Self {
+        let b = name.as_bytes();
+        match u8::try_from(b.len()) {
+            Ok(n) if b.len() <= INLINE => {
+                let mut buf = [0; INLINE];
+                buf[..b.len()].copy_from_slice(b);
+                Level::Inline(n, buf)
+            }
+            _ => Level::Boxed(b.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Level::Inline(n, buf) => &buf[..usize::from(*n)],
+            Level::Boxed(b) => b,
+        }
+    }
+}
+
+impl Borrow<[u8]> for Level {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl PartialEq for Level {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Level {}
+
+impl PartialOrd for Level {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Level {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
 /// A node's children by level name, in level order either way, so walks come out in a
 /// stable order without sorting.
 #[derive(Debug)]
 enum Children {
-    Few(Vec<(Box<str>, Node)>),
-    Many(BTreeMap<Box<str>, Node>),
+    Few(Vec<(Level, Node)>),
+    /// Boxed: the enum is then no larger than the vector (memory per node).
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes less per node; few nodes have a map"
+    )]
+    Many(Box<BTreeMap<Level, Node>>),
+}
+
+/// Position of `level` in a sorted vector of children.
+fn find(v: &[(Level, Node)], level: &str) -> Result<usize, usize> {
+    v.binary_search_by(|(k, _)| k.as_bytes().cmp(level.as_bytes()))
 }
 
 impl Default for Children {
@@ -64,66 +134,63 @@ impl Children {
 
     fn get(&self, level: &str) -> Option<&Node> {
         match self {
-            Children::Few(v) => v
-                .binary_search_by(|(k, _)| (**k).cmp(level))
-                .ok()
-                .map(|i| &v[i].1),
-            Children::Many(m) => m.get(level),
+            Children::Few(v) => find(v, level).ok().map(|i| &v[i].1),
+            Children::Many(m) => m.get(level.as_bytes()),
         }
     }
 
     fn get_mut(&mut self, level: &str) -> Option<&mut Node> {
         match self {
-            Children::Few(v) => match v.binary_search_by(|(k, _)| (**k).cmp(level)) {
+            Children::Few(v) => match find(v, level) {
                 Ok(i) => Some(&mut v[i].1),
                 Err(_) => None,
             },
-            Children::Many(m) => m.get_mut(level),
+            Children::Many(m) => m.get_mut(level.as_bytes()),
         }
     }
 
     fn get_or_insert(&mut self, level: &str) -> &mut Node {
         if let Children::Few(v) = self {
-            if v.len() >= FEW && v.binary_search_by(|(k, _)| (**k).cmp(level)).is_err() {
-                *self = Children::Many(std::mem::take(v).into_iter().collect());
+            if v.len() >= FEW && find(v, level).is_err() {
+                *self = Children::Many(Box::new(std::mem::take(v).into_iter().collect()));
             }
         }
         match self {
             Children::Few(v) => {
-                let i = match v.binary_search_by(|(k, _)| (**k).cmp(level)) {
+                let i = match find(v, level) {
                     Ok(i) => i,
                     Err(i) => {
                         // Grow by one: the vector stays as small as its children.
                         v.reserve_exact(1);
-                        v.insert(i, (level.into(), Node::default()));
+                        v.insert(i, (Level::new(level), Node::default()));
                         i
                     }
                 };
                 &mut v[i].1
             }
-            Children::Many(m) => m.entry(level.into()).or_default(),
+            Children::Many(m) => m.entry(Level::new(level)).or_default(),
         }
     }
 
     fn remove(&mut self, level: &str) -> Option<Node> {
         match self {
             Children::Few(v) => {
-                let i = v.binary_search_by(|(k, _)| (**k).cmp(level)).ok()?;
+                let i = find(v, level).ok()?;
                 let (_, n) = v.remove(i);
                 if v.is_empty() {
                     *v = Vec::new();
                 }
                 Some(n)
             }
-            Children::Many(m) => m.remove(level),
+            Children::Many(m) => m.remove(level.as_bytes()),
         }
     }
 
     /// Children in level order, reversed: pushed on a stack, they pop in order.
-    fn push_rev<'a>(&'a self, mut f: impl FnMut(&'a str, &'a Node)) {
+    fn push_rev<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a Node)) {
         match self {
-            Children::Few(v) => v.iter().rev().for_each(|(k, n)| f(k, n)),
-            Children::Many(m) => m.iter().rev().for_each(|(k, n)| f(k, n)),
+            Children::Few(v) => v.iter().rev().for_each(|(k, n)| f(k.as_bytes(), n)),
+            Children::Many(m) => m.iter().rev().for_each(|(k, n)| f(k.as_bytes(), n)),
         }
     }
 }
@@ -226,7 +293,7 @@ impl RetainedStore {
                 Visit::Match(node, i) => {
                     // Wildcards in the first level don't match topics starting with `$`
                     // [MQTT-4.7.2-1].
-                    let visible = |level: &str| i > 0 || !level.starts_with('$');
+                    let visible = |level: &[u8]| i > 0 || !level.starts_with(b"$");
                     match levels.get(i).copied() {
                         None => keep(node),
                         Some("#") => {
@@ -283,7 +350,7 @@ fn dismantle(node: Node) {
     while let Some(mut node) = stack.pop() {
         match std::mem::take(&mut node.children) {
             Children::Few(v) => stack.extend(v.into_iter().map(|(_, n)| n)),
-            Children::Many(m) => stack.extend(m.into_values()),
+            Children::Many(m) => stack.extend((*m).into_values()),
         }
     }
 }

@@ -251,3 +251,14 @@ mod props {
         }
     }
 }
+
+/// A node and its level name are paid per topic level: at a million retained messages
+/// (`r/<i/10>/<i%10>`) the tree took 67 MiB, a map by topic 114 MiB. Grow them knowingly.
+#[test]
+fn per_level_structs_stay_small() {
+    assert!(std::mem::size_of::<Node>() <= 32, "Node");
+    assert!(std::mem::size_of::<Level>() <= 24, "Level");
+    assert_eq!(Level::new("status").as_bytes(), b"status");
+    let long = "x".repeat(INLINE + 1);
+    assert_eq!(Level::new(&long).as_bytes(), long.as_bytes());
+}
