@@ -283,3 +283,33 @@ async fn v3_1_clients_subscribe_too() {
     publ.publish1("old/x", 1, b"hi").await;
     assert_eq!(&c.recv_publish().await.payload[..], b"hi");
 }
+
+/// Issue 11: B sends SUBSCRIBE without waiting for its SUBACK, and A publishes right
+/// after B's SUBSCRIBE was written. The SUBSCRIBE reached the broker first, so it applies
+/// to the PUBLISH. Against the real binary (its runtime is the one under test) with one
+/// worker thread, so the order is the scheduler's alone: with tokio's LIFO slot, when one
+/// poll of the I/O driver found both packets, A's task ran first and B missed the message.
+/// (With more workers, two tasks woken together may also run at once on two threads.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_applies_to_a_publish_that_arrived_after_it() {
+    let (_midge, addr) = crate::support::spawn_midge(&[("TOKIO_WORKER_THREADS", "1")]).await;
+    let (mut a, _) = Raw::v5(addr, "order-a", true, &[0]).await;
+    for run in 0..50u16 {
+        let (mut b, _) = Raw::v5(addr, &format!("order-b{run}"), true, &[0]).await;
+        let topic = format!("order/{run}");
+        b.send(&b::subscribe(1, &[(&topic, 1)], Some(&[]))).await;
+        let publish = b::publish(&topic, 1, run + 1, false, false, b"req", Some(&[]));
+        a.send(&publish).await;
+        // The SUBACK and the message, in either order.
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match b.read_within(std::time::Duration::from_secs(1)).await {
+                Some(crate::support::Read::Packet(p)) => got.push(p),
+                other => panic!("run {run}: B missed the message: {got:?}, then {other:?}"),
+            }
+        }
+        let delivered = |p: &Packet| matches!(p, Packet::Publish(m) if &m.payload[..] == b"req");
+        assert!(got.iter().any(delivered), "run {run}: {got:?}");
+        assert!(matches!(a.recv().await, Packet::PubAck(_)));
+    }
+}

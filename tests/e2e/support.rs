@@ -439,3 +439,40 @@ fn on_path(program: &str) -> bool {
         })
     })
 }
+
+/// The real `midge` binary, headless and in memory on an ephemeral port, with `env` set
+/// (its runtime is `main.rs`'s, not the test's); killed when dropped. Returns it and the
+/// bound address.
+pub async fn spawn_midge(env: &[(&str, &str)]) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_midge"))
+        .args(["--headless", "--in-memory", "-l", "127.0.0.1:0"])
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .env("MIDGE_LOG", "warn,midge::transport=info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("midge runs");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    // The log line "listening address=127.0.0.1:PORT" names the bound port.
+    let addr = within(10.0, async {
+        loop {
+            let line = lines.next_line().await.expect("read stderr");
+            let line = line.expect("midge exited before listening");
+            // In case the log is coloured anyway: drop the escape sequences' ends.
+            let line = line.replace("\u{1b}[0m", "").replace("\u{1b}[2m", "");
+            if let Some(rest) = line.split("listening address=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or("");
+                return addr.parse().expect("a socket address");
+            }
+        }
+    })
+    .await;
+    // Drain the log so the broker never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
