@@ -364,6 +364,8 @@ where
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), Error> {
+        // Its place among other clients' PUBLISHes (which are stamped as they are read).
+        let arrived = crate::broker::clock::now();
         let v5 = self.version.is_v5();
         let sub_id = s.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(s.filters.len());
@@ -424,6 +426,7 @@ where
             super::ask(&self.ctx.router, |reply| RouterMsg::Subscribe {
                 client,
                 subs: accepted,
+                arrived,
                 reply,
             })
             .await?

@@ -8,6 +8,7 @@
 mod connect;
 mod durable;
 mod publish;
+mod recent;
 mod subs;
 #[cfg(test)]
 mod tests;
@@ -49,10 +50,12 @@ pub enum RouterMsg {
         msg: Arc<Message>,
         durable: Option<oneshot::Sender<bool>>,
     },
-    /// Reply: the retained messages to send after the SUBACK, in order.
+    /// Reply: the retained messages to send after the SUBACK, in order, then those
+    /// published since the SUBSCRIBE `arrived` (read by its client task) that it applies to.
     Subscribe {
         client: ClientId,
         subs: Vec<NewSubscription>,
+        arrived: Instant,
         reply: oneshot::Sender<Vec<Delivery>>,
     },
     /// Reply: per filter, whether a subscription existed.
@@ -141,6 +144,8 @@ pub struct Router {
     admin: Option<mpsc::Sender<watch::AdminRequest>>,
     /// What was dropped for whom and why; shared with the client tasks and observers.
     drops: Arc<DropLog>,
+    /// The last messages routed, for SUBSCRIBEs that arrived before them.
+    recent: recent::Recent,
     /// Reused buffers of `publish` (no allocation per message).
     scratch: Vec<super::trie::Matched>,
     scratch_out: Vec<(ClientId, Delivery, publish::Target)>,
@@ -162,6 +167,7 @@ impl Router {
             observer: watch::Feed::default(),
             admin: None,
             drops: Arc::default(),
+            recent: recent::Recent::default(),
             scratch: Vec::new(),
             scratch_out: Vec::new(),
             store: None,
@@ -232,9 +238,10 @@ impl Router {
             RouterMsg::Subscribe {
                 client,
                 subs,
+                arrived,
                 reply,
             } => {
-                let retained = self.subscribe(&client, subs);
+                let retained = self.subscribe(&client, subs, arrived);
                 let _ = reply.send(retained);
                 self.subscriptions_changed(&client);
             }

@@ -4,6 +4,7 @@
 use crate::broker::clock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::broker::inbox::PushError;
 use tokio::sync::oneshot;
@@ -58,6 +59,7 @@ impl Router {
                 self.metrics.tap_dropped.fetch_add(1, Relaxed);
             }
         }
+        self.recent.push(&msg);
         let mut matched = std::mem::take(&mut self.scratch);
         matched.clear();
         let clients = &self.clients;
@@ -252,14 +254,22 @@ impl Router {
     }
 
     /// Add subscriptions; returns the retained messages to send after the SUBACK.
+    /// Add subscriptions; returns the retained messages to send after the SUBACK, then the
+    /// messages routed since the SUBSCRIBE `arrived` that it applies to (see `recent`).
     pub(super) fn subscribe(
         &mut self,
         client: &ClientId,
         subs: Vec<NewSubscription>,
+        arrived: Instant,
     ) -> Vec<Delivery> {
         let mut out = Vec::new();
         let now = clock::now();
-        for s in subs {
+        let before: Vec<ByteStr> = self
+            .clients
+            .get(client)
+            .map(|e| e.subscriptions.keys().cloned().collect())
+            .unwrap_or_default();
+        for s in &subs {
             let Some(entry) = self.clients.get_mut(client) else {
                 return out;
             };
@@ -291,16 +301,8 @@ impl Router {
             if send {
                 // Retained messages pass the same read check as live deliveries, or a
                 // subscription to `#` would reveal every retained topic.
-                let access = &self.options.access;
-                let reader = self.clients.get(client).map(|e| &e.stats.info);
-                let readable = |msg: &Message| match reader {
-                    Some(info) if access.has_acl() && !info.internal => {
-                        access.allow_delivery(client, info.username.as_deref(), &msg.topic)
-                    }
-                    _ => true,
-                };
                 for msg in self.retained.matching(filter, now) {
-                    if !readable(&msg) {
+                    if !self.readable(client, &msg) {
                         continue;
                     }
                     out.push(Delivery {
@@ -314,7 +316,20 @@ impl Router {
             }
         }
         self.store_session(client);
+        let late = self.arrived_after(client, arrived, &subs, &before, &out);
+        out.extend(late);
         out
+    }
+
+    /// Whether the ACL lets `client` read `msg` (the broker's own clients always may).
+    pub(super) fn readable(&self, client: &ClientId, msg: &Message) -> bool {
+        let access = &self.options.access;
+        match self.clients.get(client).map(|e| &e.stats.info) {
+            Some(info) if access.has_acl() && !info.internal => {
+                access.allow_delivery(client, info.username.as_deref(), &msg.topic)
+            }
+            _ => true,
+        }
     }
 
     pub(super) fn unsubscribe(&mut self, client: &ClientId, filter: &ByteStr) -> bool {

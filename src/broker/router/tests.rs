@@ -203,6 +203,7 @@ impl Fake {
         h.send(RouterMsg::Subscribe {
             client: self.id.clone(),
             subs: vec![sub],
+            arrived: crate::broker::clock::now(),
             reply,
         })
         .await;
@@ -594,3 +595,7 @@ async fn expired_messages_are_not_delivered() {
     let next = back.session.next_queued(clock::now());
     assert!(next.is_none(), "the queued copy expired while offline");
 }
+
+#[cfg(test)]
+#[path = "recent_tests.rs"]
+mod recent_tests;
