@@ -165,9 +165,12 @@ shot 1-overview 160 48
 
 t send-keys -t shot 2
 wait_for "slow-historian"
+sleep 1.2 # per-client rates need two pages a second apart
 shot 2-connections 160 48
 # The stopped consumer's detail: its subscription, full in-flight window and queue.
-t send-keys -t shot / && t send-keys -t shot -l historian && t send-keys -t shot Enter Enter
+t send-keys -t shot / && t send-keys -t shot -l historian && t send-keys -t shot Enter
+wait_for "Connections 1 shown" # the page for the filter (the broker sorts and filters)
+t send-keys -t shot Enter
 wait_for "Client slow-historian"
 shot 2-client-detail 160 48
 t send-keys -t shot Escape Escape
@@ -232,6 +235,7 @@ sleep 25
 t send-keys -t shot 1
 shot 1-overview-80x24 80 24
 t send-keys -t shot 2
+sleep 1.2
 shot 2-connections-80x24 80 24
 
 du -ch "$OUT"/*.png | tail -1

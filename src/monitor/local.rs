@@ -47,6 +47,7 @@ pub fn start(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_table = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -59,7 +60,13 @@ pub fn start(
             if snapshots.is_closed() {
                 return;
             }
-            let w = watch_rx.borrow_and_update().clone();
+            let mut w = watch_rx.borrow_and_update().clone();
+            // Off the table, keep its last page coming (a page is cheap): back on it, its
+            // rows and their rates show at once.
+            match &w.table {
+                Some(t) => last_table = Some(t.clone()),
+                None => w.table.clone_from(&last_table),
+            }
             let Some(mut s) = observer.snapshot(w, facts.clone()).await else {
                 return;
             };

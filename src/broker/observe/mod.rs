@@ -254,6 +254,7 @@ impl Task {
                 total: page.total,
                 offset: page.offset,
                 len: page_len,
+                answers: watch.table.clone().unwrap_or_default(),
             }),
             connections: Some(connections),
             topic_subscribers: None,

@@ -60,7 +60,7 @@ pub struct Watch {
 }
 
 /// How a paging source answered [`Watch::table`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Page {
     /// Sessions matching the filter (all sessions with an empty filter).
@@ -71,4 +71,18 @@ pub struct Page {
     /// the entries after them are other rows the source sent (watched clients, the
     /// slowest consumers, offline sessions with queued messages), in no order.
     pub len: u32,
+    /// The query this page answers: until a page for the dashboard's current sort and
+    /// filter arrives, its rows are someone else's order and must not be acted on.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub answers: TableQuery,
+}
+
+impl Page {
+    /// Whether this page is in the order of `sort`, `descending` and `filter`.
+    #[must_use]
+    pub fn answers(&self, sort: SortKey, descending: bool, filter: &str) -> bool {
+        self.answers.sort == sort
+            && self.answers.descending == descending
+            && self.answers.filter == filter
+    }
 }

@@ -38,7 +38,7 @@ impl ConnectionsState {
     /// The table as it can be shown now.
     #[must_use]
     pub fn table<'a>(&self, s: &'a Snapshot, rates: &ClientRates, filter: &str) -> Table<'a> {
-        if let Some(t) = Table::paged(s) {
+        if let Some(t) = Table::paged(s, self.sort.key(), self.descending, filter) {
             return t;
         }
         let conns = s.connections.as_deref().unwrap_or(&[]);
@@ -81,10 +81,17 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// The page a paging source sent, if it sent one.
-    fn paged(s: &'a Snapshot) -> Option<Self> {
-        let Page { total, offset, len } = s.page?;
+    /// The page a paging source sent, if it sent one; its rows only when it answers this
+    /// sort and filter (an older page's rows are in another order: shown as absent).
+    fn paged(s: &'a Snapshot, sort: SortKey, descending: bool, filter: &str) -> Option<Self> {
+        let page: &Page = s.page.as_ref()?;
+        let (total, offset) = (page.total, page.offset);
         let conns = s.connections.as_deref().unwrap_or(&[]);
+        let len = if page.answers(sort, descending, filter) {
+            page.len
+        } else {
+            0
+        };
         let len = usize::try_from(len).unwrap_or(usize::MAX).min(conns.len());
         Some(Self {
             rows: conns[..len].iter().collect(),
@@ -125,7 +132,7 @@ impl<'a> Table<'a> {
 /// view), or every session here, online first then by id, filtered by id.
 #[must_use]
 pub fn trace_table<'a>(s: &'a Snapshot, filter: &str) -> Table<'a> {
-    if let Some(t) = Table::paged(s) {
+    if let Some(t) = Table::paged(s, SortKey::ClientId, false, filter) {
         return t;
     }
     let f = filter.to_lowercase();

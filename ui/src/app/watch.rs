@@ -57,7 +57,7 @@ impl App {
     /// unknown before the first snapshot.
     fn rows_matching(&self, keep: impl Fn(&ConnectionInfo) -> bool) -> Option<usize> {
         let conns = self.snapshot.connections.as_ref()?;
-        Some(match self.snapshot.page {
+        Some(match &self.snapshot.page {
             Some(p) => usize::try_from(p.total).unwrap_or(usize::MAX),
             None => conns.iter().filter(|c| keep(c)).count(),
         })

@@ -331,3 +331,30 @@ fn a_full_queue_sends_the_latest_watch_next_turn() {
         "the first, then the latest; the one in between never went"
     );
 }
+
+#[test]
+fn a_page_for_another_sort_or_filter_is_not_acted_on() {
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('2'));
+    update(&mut app, Msg::Snapshot(Arc::new(paged_snapshot(0, 54))));
+    let first = selected_id(&app).expect("a row for no filter");
+    key(&mut app, Key::Char('/'));
+    chars(&mut app, "historian");
+    key(&mut app, Key::Enter);
+    // The page on hand answers no filter: its first row is someone else.
+    assert_eq!(selected_id(&app), None);
+    key(&mut app, Key::Enter);
+    assert_eq!(
+        app.connections.detail, None,
+        "nothing opened from a stale page"
+    );
+    // The answer for the filter arrives; Enter opens its first row.
+    let mut s = paged_snapshot(0, 54);
+    if let Some(p) = s.page.as_mut() {
+        p.answers.filter = "historian".to_owned();
+    }
+    update(&mut app, Msg::Snapshot(Arc::new(s)));
+    assert_eq!(selected_id(&app).as_deref(), Some(first.as_str()));
+    key(&mut app, Key::Enter);
+    assert_eq!(app.connections.detail, Some(first));
+}
