@@ -97,11 +97,10 @@ pub enum Error {
     #[error("durable store")]
     Store(#[from] crate::storage::Error),
     /// A record in the store could not be restored.
-    #[error("restoring {}: {reason}", dir.display())]
+    #[error("restoring {}: {source}", dir.display())]
     Restore {
         dir: std::path::PathBuf,
-        /// `Router::restore`'s description.
-        reason: String,
+        source: router::RestoreError,
     },
     /// A listener: its address (cannot bind) or its TLS files; the message names which.
     #[error(transparent)]
@@ -133,9 +132,9 @@ impl Broker {
         let mut router = router::Router::new(options.clone(), metrics.clone());
         if let Some(store) = &store {
             let t = std::time::Instant::now();
-            let counts = router.restore(store).map_err(|reason| Error::Restore {
+            let counts = router.restore(store).map_err(|source| Error::Restore {
                 dir: config.data_dir(),
-                reason,
+                source,
             })?;
             tracing::info!(
                 retained = counts.retained,

@@ -18,6 +18,19 @@ use crate::storage::{Keyspace, Op, Store};
 
 use super::{ClientEntry, Router};
 
+/// Why the state could not be rebuilt from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// A stored record: which kind, and what is wrong with it.
+    #[error("{what}: {source}")]
+    Record {
+        what: &'static str,
+        source: persist::RecordError,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::storage::Error),
+}
+
 impl Router {
     /// Write `client`'s session record (persistent sessions only).
     pub(super) fn store_session(&self, client: &ClientId) {
@@ -84,12 +97,15 @@ impl Router {
 
     /// Rebuild retained messages and offline sessions from the store. Time spent down
     /// counts against session and message expiry.
-    pub fn restore(&mut self, store: &Store) -> Result<RestoreCounts, String> {
+    pub fn restore(&mut self, store: &Store) -> Result<RestoreCounts, RestoreError> {
         let mut counts = RestoreCounts::default();
         let now = clock::now();
         let now_ms = persist::unix_ms_now();
-        let bad = |what: &str, e: persist::RecordError| format!("{what}: {e}");
-        for (_, v) in store.load(Keyspace::Retained).map_err(|e| e.to_string())? {
+        let bad = |what: &'static str, source: persist::RecordError| RestoreError::Record {
+            what,
+            source,
+        };
+        for (_, v) in store.load(Keyspace::Retained)? {
             let msg = persist::decode_retained(&v).map_err(|e| bad("retained message", e))?;
             if !msg.is_expired(now) {
                 self.retained.set(Arc::new(msg));
@@ -97,25 +113,29 @@ impl Router {
             }
         }
         let mut queues: HashMap<String, Vec<(u64, persist::QueueRecord)>> = HashMap::new();
-        for (k, v) in store.load(Keyspace::Queues).map_err(|e| e.to_string())? {
+        for (k, v) in store.load(Keyspace::Queues)? {
             let Some((client, seq)) = persist::split_queue_key(&k) else {
-                return Err("queue key".into());
+                return Err(bad(
+                    "queued message",
+                    persist::RecordError::Bad("queue key"),
+                ));
             };
             let r = persist::decode_queue(&v).map_err(|e| bad("queued message", e))?;
             queues.entry(client.to_owned()).or_default().push((seq, r));
         }
         let mut inbound: HashMap<String, Vec<std::num::NonZeroU16>> = HashMap::new();
-        for (k, _) in store.load(Keyspace::Inbound).map_err(|e| e.to_string())? {
+        for (k, _) in store.load(Keyspace::Inbound)? {
             if let Some((client, pid)) = persist::split_inbound_key(&k) {
                 inbound.entry(client.to_owned()).or_default().push(pid);
             }
         }
         let mut stale = Vec::new();
-        let sessions = store.load(Keyspace::Sessions).map_err(|e| e.to_string())?;
+        let sessions = store.load(Keyspace::Sessions)?;
         // Sized once: growing a table of millions doubles it several times over.
         self.clients.reserve(sessions.len());
         for (k, v) in sessions {
-            let client = String::from_utf8(k).map_err(|_| "session key".to_owned())?;
+            let client = String::from_utf8(k)
+                .map_err(|_| bad("session", persist::RecordError::Bad("session key")))?;
             let r = persist::decode_session(&v).map_err(|e| bad("session", e))?;
             let went_down = if r.disconnected_at_ms == 0 {
                 now_ms

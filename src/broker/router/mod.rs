@@ -31,7 +31,7 @@ use super::trie::Trie;
 use super::BrokerOptions;
 
 pub use connect::{ConnectGranted, ConnectRequest, Disconnected};
-pub use durable::RestoreCounts;
+pub use durable::{RestoreCounts, RestoreError};
 pub use subs::Subscriptions;
 
 /// A subscription the client task validated and authorised.
