@@ -3,6 +3,7 @@
 use midge_model::Command;
 
 use super::{App, Confirm, Editing, Overlay, PubSubFocus, View, RANGES_MS};
+use crate::derive::connections::ColumnExt;
 use crate::input::Action;
 use crate::view::layout::page_rows;
 

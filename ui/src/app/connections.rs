@@ -38,7 +38,7 @@ impl ConnectionsState {
     /// The table as it can be shown now.
     #[must_use]
     pub fn table<'a>(&self, s: &'a Snapshot, rates: &ClientRates, filter: &str) -> Table<'a> {
-        if let Some(t) = Table::paged(s, self.sort.key(), self.descending, filter) {
+        if let Some(t) = Table::paged(s, self.sort, self.descending, filter) {
             return t;
         }
         let conns = s.connections.as_deref().unwrap_or(&[]);
@@ -52,7 +52,7 @@ impl ConnectionsState {
     pub fn query(&self, filter: &str, total: Option<usize>, visible: usize) -> TableQuery {
         let (offset, limit) = window(self.list.selected, total, visible);
         TableQuery {
-            sort: self.sort.key(),
+            sort: self.sort,
             descending: self.descending,
             filter: filter.to_owned(),
             offset,

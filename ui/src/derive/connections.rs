@@ -1,33 +1,34 @@
-//! The connections table: its columns (each the [`SortKey`] a paging source sorts by),
-//! and which sessions it shows in which order when the dashboard sorts them itself.
+//! The connections table: its columns (each the [`midge_model::SortKey`] a paging source
+//! sorts by), and which sessions it shows in which order when the dashboard sorts them.
 
 use std::cmp::Ordering;
 
-use midge_model::{ConnectionInfo, SortKey};
+use midge_model::ConnectionInfo;
 
 use super::rates::ClientRates;
 
-/// A column of the connections table (every column sorts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Column {
-    ClientId,
-    Address,
-    Protocol,
-    Username,
-    Tls,
-    KeepAlive,
-    Since,
-    Subs,
-    MsgsIn,
-    MsgsOut,
-    Rate,
-    Inflight,
-    Queued,
+/// A column of the connections table: each is the [`midge_model::SortKey`] a paging
+/// source sorts by.
+pub use midge_model::SortKey as Column;
+
+/// What the table needs of a column besides its sort key.
+pub trait ColumnExt: Sized {
+    /// Every column, in display order.
+    const ALL: [Column; 13];
+    /// Which columns are dropped first on a narrow terminal (lowest first).
+    fn priority(self) -> u8;
+    fn title(self) -> &'static str;
+    /// Preferred width in cells.
+    fn width(self) -> u16;
+    /// Numbers read best largest first.
+    fn default_descending(self) -> bool;
+    /// The next column in display order (wrapping).
+    fn next(self) -> Self;
+    fn prev(self) -> Self;
 }
 
-impl Column {
-    /// Every column, in display order.
-    pub const ALL: [Column; 13] = [
+impl ColumnExt for Column {
+    const ALL: [Column; 13] = [
         Column::ClientId,
         Column::Address,
         Column::Protocol,
@@ -43,29 +44,7 @@ impl Column {
         Column::Queued,
     ];
 
-    /// The key a paging source sorts this column by.
-    #[must_use]
-    pub fn key(self) -> SortKey {
-        match self {
-            Column::ClientId => SortKey::ClientId,
-            Column::Address => SortKey::Address,
-            Column::Protocol => SortKey::Protocol,
-            Column::Username => SortKey::Username,
-            Column::Tls => SortKey::Tls,
-            Column::KeepAlive => SortKey::KeepAlive,
-            Column::Since => SortKey::Since,
-            Column::Subs => SortKey::Subs,
-            Column::MsgsIn => SortKey::MsgsIn,
-            Column::MsgsOut => SortKey::MsgsOut,
-            Column::Rate => SortKey::Rate,
-            Column::Inflight => SortKey::Inflight,
-            Column::Queued => SortKey::Queued,
-        }
-    }
-
-    /// Which columns are dropped first on a narrow terminal (lowest first).
-    #[must_use]
-    pub fn priority(self) -> u8 {
+    fn priority(self) -> u8 {
         match self {
             Column::ClientId => 13,
             Column::Protocol | Column::Queued => 12,
@@ -81,8 +60,7 @@ impl Column {
         }
     }
 
-    #[must_use]
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             Column::ClientId => "client id",
             Column::Address => "address",
@@ -100,9 +78,7 @@ impl Column {
         }
     }
 
-    /// Preferred width in cells.
-    #[must_use]
-    pub fn width(self) -> u16 {
+    fn width(self) -> u16 {
         match self {
             Column::ClientId => 18,
             Column::Address => 21,
@@ -116,24 +92,19 @@ impl Column {
         }
     }
 
-    /// Numbers read best largest first.
-    #[must_use]
-    pub fn default_descending(self) -> bool {
+    fn default_descending(self) -> bool {
         !matches!(
             self,
             Column::ClientId | Column::Address | Column::Username | Column::Protocol
         )
     }
 
-    /// The next column in display order (wrapping).
-    #[must_use]
-    pub fn next(self) -> Self {
+    fn next(self) -> Self {
         let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
         Self::ALL[(i + 1) % Self::ALL.len()]
     }
 
-    #[must_use]
-    pub fn prev(self) -> Self {
+    fn prev(self) -> Self {
         let i = Self::ALL.iter().position(|c| *c == self).unwrap_or(0);
         Self::ALL[(i + Self::ALL.len() - 1) % Self::ALL.len()]
     }

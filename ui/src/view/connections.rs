@@ -11,7 +11,7 @@ use super::layout::offset;
 use super::theme::Theme;
 use super::{cell, rcell};
 use crate::app::{App, View};
-use crate::derive::connections::Column;
+use crate::derive::connections::{Column, ColumnExt};
 use midge_model::ConnectionInfo;
 
 /// The columns that fit `width`, in display order, with their widths.

@@ -77,7 +77,7 @@ fn watch_follows_view_sort_filter_and_is_not_repeated() {
     );
     key(&mut app, Key::Char('r'));
     assert!(table(&sync(&mut app).expect("reversed")).descending);
-    while app.connections.sort.key() != SortKey::Queued {
+    while app.connections.sort != SortKey::Queued {
         key(&mut app, Key::Char('s'));
     }
     let w = sync(&mut app).expect("by queued");
