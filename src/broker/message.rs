@@ -28,6 +28,7 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// Who published it, for No Local [MQTT-3.8.3-3]; `None` for wills and `$SYS`.
     pub publisher: Option<ClientId>,
+    /// When its bytes were read: its place among other clients' packets.
     pub received_at: Instant,
 }
 

@@ -61,6 +61,8 @@ where
         // every 3.x client reads (as Mosquitto).
         Err(why) => return refuse(reader, writer, ProtocolVersion::V3_1_1, &why).await,
     };
+    // What came with the CONNECT (e.g. a SUBSCRIBE in the same write) arrived now.
+    let read_at = crate::broker::clock::now();
     let version = connect.protocol;
     reader.version = version;
     writer.version = version;
@@ -133,6 +135,7 @@ where
         store_failed: false,
         rate: Default::default(),
         detail_generation: u64::MAX,
+        read_at,
     })
 }
 

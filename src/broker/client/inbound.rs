@@ -344,11 +344,9 @@ where
         topic: ByteStr,
         durable: bool,
     ) -> (RouterMsg, Option<oneshot::Receiver<bool>>) {
-        let msg = Arc::new(Message::from_publish(
-            p,
-            topic,
-            Some(self.client_id.clone()),
-        ));
+        let mut msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
+        msg.received_at = self.read_at;
+        let msg = Arc::new(msg);
         if durable && self.ctx.store.is_some() {
             let (tx, rx) = oneshot::channel();
             (
@@ -364,8 +362,8 @@ where
     }
 
     async fn on_subscribe(&mut self, s: Subscribe) -> Result<(), Error> {
-        // Its place among other clients' PUBLISHes (which are stamped as they are read).
-        let arrived = crate::broker::clock::now();
+        // Its place among other clients' PUBLISHes: when its bytes were read.
+        let arrived = self.read_at;
         let v5 = self.version.is_v5();
         let sub_id = s.properties.subscription_identifiers.first().copied();
         let mut reasons = Vec::with_capacity(s.filters.len());

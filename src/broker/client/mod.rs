@@ -160,6 +160,9 @@ struct Client<R, W> {
     rate: RateLimit,
     /// The session generation last published to `stats.detail`.
     detail_generation: u64,
+    /// When the bytes being handled were read: where a SUBSCRIBE or PUBLISH stands
+    /// among other clients' packets (the router orders them by it).
+    read_at: std::time::Instant,
 }
 
 /// Serve one accepted byte stream: the CONNECT handshake runs here; the connection then
@@ -312,7 +315,7 @@ where
                 biased;
                 res = self.reader.fill(), if self.reading() => {
                     match res {
-                        Ok(true) => {}
+                        Ok(true) => self.read_at = crate::broker::clock::now(),
                         Ok(false) => return Err(Error::Closed),
                         Err(e) => return Err(Error::Read(e)),
                     }
