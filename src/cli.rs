@@ -67,6 +67,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
 
+    /// Serve GET /metrics (Prometheus text), /healthz and /readyz on ADDR [default: off]
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

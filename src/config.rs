@@ -41,6 +41,9 @@ pub struct Config {
     pub sys: SysConfig,
     /// Append logs to this file instead of stderr / the dashboard; `None` by default.
     pub log_file: Option<PathBuf>,
+    /// `[http] bind` / `--http`: the operations endpoint (`/metrics`, `/healthz`,
+    /// `/readyz`); off when `None`.
+    pub http: Option<SocketAddr>,
 }
 
 /// One `[[listener]]`: a socket address and the protocol stack on it.
@@ -322,6 +325,9 @@ impl Config {
         }
         if let Some(path) = &cli.log_file {
             config.log_file = Some(path.clone());
+        }
+        if let Some(addr) = cli.http {
+            config.http = Some(addr);
         }
         if config.listeners.is_empty() {
             config.listeners.push(ListenerConfig::tcp(DEFAULT_LISTEN));

@@ -11,6 +11,7 @@
 //! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
 //! - [`storage`]: the durable store (append-only log, group commit) behind sessions,
 //!   queues, in-flight state and retained messages.
+//! - [`http`]: the operations endpoint (`/metrics`, `/healthz`, `/readyz`).
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //! - [`os`]: process limits (open files).
@@ -33,6 +34,7 @@ pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod logs;
 pub mod monitor;
 pub mod os;

@@ -244,6 +244,9 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        if let Some(addr) = config.http {
+            midge::http::start(addr, &broker).await?;
+        }
         reload_on_sighup(&broker, files);
         wait_for_signal().await;
         tracing::info!("shutting down");
@@ -281,6 +284,9 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        if let Some(addr) = config.http {
+            midge::http::start(addr, &broker).await?;
+        }
         // SIGHUP here means the terminal went away, not "reload"; that is headless only.
         let _ = files;
         exit_on_terminal_signals();

@@ -2,6 +2,7 @@
 //! slow-consumer view. Only touched on the drop path.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -26,10 +27,18 @@ type Key = (ClientId, ByteStr, DropReason);
 #[derive(Debug, Default)]
 pub struct DropLog {
     rows: Mutex<HashMap<Key, DropStat>>,
+    /// Every drop ever recorded, by reason (the rows forget old ones).
+    totals: [AtomicU64; DropReason::ALL.len()],
 }
 
 impl DropLog {
+    /// Drops since start, for each reason.
+    pub fn totals(&self) -> [(DropReason, u64); DropReason::ALL.len()] {
+        DropReason::ALL.map(|r| (r, self.totals[r as usize].load(Relaxed)))
+    }
+
     pub fn record(&self, client: &ClientId, topic: &ByteStr, reason: DropReason) {
+        self.totals[reason as usize].fetch_add(1, Relaxed);
         let now = Instant::now();
         let mut rows = self
             .rows

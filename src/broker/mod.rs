@@ -217,6 +217,11 @@ impl Broker {
         self.ctx.trace.set(target);
     }
 
+    /// Turns true when a graceful shutdown begins (for readiness probes).
+    pub fn shutting_down(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// The observer: snapshots of what a dashboard shows.
     pub fn observer(&self) -> observe::Observer {
         self.observer.clone()

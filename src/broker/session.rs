@@ -24,6 +24,26 @@ pub enum DropReason {
     Acl,
 }
 
+impl DropReason {
+    /// Every reason, in declaration order (`reason as usize` indexes it).
+    pub const ALL: [DropReason; 4] = [
+        DropReason::QueueFull,
+        DropReason::TooLarge,
+        DropReason::Expired,
+        DropReason::Acl,
+    ];
+
+    /// The label value operators see (`midge_messages_dropped_total{reason}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::TooLarge => "too_large",
+            DropReason::Expired => "expired",
+            DropReason::Acl => "acl",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SessionError {
     #[error("acknowledgement for packet id {0} which is not in flight")]

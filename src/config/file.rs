@@ -32,6 +32,14 @@ struct RawConfig {
     storage: RawStorage,
     #[serde(default)]
     sys: RawSys,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    bind: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +129,19 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
                 .unwrap_or(SysConfig::default().interval_secs),
         },
         log_file: raw.log_file.map(|p| cx.path(p)),
+        http: raw
+            .http
+            .bind
+            .map(|b| {
+                b.get_ref().parse().map_err(|_| {
+                    cx.invalid(
+                        "[http] bind",
+                        b.span(),
+                        "not an IP:PORT address (e.g. \"127.0.0.1:9883\")",
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 

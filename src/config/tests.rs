@@ -165,8 +165,12 @@ sync = "always"
 
 [sys]
 interval_secs = 10
+
+[http]
+bind = "127.0.0.1:9883"
 "#;
     let c = parse(text).expect("DESIGN.md example");
+    assert_eq!(c.http, Some(addr("127.0.0.1:9883")));
     assert_eq!(c.listeners.len(), 1);
     assert_eq!(c.storage.dir, Some(PathBuf::from("/var/lib/midge")));
 }
@@ -293,6 +297,7 @@ fn range_errors_name_key_and_line() {
         "[storage] sync_interval_ms",
     );
     invalid("[sys]\ninterval_secs = -5", 2, "[sys] interval_secs");
+    invalid("[http]\nbind = \"localhost:9883\"", 2, "[http] bind");
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod dashboard;
 mod diskfull;
 mod durability;
 mod hostile;
+mod http;
 mod interop;
 mod malformed;
 mod monitor;

@@ -1,0 +1,220 @@
+//! The Prometheus families: names fixed by DESIGN.md's interface contract, `_total` for
+//! counters, base units, HELP and TYPE on every family, and every value of a small fixed
+//! label set present from start-up (at 0). Read from the core's counters and gauges only.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use crate::broker::drops::DropLog;
+use crate::broker::stats::Metrics;
+use crate::broker::Broker;
+
+/// What a scrape reads.
+pub(super) struct Sources {
+    metrics: Arc<Metrics>,
+    drops: Arc<DropLog>,
+    store: Option<crate::storage::Store>,
+}
+
+impl Sources {
+    pub(super) fn of(broker: &Broker) -> Self {
+        let ctx = broker.context();
+        Self {
+            metrics: ctx.metrics.clone(),
+            drops: ctx.drops.clone(),
+            store: ctx.store.clone(),
+        }
+    }
+
+    /// Why the broker is not ready, if it is not (its listeners are bound: it started).
+    pub(super) fn not_ready(&self, shutting_down: bool) -> Option<&'static str> {
+        if shutting_down {
+            return Some("shutting down\n");
+        }
+        match &self.store {
+            Some(s) if s.stats().failed.load(Relaxed) => {
+                Some("the durable store failed (disk full or read-only)\n")
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn render(&self) -> String {
+        let m = &self.metrics;
+        let mut out = String::with_capacity(4096);
+        let mut one = |name: &str, kind: &str, help: &str, value: u64| {
+            family(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        };
+        one(
+            "midge_clients_connected",
+            "gauge",
+            "Clients connected now.",
+            m.clients_connected.load(Relaxed),
+        );
+        one(
+            "midge_sessions",
+            "gauge",
+            "Sessions kept, online and offline.",
+            m.sessions.load(Relaxed),
+        );
+        one(
+            "midge_subscriptions",
+            "gauge",
+            "Subscriptions across all sessions.",
+            m.subscriptions.load(Relaxed),
+        );
+        one(
+            "midge_retained_messages",
+            "gauge",
+            "Retained messages stored.",
+            m.retained.load(Relaxed),
+        );
+        one(
+            "midge_messages_received_total",
+            "counter",
+            "PUBLISH packets received from clients.",
+            m.messages_received.load(Relaxed),
+        );
+        one(
+            "midge_messages_sent_total",
+            "counter",
+            "PUBLISH packets sent to clients.",
+            m.messages_sent.load(Relaxed),
+        );
+        one(
+            "midge_bytes_received_total",
+            "counter",
+            "Bytes of MQTT packets received.",
+            m.bytes_received.load(Relaxed),
+        );
+        one(
+            "midge_bytes_sent_total",
+            "counter",
+            "Bytes of MQTT packets sent.",
+            m.bytes_sent.load(Relaxed),
+        );
+        one(
+            "midge_connections_total",
+            "counter",
+            "Connections accepted since start.",
+            m.connections_total.load(Relaxed),
+        );
+        one(
+            "midge_auth_failures_total",
+            "counter",
+            "Failed authentications since start.",
+            m.auth_failures.load(Relaxed),
+        );
+        one(
+            "midge_protocol_errors_total",
+            "counter",
+            "Connections closed for a malformed packet.",
+            m.protocol_errors.load(Relaxed),
+        );
+        let store = self.store.as_ref().map(crate::storage::Store::stats);
+        let read = |f: fn(&crate::storage::StoreStats) -> u64| store.as_deref().map_or(0, f);
+        one(
+            "midge_store_unsynced_bytes",
+            "gauge",
+            "Bytes accepted by the durable store and not yet on disk (0 in memory).",
+            read(|s| s.pending_bytes.load(Relaxed)),
+        );
+        one(
+            "midge_store_fsyncs_total",
+            "counter",
+            "fsync calls of the durable store.",
+            read(|s| s.fsyncs.load(Relaxed)),
+        );
+        one(
+            "midge_store_failed",
+            "gauge",
+            "1 once a store write failed: QoS >= 1 to persistent sessions is refused.",
+            read(|s| u64::from(s.failed.load(Relaxed))),
+        );
+        family(
+            &mut out,
+            "midge_messages_dropped_total",
+            "counter",
+            "Messages not delivered to a subscriber, by reason.",
+        );
+        for (reason, n) in self.drops.totals() {
+            let _ = writeln!(
+                out,
+                "midge_messages_dropped_total{{reason=\"{}\"}} {n}",
+                reason.name()
+            );
+        }
+        // Bridges and the MQTT-SN gateway: their families, labelled once they exist.
+        family(
+            &mut out,
+            "midge_bridge_up",
+            "gauge",
+            "1 while a bridge's connection to its remote is up.",
+        );
+        family(
+            &mut out,
+            "midge_bridge_queued_messages",
+            "gauge",
+            "Messages waiting for a bridge's remote.",
+        );
+        family(
+            &mut out,
+            "midge_mqttsn_clients",
+            "gauge",
+            "MQTT-SN clients by state.",
+        );
+        for state in ["active", "asleep", "awake"] {
+            let _ = writeln!(out, "midge_mqttsn_clients{{state=\"{state}\"}} 0");
+        }
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::session::DropReason;
+
+    #[test]
+    fn every_family_has_help_and_type_and_fixed_labels_start_at_zero() {
+        let s = Sources {
+            metrics: Arc::default(),
+            drops: Arc::default(),
+            store: None,
+        };
+        s.metrics.clients_connected.store(3, Relaxed);
+        s.drops
+            .record(&Arc::from("c"), &"t".into(), DropReason::TooLarge);
+        let text = s.render();
+        assert!(text.contains("\nmidge_clients_connected 3\n"), "{text}");
+        assert!(text.contains("midge_messages_dropped_total{reason=\"too_large\"} 1\n"));
+        for reason in ["queue_full", "expired", "acl"] {
+            assert!(
+                text.contains(&format!(
+                    "midge_messages_dropped_total{{reason=\"{reason}\"}} 0\n"
+                )),
+                "{reason}"
+            );
+        }
+        assert!(text.contains("midge_mqttsn_clients{state=\"asleep\"} 0\n"));
+        // Every sample's family is declared, with HELP before TYPE.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+        // Counters end in _total (a gauge may not).
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let mut w = line.split(' ').skip(2);
+            let (name, kind) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+        }
+    }
+}
