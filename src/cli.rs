@@ -84,6 +84,17 @@ pub enum Command {
     Passwd(PasswdArgs),
     /// Generate MQTT load against a broker and report throughput and latency.
     Bench(BenchArgs),
+    /// Check a config file (and the TLS, password and ACL files it names) without
+    /// starting the broker: exit 0 when it would start, 2 with the file, line and key.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// `midge check-config -c FILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct CheckConfigArgs {
+    /// The TOML config file to check.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 /// `midge monitor URL`: attach the dashboard to a running broker.

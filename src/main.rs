@@ -76,6 +76,18 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::CheckConfig(ref a)) => {
+            return match check_config(&a.config) {
+                Ok(summary) => {
+                    println!("{}: OK ({summary})", a.config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("midge check-config: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => {}
     }
     let config = match Config::from_cli(&cli) {
@@ -149,6 +161,30 @@ fn access_from(config: &Config) -> anyhow::Result<AccessSetup> {
         a.acl_file.clone(),
     )?);
     Ok((files.clone(), Some(files)))
+}
+
+/// Everything start-up would read from `path`, without binding or opening anything:
+/// the TOML, each listener's TLS files, the password and ACL files.
+fn check_config(path: &std::path::Path) -> anyhow::Result<String> {
+    let config = Config::load(path)?;
+    for l in &config.listeners {
+        if let Some(tls) = &l.tls {
+            midge::transport::tls::TlsContext::load(tls)?;
+        }
+    }
+    access_from(&config)?;
+    Ok(format!(
+        "{} listener(s), storage {}, http {}",
+        config.listeners.len(),
+        if config.storage.in_memory {
+            "in memory".to_owned()
+        } else {
+            config.data_dir().display().to_string()
+        },
+        config
+            .http
+            .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+    ))
 }
 
 /// SIGHUP re-reads TLS certificates and the password/ACL files; connections stay up.

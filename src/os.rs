@@ -1,4 +1,5 @@
-//! The process's operating-system limits, for the broker and `midge bench` alike.
+//! The process and the operating system: the open-file limit, and CPU time and resident
+//! memory from Linux `/proc` (elsewhere `None`), for the broker's metrics and `midge bench`.
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit (every connection is a file
 /// descriptor; distributions default the soft limit to 1024) and returns the soft limit
@@ -14,4 +15,57 @@ pub fn raise_nofile() -> Option<u64> {
         }
     }
     getrlimit(Resource::Nofile).current
+}
+
+/// Linux reports `/proc/*/stat` times in USER_HZ units, fixed at 100 for user space.
+pub const TICKS_PER_SEC: f64 = 100.0;
+
+/// User + system CPU time of a process in ticks: `None` = this process.
+pub fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    parse_stat_ticks(&text)
+}
+
+/// Fields 14 (utime) and 15 (stime) of `/proc/PID/stat`; the command name (field 2) may
+/// contain spaces and parentheses, so counting starts after its last ')'.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // field 3 is the first after ')'
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident set size in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&text)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_a_tricky_name() {
+        let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 1 0";
+        assert_eq!(parse_stat_ticks(stat), Some(267));
+        assert_eq!(parse_stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn vm_rss_line() {
+        let status = "Name:\tmidge\nVmPeak:\t 100 kB\nVmRSS:\t   5120 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(5120));
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+    }
 }

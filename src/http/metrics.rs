@@ -168,7 +168,33 @@ impl Sources {
         for state in ["active", "asleep", "awake"] {
             let _ = writeln!(out, "midge_mqttsn_clients{{state=\"{state}\"}} 0");
         }
+        process(&mut out);
         out
+    }
+}
+
+/// The standard `process_*` families, where `/proc` has them (never a walk over open
+/// descriptors: that would cost per connection).
+fn process(out: &mut String) {
+    if let Some(ticks) = crate::os::cpu_ticks(None) {
+        family(
+            out,
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time.",
+        );
+        #[expect(clippy::cast_precision_loss, reason = "CPU ticks are far below 2^52")]
+        let secs = ticks as f64 / crate::os::TICKS_PER_SEC;
+        let _ = writeln!(out, "process_cpu_seconds_total {secs}");
+    }
+    if let Some(kib) = crate::os::rss_kib(std::process::id()) {
+        family(
+            out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory.",
+        );
+        let _ = writeln!(out, "process_resident_memory_bytes {}", kib * 1024);
     }
 }
 
@@ -204,6 +230,8 @@ mod tests {
             );
         }
         assert!(text.contains("midge_mqttsn_clients{state=\"asleep\"} 0\n"));
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
+        assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
         // Every sample's family is declared, with HELP before TYPE.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap_or("");

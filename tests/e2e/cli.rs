@@ -106,3 +106,42 @@ async fn bad_config_exits_2_naming_key_and_line() {
     assert!(err.contains("max_inflight"), "{err}");
     assert!(err.contains(":2:"), "line 2 named: {err}");
 }
+
+/// `midge check-config -c FILE`: the config, and the files it names, as start-up reads
+/// them, without starting anything.
+#[tokio::test]
+async fn check_config_reads_what_start_up_would_and_says_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |body: &str| {
+        let path = dir.path().join("midge.toml");
+        std::fs::write(&path, body).expect("write config");
+        async move {
+            let mut c = midge();
+            c.stdout(Stdio::piped());
+            let out = within(10.0, c.args(["check-config", "-c"]).arg(&path).output())
+                .await
+                .expect("midge runs");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let good = "[[listener]]\nbind = \"127.0.0.1:1883\"\n[http]\nbind = \"127.0.0.1:9883\"\n";
+    let (code, out, err) = check(good).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("OK (1 listener(s)") && out.contains("http 127.0.0.1:9883"),
+        "{out}"
+    );
+
+    let (code, _, err) = check("[http]\nbind = \"nowhere\"\n").await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains(":2:") && err.contains("[http] bind"), "{err}");
+
+    // A password file that is not there: named, exit 2 (start-up would fail the same way).
+    let (code, _, err) = check("[auth]\npassword_file = \"missing.passwd\"\n").await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("missing.passwd"), "{err}");
+}
