@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::bytes as b;
@@ -14,42 +14,13 @@ use crate::support::{within, Raw};
 /// `midge --headless --in-memory -l 127.0.0.1:0 --http 127.0.0.1:0`; its MQTT and HTTP
 /// addresses, read from its log.
 async fn spawn() -> (tokio::process::Child, SocketAddr, SocketAddr) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["--headless", "--in-memory", "-l", "127.0.0.1:0"])
-        .args(["--http", "127.0.0.1:0"])
-        .env("NO_COLOR", "1")
-        .env("MIDGE_LOG", "info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("midge runs");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let (mut mqtt, mut http) = (None, None);
-    within(10.0, async {
-        while mqtt.is_none() || http.is_none() {
-            let line = lines.next_line().await.expect("read stderr");
-            let line = line.expect("midge exited before serving");
-            let addr = || -> SocketAddr {
-                let rest = line.split("address=").nth(1).unwrap_or("");
-                rest.split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .parse()
-                    .expect("an address")
-            };
-            if line.contains("operations endpoint") {
-                http = Some(addr());
-            } else if line.contains("listening") {
-                mqtt = Some(addr());
-            }
-        }
-    })
+    let (child, addrs) = crate::support::spawn_midge_with(
+        &["--http", "127.0.0.1:0"],
+        &[],
+        &["listening", "operations endpoint"],
+    )
     .await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, mqtt.expect("mqtt"), http.expect("http"))
+    (child, addrs[0], addrs[1])
 }
 
 /// Sends `request` as it is and reads the whole response (the server closes).

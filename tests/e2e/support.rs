@@ -444,12 +444,25 @@ fn on_path(program: &str) -> bool {
 /// (its runtime is `main.rs`'s, not the test's); killed when dropped. Returns it and the
 /// bound address.
 pub async fn spawn_midge(env: &[(&str, &str)]) -> (tokio::process::Child, SocketAddr) {
+    let (child, addrs) = spawn_midge_with(&[], env, &["listening"]).await;
+    (child, addrs[0])
+}
+
+/// As [`spawn_midge`] with more `args`; returns, for each of `logged`, the `address=` of
+/// the first log line that contains it (the broker logs "listening address=…", the
+/// operations endpoint "operations endpoint … address=…").
+pub async fn spawn_midge_with(
+    args: &[&str],
+    env: &[(&str, &str)],
+    logged: &[&str],
+) -> (tokio::process::Child, Vec<SocketAddr>) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_midge"))
         .args(["--headless", "--in-memory", "-l", "127.0.0.1:0"])
+        .args(args)
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")
-        .env("MIDGE_LOG", "warn,midge::transport=info")
+        .env("MIDGE_LOG", "warn,midge::transport=info,midge::http=info")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -458,21 +471,26 @@ pub async fn spawn_midge(env: &[(&str, &str)]) -> (tokio::process::Child, Socket
         .expect("midge runs");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = tokio::io::BufReader::new(stderr).lines();
-    // The log line "listening address=127.0.0.1:PORT" names the bound port.
-    let addr = within(10.0, async {
-        loop {
+    let mut found: Vec<Option<SocketAddr>> = vec![None; logged.len()];
+    within(10.0, async {
+        while found.iter().any(Option::is_none) {
             let line = lines.next_line().await.expect("read stderr");
-            let line = line.expect("midge exited before listening");
+            let line = line.expect("midge exited before serving");
             // In case the log is coloured anyway: drop the escape sequences' ends.
             let line = line.replace("\u{1b}[0m", "").replace("\u{1b}[2m", "");
-            if let Some(rest) = line.split("listening address=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or("");
-                return addr.parse().expect("a socket address");
+            let Some(rest) = line.split("address=").nth(1) else {
+                continue;
+            };
+            let addr = rest.split_whitespace().next().unwrap_or("");
+            for (want, slot) in logged.iter().zip(found.iter_mut()) {
+                if slot.is_none() && line.contains(want) {
+                    *slot = Some(addr.parse().expect("a socket address"));
+                }
             }
         }
     })
     .await;
     // Drain the log so the broker never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    (child, found.into_iter().flatten().collect())
 }
