@@ -245,4 +245,31 @@ mod tests {
             assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
         }
     }
+
+    #[test]
+    fn the_grafana_dashboard_asks_only_for_families_we_export() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/grafana/midge.json");
+        let json = std::fs::read_to_string(path).expect("contrib/grafana/midge.json");
+        let text = Sources {
+            metrics: Arc::default(),
+            drops: Arc::default(),
+            store: None,
+        }
+        .render();
+        let mut asked = 0;
+        for prefix in ["midge_", "process_"] {
+            for (at, _) in json.match_indices(prefix) {
+                let name: String = json[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                asked += 1;
+                assert!(
+                    text.contains(&format!("# TYPE {name} ")),
+                    "the dashboard asks for {name}, which /metrics does not export"
+                );
+            }
+        }
+        assert!(asked > 10, "{asked} names found");
+    }
 }
