@@ -23,7 +23,7 @@ fn have(program: &str, package: &str) -> bool {
         return true;
     }
     let why = format!(
-        "not on PATH: {program} (Debian package {package}); scripts/test installs what the \
+        "not on PATH: {program} (Debian package {package}); scripts/test-deps installs what the \
          tests need"
     );
     let ci = matches!(std::env::var("CI").as_deref(), Ok("true" | "1"));

@@ -417,7 +417,7 @@ pub fn have(tools: &[Tool]) -> bool {
         return true;
     }
     let why = format!(
-        "not on PATH: {}; scripts/test installs what the tests need",
+        "not on PATH: {}; scripts/test-deps installs what the tests need",
         missing.join(", ")
     );
     assert!(!in_ci(), "{why}");

@@ -64,7 +64,7 @@ impl Mosquitto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("mosquitto runs (scripts/test installs it)");
+            .expect("mosquitto runs (scripts/test-deps installs it)");
         until_listening(port).await;
         Self {
             child,
