@@ -166,11 +166,16 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-fn parse_protocol(s: &str) -> Result<ProtocolVersion, String> {
+/// `--protocol` named no version the bench speaks (clap prints it with the flag).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?}: expected 3.1.1 or 5")]
+pub struct UnknownProtocol(String);
+
+fn parse_protocol(s: &str) -> Result<ProtocolVersion, UnknownProtocol> {
     match s {
         "3.1.1" | "311" | "4" => Ok(ProtocolVersion::V3_1_1),
         "5" | "5.0" => Ok(ProtocolVersion::V5),
-        other => Err(format!("{other:?}: expected 3.1.1 or 5")),
+        other => Err(UnknownProtocol(other.to_owned())),
     }
 }
 

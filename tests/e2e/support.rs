@@ -406,7 +406,7 @@ pub const STDBUF: Tool = Tool {
 
 /// Whether every tool a test needs is on `PATH`. With `CI=true` a missing one fails the
 /// test, naming its package; elsewhere the test prints why and skips (returns early on
-/// `false`). `scripts/test` installs them all.
+/// `false`). `scripts/test-deps` installs them all.
 pub fn have(tools: &[Tool]) -> bool {
     let missing: Vec<String> = tools
         .iter()
