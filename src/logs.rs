@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
@@ -44,12 +43,6 @@ impl LogLayer {
             gate: None,
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Default)]
@@ -98,7 +91,7 @@ where
             }
         }
         let line = LogRecord {
-            at_ms: now_ms(),
+            at_ms: crate::os::unix_ms_now(),
             level: *meta.level(),
             target: meta.target().to_owned(),
             message,

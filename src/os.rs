@@ -51,6 +51,18 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Unix milliseconds of `t` (0 before the epoch): the one wall-clock conversion the
+/// broker, its store, its logs and its monitors share.
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Unix milliseconds now.
+pub fn unix_ms_now() -> u64 {
+    unix_ms(std::time::SystemTime::now())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

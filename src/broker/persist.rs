@@ -5,7 +5,7 @@
 
 use std::num::NonZeroU16;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -29,11 +29,7 @@ pub enum RecordError {
     Bad(&'static str),
 }
 
-pub fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::os::unix_ms_now;
 
 /// Wall-clock ms for an `Instant` (past or future), relative to now.
 fn instant_to_unix(t: Instant, now: Instant, now_ms: u64) -> u64 {

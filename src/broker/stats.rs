@@ -168,8 +168,4 @@ impl ClientStats {
     }
 }
 
-/// Unix milliseconds of `t` (0 before the epoch).
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::os::unix_ms;

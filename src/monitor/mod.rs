@@ -7,10 +7,4 @@ pub mod client;
 pub mod local;
 pub mod remote;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub(crate) use crate::os::unix_ms_now as now_ms;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use super::format::{self, RecordBuilder, FILE_HEADER_LEN, OP_OVERHEAD};
 use super::{Done, Error, Keyspace, Op, Options, Req, StoreStats, SyncPolicy};
@@ -103,12 +103,6 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn entry_bytes(key: &[u8], len: u32) -> u64 {
@@ -323,7 +317,7 @@ impl Writer {
         self.stats.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.stats
             .last_durable_unix_ms
-            .store(unix_ms(), Ordering::Relaxed);
+            .store(crate::os::unix_ms_now(), Ordering::Relaxed);
     }
 
     /// Latches the first failure: the file's state after a failed write or fsync is
