@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::client::{serve, Peer};
 use super::Context;
-use crate::transport::listener::{Stack, Wrapped};
+use crate::transport::listener::{Stack, Stream};
 use crate::transport::Bound;
 
 /// Starts one accept loop per socket; they end when `shutdown` turns true.
@@ -100,27 +100,15 @@ async fn wrapped(
     else {
         return;
     };
-    let mut peer = Peer {
+    let peer = Peer {
         address,
-        ..Peer::default()
+        tls: !matches!(wrapped.stream, Stream::Ws(_)),
+        cert_identity: wrapped.cert_identity,
+        internal: false,
     };
-    match wrapped {
-        Wrapped::Ws(s) => serve(s, peer, permit, ctx).await,
-        Wrapped::Tls {
-            stream,
-            cert_identity,
-        } => {
-            peer.tls = true;
-            peer.cert_identity = cert_identity;
-            serve(stream, peer, permit, ctx).await;
-        }
-        Wrapped::Wss {
-            stream,
-            cert_identity,
-        } => {
-            peer.tls = true;
-            peer.cert_identity = cert_identity;
-            serve(stream, peer, permit, ctx).await;
-        }
+    match wrapped.stream {
+        Stream::Ws(s) => serve(s, peer, permit, ctx).await,
+        Stream::Tls(s) => serve(s, peer, permit, ctx).await,
+        Stream::Wss(s) => serve(s, peer, permit, ctx).await,
     }
 }

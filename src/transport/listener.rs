@@ -115,20 +115,21 @@ impl Bound {
 }
 
 /// A connection after its handshakes, with what TLS learnt of the peer.
+pub struct Wrapped {
+    pub stream: Stream,
+    /// The client certificate's identity (mutual TLS); `None` without one.
+    pub cert_identity: Option<String>,
+}
+
+/// The unwrapped byte stream, by stack.
 #[expect(
     clippy::large_enum_variant,
     reason = "moved once into the client task, which boxes nothing per variant"
 )]
-pub enum Wrapped {
+pub enum Stream {
     Ws(Flushing<ws::WsStream<TcpStream>>),
-    Tls {
-        stream: Flushing<TlsStream<TcpStream>>,
-        cert_identity: Option<String>,
-    },
-    Wss {
-        stream: Flushing<ws::WsStream<TlsStream<TcpStream>>>,
-        cert_identity: Option<String>,
-    },
+    Tls(Flushing<TlsStream<TcpStream>>),
+    Wss(Flushing<ws::WsStream<TlsStream<TcpStream>>>),
 }
 
 impl Stack {
@@ -149,19 +150,21 @@ impl Stack {
         match &self.tls {
             None => {
                 let ws = ws_handshake(stream, self, address, deadline, max_packet).await?;
-                Some(Wrapped::Ws(Flushing::new(ws)))
+                Some(Wrapped {
+                    stream: Stream::Ws(Flushing::new(ws)),
+                    cert_identity: None,
+                })
             }
             Some(tls) => {
                 let (stream, cert_identity) = tls_handshake(tls, stream, address, deadline).await?;
-                if self.kind == ListenerKind::Tcp {
-                    return Some(Wrapped::Tls {
-                        stream: Flushing::new(stream),
-                        cert_identity,
-                    });
-                }
-                let ws = ws_handshake(stream, self, address, deadline, max_packet).await?;
-                Some(Wrapped::Wss {
-                    stream: Flushing::new(ws),
+                let stream = if self.kind == ListenerKind::Tcp {
+                    Stream::Tls(Flushing::new(stream))
+                } else {
+                    let ws = ws_handshake(stream, self, address, deadline, max_packet).await?;
+                    Stream::Wss(Flushing::new(ws))
+                };
+                Some(Wrapped {
+                    stream,
                     cert_identity,
                 })
             }
