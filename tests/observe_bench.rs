@@ -145,6 +145,7 @@ async fn measure(n: usize) {
             metrics: metrics.clone(),
             store: None,
             drops,
+            links: Default::default(),
             started: SystemTime::now(),
             sync_mode: "never".into(),
         },

@@ -7,6 +7,7 @@ mod client;
 pub mod clock;
 pub mod drops;
 pub mod inbox;
+pub mod links;
 pub mod message;
 pub mod observe;
 pub mod persist;
@@ -83,6 +84,8 @@ pub struct Context {
     pub store: Option<crate::storage::Store>,
     /// What was dropped for whom and why (shared with the router).
     pub drops: Arc<drops::DropLog>,
+    /// Bridges' and the MQTT-SN gateway's published statistics.
+    pub links: Arc<links::Links>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +157,7 @@ impl Broker {
             trace: trace::TraceHub::default(),
             store,
             drops: router.drops(),
+            links: Arc::default(),
         });
         let bound = crate::transport::Bound::bind(&config.listeners).await?;
         let local_addrs = bound.local_addrs().to_vec();
@@ -168,6 +172,7 @@ impl Broker {
                 metrics: metrics.clone(),
                 store: ctx.store.clone(),
                 drops: ctx.drops.clone(),
+                links: ctx.links.clone(),
                 started: std::time::SystemTime::now(),
                 sync_mode: format!("{:?}", config.storage.sync).to_lowercase(),
             },
@@ -206,6 +211,11 @@ impl Broker {
     /// The listeners' handle: `listeners().reload()` re-reads TLS certificates (SIGHUP).
     pub fn listeners(&self) -> crate::transport::ListenerSet {
         self.listeners.clone()
+    }
+
+    /// Bridges' and the MQTT-SN gateway's statistics (their owners register here).
+    pub fn links(&self) -> Arc<links::Links> {
+        self.ctx.links.clone()
     }
 
     pub fn metrics(&self) -> Arc<Metrics> {

@@ -219,6 +219,7 @@ fn build_snapshot(opts: &RemoteOptions, s: &mut Shared, dropped: u64) -> Snapsho
         drops: None,
         events_dropped: dropped,
         store: None,
+        bridges: None,
     }
 }
 

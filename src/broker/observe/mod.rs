@@ -9,6 +9,7 @@
 
 pub mod admin;
 mod index;
+mod links;
 pub mod snapshot;
 pub mod sys;
 
@@ -39,6 +40,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     pub store: Option<crate::storage::Store>,
     pub drops: Arc<DropLog>,
+    /// Bridges and MQTT-SN clients.
+    pub links: Arc<crate::broker::links::Links>,
     /// When the broker started (for uptime).
     pub started: SystemTime,
     /// `[storage] sync` as configured.
@@ -225,7 +228,9 @@ impl Task {
             ids.iter()
                 .filter_map(|id| {
                     let row = self.index.row(id)?;
-                    Some(snapshot::connection(row, details.get(&**id).copied()))
+                    let mut c = snapshot::connection(row, details.get(&**id).copied());
+                    links::sn_client(&mut c, &self.parts.links.sn);
+                    Some(c)
                 })
                 .collect()
         };
@@ -248,7 +253,7 @@ impl Task {
                 connected: true,
                 own_client_id: facts.own_client_id.clone(),
             },
-            counters: snapshot::counters(m),
+            counters: links::with_links(snapshot::counters(m), &self.parts.links),
             counters_at_ms: None,
             page: Some(Page {
                 total: page.total,
@@ -267,6 +272,7 @@ impl Task {
             events_dropped: events_dropped
                 + m.tap_dropped.load(std::sync::atomic::Ordering::Relaxed),
             store,
+            bridges: Some(links::bridges(&self.parts.links)),
         })
     }
 }

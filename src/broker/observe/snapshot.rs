@@ -51,6 +51,9 @@ pub fn counters(m: &Metrics) -> model::Counters {
         retained: Some(m.retained.load(Relaxed)),
         connections_total: Some(m.connections_total.load(Relaxed)),
         auth_failures: Some(m.auth_failures.load(Relaxed)),
+        datagrams_in: None,
+        datagrams_out: None,
+        datagrams_dropped: None,
     }
 }
 
@@ -157,6 +160,8 @@ pub fn connection(row: &Row, detail: Option<&SessionDetail>) -> model::Connectio
                     .collect()
             })
             .unwrap_or_default(),
+        transport: None,
+        sn: None,
     }
 }
 

@@ -9,11 +9,13 @@
 //!   [`Command`]s the dashboard sends back.
 //! - `watch` — what the dashboard looks at ([`Watch`]), so a source builds only that and
 //!   pages the connections table ([`Page`]).
+//! - `links` — bridges and MQTT-SN clients ([`BridgeInfo`], [`SnClientInfo`]).
 //! - `link` — [`MonitorLink`] (the UI end) and [`SourceLink`] (the source end).
 //! - `fixtures` (feature `fixtures`) — a realistic busy broker with a fixed clock, for tests.
 
 mod event;
 mod link;
+mod links;
 mod snapshot;
 mod watch;
 
@@ -22,6 +24,7 @@ pub mod fixtures;
 
 pub use event::{Command, Event, Level, LogLine, Message, TraceLine};
 pub use link::{link, MonitorLink, SourceLink};
+pub use links::{BridgeInfo, BridgeState, SnClientInfo, SnState};
 pub use snapshot::{
     ConnectionInfo, Counters, Direction, DropInfo, DropReason, InflightInfo, InflightState,
     ProtocolLabel, QueuedInfo, Snapshot, SourceInfo, SourceKind, StoreInfo, SubscriptionInfo,

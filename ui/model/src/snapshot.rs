@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub events_dropped: u64,
     /// The durable store; `None` when the broker runs in memory or the source can't see it.
     pub store: Option<StoreInfo>,
+    /// Configured bridges; `None` when the source can't see them.
+    pub bridges: Option<Vec<crate::BridgeInfo>>,
 }
 
 /// The broker's durable store: size, commit activity, and the window a crash would lose.
@@ -121,6 +123,11 @@ pub struct Counters {
     pub connections_total: Option<u64>,
     /// Total failed authentications since start.
     pub auth_failures: Option<u64>,
+    /// MQTT-SN gateway datagrams (totals); `None` without a gateway.
+    pub datagrams_in: Option<u64>,
+    pub datagrams_out: Option<u64>,
+    /// Malformed, unexpected or over-limit datagrams that were discarded.
+    pub datagrams_dropped: Option<u64>,
 }
 
 /// MQTT protocol version of a session.
@@ -214,6 +221,10 @@ pub struct ConnectionInfo {
     pub dropped: u64,
     /// The head of the queue, at most ~20 entries.
     pub queue_preview: Vec<QueuedInfo>,
+    /// How the client reaches the broker when not plain MQTT, e.g. `mqtt-sn/udp`.
+    pub transport: Option<String>,
+    /// The MQTT-SN gateway's view of the client (topic ids, sleep state).
+    pub sn: Option<crate::SnClientInfo>,
 }
 
 /// Direction of a packet or an in-flight message, seen from the broker.
