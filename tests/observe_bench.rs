@@ -46,6 +46,7 @@ fn stats(i: usize) -> Arc<ClientStats> {
         connected_since: SystemTime::now(),
         clean_start: true,
         internal: false,
+        bridge: false,
     })
 }
 

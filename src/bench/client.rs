@@ -85,6 +85,7 @@ impl Client {
             will: None,
             username: None,
             password: None,
+            bridge: false,
         };
         client.send(&Packet::Connect(Box::new(connect)));
         client.flush().await?;

@@ -51,6 +51,19 @@ pub fn reserved_for_broker(topic: &str) -> bool {
     topic.starts_with("$SYS") || topic.starts_with("$share")
 }
 
+/// The CONNECT user property with which a v5 bridge says it is one (v3 bridges set bit
+/// 0x80 of the protocol level instead).
+pub const BRIDGE_PROPERTY: &str = "midge-bridge";
+
+/// The one `$SYS` topic a bridge may publish (and name as its will): its own state,
+/// `$SYS/broker/connection/<client_id>/state`, as Mosquitto's bridges do.
+pub fn bridge_state_topic(topic: &str, client_id: &str) -> bool {
+    topic
+        .strip_prefix("$SYS/broker/connection/")
+        .and_then(|rest| rest.strip_suffix("/state"))
+        == Some(client_id)
+}
+
 /// No password file and no ACL: anonymous clients allowed or not.
 pub struct Open {
     pub allow_anonymous: bool,

@@ -249,17 +249,33 @@ impl Broker {
     /// An in-process client connection, served like any socket (the dashboard's own
     /// client). Returns the client's end.
     pub fn connect_local(&self, label: &str) -> tokio::io::DuplexStream {
+        self.connect_peer(Peer {
+            address: label.to_owned(),
+            internal: true,
+            ..Peer::default()
+        })
+    }
+
+    /// The local side of a bridge: an in-process connection that is not authenticated
+    /// but passes the ACL under its client id, and is treated as a bridge (never sent its
+    /// own messages, loop guard, its `$SYS/broker/connection/<id>/state`).
+    pub fn connect_bridge(&self, label: &str) -> tokio::io::DuplexStream {
+        self.connect_peer(Peer {
+            address: label.to_owned(),
+            bridge: true,
+            ..Peer::default()
+        })
+    }
+
+    /// An in-process connection for `peer` (e.g. an MQTT-SN client behind the gateway,
+    /// whose mapped user goes in `cert_identity`), served like any socket. Returns the
+    /// client's end; it closes at once when `max_connections` is reached.
+    pub fn connect_peer(&self, peer: Peer) -> tokio::io::DuplexStream {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let ctx = self.ctx.clone();
-        let label = label.to_owned();
         tokio::spawn(async move {
             let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
                 return;
-            };
-            let peer = Peer {
-                address: label,
-                internal: true,
-                ..Peer::default()
             };
             client::serve(server, peer, permit, ctx).await;
         });

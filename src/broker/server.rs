@@ -105,6 +105,7 @@ async fn wrapped(
         tls: !matches!(wrapped.stream, Stream::Ws(_)),
         cert_identity: wrapped.cert_identity,
         internal: false,
+        bridge: false,
     };
     match wrapped.stream {
         Stream::Ws(s) => serve(s, peer, permit, ctx).await,

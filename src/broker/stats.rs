@@ -85,6 +85,11 @@ pub struct ClientInfo {
     pub clean_start: bool,
     /// The broker's own in-process client: exempt from authentication and the ACL.
     pub internal: bool,
+    /// A bridge between brokers: an incoming one (protocol level 0x83/0x84, or v5 with
+    /// the user property `midge-bridge`) or the local side of one of ours. It is never
+    /// sent its own messages back, sees the retain flag as published, and may report
+    /// its state on `$SYS/broker/connection/<client_id>/state`.
+    pub bridge: bool,
 }
 
 /// Which acknowledgement a QoS 1/2 exchange waits for.

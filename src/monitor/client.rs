@@ -101,6 +101,7 @@ where
         will: None,
         username: opts.username.as_deref().map(ByteStr::from),
         password: opts.password.clone(),
+        bridge: false,
     })));
     writer.flush().await?;
     match tokio::time::timeout(Duration::from_secs(10), reader.read_packet()).await {

@@ -15,15 +15,19 @@ const WILL: u8 = 0x04;
 const CLEAN_START: u8 = 0x02;
 const RESERVED: u8 = 0x01;
 
-/// Protocol name and level → version. A known name with another level is answered with
-/// CONNACK 0x01 / 0x84 by the broker, so it gets its own error.
-fn read_protocol(r: &mut Reader) -> Result<ProtocolVersion, DecodeError> {
+/// Bit 7 of a 3.x protocol level marks a bridge (Mosquitto's `try_private`): 0x83, 0x84.
+const BRIDGE_LEVEL: u8 = 0x80;
+
+/// Protocol name and level → (version, bridge). A known name with another level is
+/// answered with CONNACK 0x01 / 0x84 by the broker, so it gets its own error.
+fn read_protocol(r: &mut Reader) -> Result<(ProtocolVersion, bool), DecodeError> {
     let name = r.binary()?;
     let level = r.u8()?;
-    match (&name[..], level) {
-        (b"MQTT", 4) => Ok(ProtocolVersion::V3_1_1),
-        (b"MQTT", 5) => Ok(ProtocolVersion::V5),
-        (b"MQIsdp", 3) => Ok(ProtocolVersion::V3_1),
+    let bridge = level == 4 | BRIDGE_LEVEL || level == 3 | BRIDGE_LEVEL;
+    match (&name[..], level & !BRIDGE_LEVEL) {
+        (b"MQTT", 4) => Ok((ProtocolVersion::V3_1_1, bridge)),
+        (b"MQTT", 5) if !bridge => Ok((ProtocolVersion::V5, false)),
+        (b"MQIsdp", 3) => Ok((ProtocolVersion::V3_1, bridge)),
         (b"MQTT" | b"MQIsdp", _) => Err(DecodeError::UnsupportedProtocolVersion(level)),
         _ => Err(DecodeError::Protocol(
             "[MQTT-3.1.2-1] unknown protocol name",
@@ -32,7 +36,7 @@ fn read_protocol(r: &mut Reader) -> Result<ProtocolVersion, DecodeError> {
 }
 
 pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
-    let protocol = read_protocol(r)?;
+    let (protocol, bridge) = read_protocol(r)?;
     let v5 = protocol.is_v5();
     let flags = r.u8()?;
     if flags & RESERVED != 0 {
@@ -104,6 +108,7 @@ pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
         will,
         username,
         password,
+        bridge,
     })
 }
 
@@ -139,7 +144,8 @@ pub(crate) fn body_len(c: &Connect) -> usize {
 pub(crate) fn write(c: &Connect, buf: &mut BytesMut) {
     let v5 = c.protocol.is_v5();
     put_bin(buf, protocol_name(c.protocol));
-    buf.put_u8(c.protocol.level());
+    let bridge = if c.bridge && !v5 { BRIDGE_LEVEL } else { 0 };
+    buf.put_u8(c.protocol.level() | bridge);
     let mut flags = 0;
     if c.clean_start {
         flags |= CLEAN_START;

@@ -212,6 +212,9 @@ pub struct Connect {
     pub will: Option<LastWill>,
     pub username: Option<ByteStr>,
     pub password: Option<Bytes>,
+    /// A bridge between brokers (MQTT 3.x only): the protocol level has bit 0x80 set
+    /// (Mosquitto's `try_private`), asking not to be sent its own messages back.
+    pub bridge: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

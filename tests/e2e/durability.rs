@@ -140,6 +140,7 @@ impl Client {
             will: None,
             username: None,
             password: None,
+            bridge: false,
         })))
         .await;
         match c.recv(10.0).await {

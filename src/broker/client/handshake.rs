@@ -82,6 +82,7 @@ where
             connected_since: SystemTime::now(),
             clean_start: connect.clean_start,
             internal: peer.internal,
+            bridge: is_bridge(&connect, &peer),
         };
         let registered = register(&connect, info, &ctx).await?;
         Ok::<_, Refusal>((client_id, assigned, keep_alive, registered))
@@ -231,7 +232,7 @@ async fn authenticate(
         None => connect.username.as_ref().map(|u| u.to_string()),
     };
     let access = &ctx.options.access;
-    let verdict = if peer.cert_identity.is_some() || peer.internal {
+    let verdict = if peer.cert_identity.is_some() || peer.internal || peer.bridge {
         Ok(())
     } else if access.authenticate_is_cheap() {
         access.authenticate(username.as_deref(), connect.password.as_deref())
@@ -264,13 +265,27 @@ fn will_allowed(
         return Ok(());
     };
     let access = &ctx.options.access;
+    let reserved = crate::broker::access::reserved_for_broker(&will.topic)
+        && !(is_bridge(connect, peer)
+            && crate::broker::access::bridge_state_topic(&will.topic, client_id));
     if !peer.internal
-        && (crate::broker::access::reserved_for_broker(&will.topic)
-            || access.has_acl() && !access.allow_publish(client_id, username, &will.topic))
+        && (reserved || access.has_acl() && !access.allow_publish(client_id, username, &will.topic))
     {
         return Err(Refusal::WillTopic(will.topic.to_string()));
     }
     Ok(())
+}
+
+/// A bridge between brokers: ours (in-process), a 3.x one with level | 0x80, or a v5 one
+/// that says so with the user property `midge-bridge`.
+fn is_bridge(connect: &Connect, peer: &super::Peer) -> bool {
+    peer.bridge
+        || connect.bridge
+        || connect
+            .properties
+            .user_properties
+            .iter()
+            .any(|(k, _)| &**k == crate::broker::access::BRIDGE_PROPERTY)
 }
 
 /// Keep-alive: v5 clients are told a lower value with Server Keep Alive; v3 clients

@@ -156,8 +156,11 @@ where
         }
         let mut reason = ReasonCode::Success;
         let access = &self.ctx.options.access;
-        if !self.stats.info.internal
-            && (crate::broker::access::reserved_for_broker(&topic)
+        let info = &self.stats.info;
+        let reserved = crate::broker::access::reserved_for_broker(&topic)
+            && !(info.bridge && crate::broker::access::bridge_state_topic(&topic, &self.client_id));
+        if !info.internal
+            && (reserved
                 || access.has_acl()
                     && !access.allow_publish(
                         &self.client_id,
@@ -404,6 +407,14 @@ where
                 ReasonCode::granted(options.qos)
             };
             if !reason.is_error() {
+                let mut options = options;
+                if self.stats.info.bridge && shared == Ok(None) {
+                    // A bridge never gets its own messages back (the loop it would make)
+                    // and forwards retained flags as they were published, as Mosquitto's
+                    // `try_private` asks.
+                    options.no_local = true;
+                    options.retain_as_published = true;
+                }
                 accepted.push(NewSubscription {
                     filter,
                     options,

@@ -81,6 +81,9 @@ pub struct Peer {
     /// The broker's own in-process client (the dashboard): trusted, not authenticated,
     /// not subject to the ACL.
     pub internal: bool,
+    /// The local side of one of this broker's bridges (in-process): not authenticated
+    /// (the operator configured it), but subject to the ACL under its client id.
+    pub bridge: bool,
 }
 
 /// `[limits] max_publish_rate` for one client: a token bucket. Over the rate, the client

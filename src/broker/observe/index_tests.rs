@@ -24,6 +24,7 @@ fn stats(id: &str, user: Option<&str>, since_s: u64, v: ProtocolVersion) -> Arc<
         connected_since: SystemTime::UNIX_EPOCH + Duration::from_secs(since_s),
         clean_start: true,
         internal: false,
+        bridge: false,
     })
 }
 

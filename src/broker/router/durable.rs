@@ -213,6 +213,7 @@ impl Router {
                 connected_since: SystemTime::now() - elapsed,
                 clean_start: false,
                 internal: false,
+                bridge: false,
             });
             let expires_at =
                 (r.session_expiry != u32::MAX).then(|| now + Duration::from_secs(left));

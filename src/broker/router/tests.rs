@@ -100,6 +100,7 @@ impl Harness {
             connected_since: SystemTime::now(),
             clean_start,
             internal: false,
+            bridge: false,
         });
         let (reply, rx) = oneshot::channel();
         let req = ConnectRequest {

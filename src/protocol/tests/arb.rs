@@ -227,6 +227,8 @@ fn connect() -> impl Strategy<Value = Packet> {
                         will,
                         username,
                         password,
+                        // Bridges (level | 0x80) exist in 3.x only.
+                        bridge: !v5 && keep_alive % 2 == 1,
                     }))
                 },
             )

@@ -20,6 +20,7 @@ fn connect(protocol: ProtocolVersion, client_id: &str) -> Connect {
         will: None,
         username: None,
         password: None,
+        bridge: false,
     }
 }
 
