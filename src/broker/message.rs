@@ -1,6 +1,6 @@
 //! The message as the broker carries it: decoded once, shared by every subscriber.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +30,36 @@ pub struct Message {
     pub publisher: Option<ClientId>,
     /// When its bytes were read: its place among other clients' packets.
     pub received_at: Instant,
+    /// Its identity across bridged brokers (the loop guard): set when it arrives from a
+    /// bridge carrying one, else on its first delivery to a bridge.
+    pub origin: OnceLock<Origin>,
+}
+
+/// Which broker first accepted a message, and its number there. Carried between midges
+/// as the v5 user property [`Origin::PROPERTY`] = `"<broker hex>:<seq>"`, so a message
+/// that reaches a broker twice (two bridge paths, a ring) is delivered there once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub broker: u64,
+    pub seq: u64,
+}
+
+impl Origin {
+    pub const PROPERTY: &'static str = "midge-origin";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let (broker, seq) = s.split_once(':')?;
+        Some(Self {
+            broker: u64::from_str_radix(broker, 16).ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}:{}", self.broker, self.seq)
+    }
 }
 
 impl Message {
@@ -51,6 +81,7 @@ impl Message {
             expires_at,
             publisher,
             received_at: now,
+            origin: OnceLock::new(),
         }
     }
 
@@ -71,6 +102,7 @@ impl Message {
             expires_at,
             publisher: None,
             received_at: now,
+            origin: OnceLock::new(),
         }
     }
 
@@ -85,6 +117,7 @@ impl Message {
             expires_at: None,
             publisher: None,
             received_at: super::clock::now(),
+            origin: OnceLock::new(),
         }
     }
 

@@ -47,6 +47,10 @@ pub struct BrokerOptions {
     /// `$SYS` publish interval; `None` = off.
     pub sys_interval: Option<Duration>,
     pub access: Arc<dyn Access>,
+    /// This broker's identity in bridge loop guards (`midge-origin`); random per start.
+    pub broker_id: u64,
+    /// The next `midge-origin` sequence number (assigned on first delivery to a bridge).
+    pub origin_seq: std::sync::atomic::AtomicU64,
 }
 
 impl BrokerOptions {
@@ -65,7 +69,32 @@ impl BrokerOptions {
             sys_interval: (c.sys.interval_secs > 0)
                 .then(|| Duration::from_secs(c.sys.interval_secs)),
             access,
+            broker_id: random_id(),
+            origin_seq: std::sync::atomic::AtomicU64::new(1),
         }
+    }
+}
+
+impl BrokerOptions {
+    /// The message's loop-guard identity, numbered here if it has none yet.
+    pub fn origin_of(&self, msg: &message::Message) -> message::Origin {
+        *msg.origin.get_or_init(|| message::Origin {
+            broker: self.broker_id,
+            seq: self
+                .origin_seq
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+}
+
+/// A random broker id; the clock's nanoseconds if the OS has no randomness to give.
+fn random_id() -> u64 {
+    let mut b = [0u8; 8];
+    match getrandom::fill(&mut b) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
     }
 }
 

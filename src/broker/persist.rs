@@ -132,6 +132,7 @@ pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
         expires_at: (expires != 0).then(|| unix_to_instant(expires, now, unix_ms_now())),
         publisher: (!publisher.is_empty()).then(|| Arc::from(publisher)),
         received_at: now,
+        origin: std::sync::OnceLock::new(),
     })
 }
 

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     pub auth_failures: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Bridged messages not routed because this broker had seen them (the loop guard).
+    pub loop_dropped: AtomicU64,
     /// Gauge: clients online now.
     pub clients_connected: AtomicU64,
     /// Gauge: the most clients online at once.

@@ -14,7 +14,7 @@ use crate::protocol::{
 };
 
 use super::{Client, End, Error, Next, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
-use crate::broker::message::Message;
+use crate::broker::message::{Message, Origin};
 use crate::broker::persist;
 use crate::broker::router::{NewSubscription, RouterMsg};
 use crate::broker::session::{PubRecOutcome, SessionError};
@@ -347,8 +347,17 @@ where
         topic: ByteStr,
         durable: bool,
     ) -> (RouterMsg, Option<oneshot::Receiver<bool>>) {
+        let mut p = p;
+        let origin = if self.stats.info.bridge {
+            take_origin(&mut p.properties)
+        } else {
+            None
+        };
         let mut msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
         msg.received_at = self.read_at;
+        if let Some(o) = origin {
+            let _ = msg.origin.set(o);
+        }
         let msg = Arc::new(msg);
         if durable && self.ctx.store.is_some() {
             let (tx, rx) = oneshot::channel();
@@ -477,4 +486,14 @@ where
         }));
         Ok(())
     }
+}
+
+/// A bridge's `midge-origin` user property, removed from what subscribers will see.
+fn take_origin(props: &mut crate::protocol::Properties) -> Option<Origin> {
+    let at = props
+        .user_properties
+        .iter()
+        .position(|(k, _)| &**k == Origin::PROPERTY)?;
+    let (_, v) = props.user_properties.remove(at);
+    Origin::parse(&v)
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::protocol::{Ack, ByteStr, Packet, Properties, Publish, PublishRef, QoS, QosPid};
 
 use super::Client;
-use crate::broker::message::{Delivery, Message};
+use crate::broker::message::{Delivery, Message, Origin};
 use crate::broker::session::{DropReason, Outgoing};
 
 impl<R, W> Client<R, W>
@@ -153,12 +153,22 @@ where
                     }
                 }
             }
+            let bridge = self.stats.info.bridge;
             // The message's own properties serve as they are unless something differs.
-            if expiry.is_some() || !d.sub_ids.is_empty() || alias.is_some() {
+            if expiry.is_some() || !d.sub_ids.is_empty() || alias.is_some() || bridge {
                 let mut props = d.msg.properties().clone();
                 props.message_expiry_interval = expiry;
                 props.subscription_identifiers.clone_from(&d.sub_ids);
                 props.topic_alias = alias;
+                if bridge {
+                    // The loop guard: the next broker delivers it once, and never back here.
+                    let o = self.ctx.options.origin_of(&d.msg);
+                    let key = ByteStr::from(Origin::PROPERTY);
+                    props.user_properties.retain(|(k, _)| *k != key);
+                    props
+                        .user_properties
+                        .push((key, ByteStr::from(o.to_string())));
+                }
                 rw.properties = Some(props);
             }
         }

@@ -7,6 +7,7 @@
 
 mod connect;
 mod durable;
+mod loops;
 mod publish;
 mod recent;
 mod subs;
@@ -146,6 +147,8 @@ pub struct Router {
     drops: Arc<DropLog>,
     /// The last messages routed, for SUBSCRIBEs that arrived before them.
     recent: recent::Recent,
+    /// Bridged messages already seen, by origin (the loop guard).
+    loops: loops::LoopGuard,
     /// Reused buffers of `publish` (no allocation per message).
     scratch: Vec<super::trie::Matched>,
     scratch_out: Vec<(ClientId, Delivery, publish::Target)>,
@@ -155,6 +158,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(options: Arc<BrokerOptions>, metrics: Arc<Metrics>) -> Self {
+        let own_id = options.broker_id;
         Self {
             options,
             metrics,
@@ -168,6 +172,7 @@ impl Router {
             admin: None,
             drops: Arc::default(),
             recent: recent::Recent::default(),
+            loops: loops::LoopGuard::new(own_id),
             scratch: Vec::new(),
             scratch_out: Vec::new(),
             store: None,

@@ -32,6 +32,17 @@ impl Router {
             }
             return;
         }
+        // The loop guard: a bridged message seen here before is not routed again.
+        if let Some(&origin) = msg.origin.get() {
+            if !self.loops.first_sight(origin) {
+                self.metrics.loop_dropped.fetch_add(1, Relaxed);
+                tracing::debug!(topic = %msg.topic, %origin, "bridged message seen before: not routed");
+                if let Some(tx) = durable {
+                    let _ = tx.send(true);
+                }
+                return;
+            }
+        }
         let mut ops = Vec::new();
         if msg.retain {
             // An empty retained payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
