@@ -81,6 +81,16 @@ pub struct BenchArgs {
     #[arg(short, long, default_value_t = 1883)]
     pub port: u16,
 
+    /// Subscribers connect to this host instead (with --sub-port): messages then cross
+    /// whatever links the two brokers, e.g. a bridge [default: --host]
+    #[arg(long, value_name = "HOST")]
+    pub sub_host: Option<String>,
+
+    /// Subscribers connect to this port instead, e.g. a bridge's remote broker
+    /// [default: --port]
+    #[arg(long, value_name = "PORT")]
+    pub sub_port: Option<u16>,
+
     /// MQTT version: 3.1.1 or 5
     #[arg(long = "protocol", default_value = "3.1.1", value_parser = parse_protocol)]
     pub protocol: ProtocolVersion,
@@ -184,6 +194,8 @@ fn parse_protocol(s: &str) -> Result<ProtocolVersion, UnknownProtocol> {
 pub struct BenchOptions {
     pub scenario: Scenario,
     pub addr: SocketAddr,
+    /// Where subscribers connect (another broker bridged to `addr`); `None`: `addr`.
+    pub sub_addr: Option<SocketAddr>,
     pub label: String,
     pub protocol: ProtocolVersion,
     pub qos: QoS,
@@ -214,6 +226,7 @@ impl BenchOptions {
         Self {
             scenario,
             addr,
+            sub_addr: None,
             label: addr.to_string(),
             protocol: ProtocolVersion::V3_1_1,
             qos: QoS::AtMostOnce,
@@ -238,16 +251,27 @@ impl BenchOptions {
 
     /// Resolves the host name and checks the combinations clap cannot.
     pub fn from_args(a: &BenchArgs) -> Result<Self, BenchError> {
-        let addr = (a.host.as_str(), a.port)
-            .to_socket_addrs()
-            .map_err(|e| BenchError::Io(format!("resolve {}", a.host), e))?
-            .next()
-            .ok_or_else(|| BenchError::Usage(format!("{}: no address", a.host)))?;
+        let resolve = |host: &str, port: u16| {
+            (host, port)
+                .to_socket_addrs()
+                .map_err(|e| BenchError::Io(format!("resolve {host}"), e))?
+                .next()
+                .ok_or_else(|| BenchError::Usage(format!("{host}: no address")))
+        };
+        let addr = resolve(&a.host, a.port)?;
+        let sub_addr = match (&a.sub_host, a.sub_port) {
+            (None, None) => None,
+            (h, p) => Some(resolve(
+                h.as_deref().unwrap_or(&a.host),
+                p.unwrap_or(a.port),
+            )?),
+        };
         let qos = QoS::try_from(a.qos).map_err(|q| BenchError::Usage(format!("QoS {q}")))?;
         let to_usize = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
         Ok(Self {
             scenario: a.scenario,
             addr,
+            sub_addr,
             label: a
                 .label
                 .clone()
