@@ -16,7 +16,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use midge::broker::observe::SourceFacts;
 use midge::broker::{Access, Broker, FileAccess, Open};
-use midge::cli::{Cli, Command};
+use midge::cli::{Cli, Command, LogFormat};
 use midge::config::Config;
 use midge::logs::LogLayer;
 
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if cli.headless {
-        run_headless(config)
+        run_headless(config, cli.log_format)
     } else {
         run_dashboard(config)
     };
@@ -256,22 +256,38 @@ fn raise_open_file_limit(config: &Config) {
     }
 }
 
-/// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
-fn run_headless(config: Config) -> anyhow::Result<()> {
+/// A headless log layer writing to `writer` in `format`.
+fn log_layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
+        // Message and fields at the top level (what log pipelines index); the span list
+        // is left out: the current span carries the connection's client id.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+    }
+}
+
+/// Broker only; logs to stderr (and `--log-file`) as `format`; SIGINT/SIGTERM stop it
+/// gracefully.
+fn run_headless(config: Config, format: LogFormat) -> anyhow::Result<()> {
     let file_layer = match &config.log_file {
-        Some(p) => Some(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(open_log(p)?),
-        ),
+        Some(p) => Some(log_layer(format, open_log(p)?, false)),
         None => None,
     };
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
+        .with(log_layer(format, std::io::stderr, true).with_filter(filter()))
         .with(file_layer.with_filter(filter()))
         .with(midge::logs::ring().layer().with_filter(filter()))
         .init();
