@@ -104,6 +104,17 @@ pub enum Command {
     /// Check a config file (and the TLS, password and ACL files it names) without
     /// starting the broker: exit 0 when it would start, 2 with the file, line and key.
     CheckConfig(CheckConfigArgs),
+    /// Print the midge.toml equivalent of a mosquitto.conf, with a `# not carried:`
+    /// comment for each option midge cannot take, and why.
+    ImportMosquitto(ImportMosquittoArgs),
+}
+
+/// `midge import-mosquitto FILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ImportMosquittoArgs {
+    /// The mosquitto.conf to convert; the TOML goes to stdout.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `midge check-config -c FILE`.

@@ -88,6 +88,28 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::ImportMosquitto(ref a)) => {
+            return match std::fs::read_to_string(&a.file) {
+                Ok(text) => {
+                    let imported = midge::config::mosquitto::import(&text);
+                    print!("{}", imported.toml);
+                    if !imported.not_carried.is_empty() {
+                        eprintln!(
+                            "midge import-mosquitto: {} option(s) not carried; see the `# not carried:` lines",
+                            imported.not_carried.len()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "midge import-mosquitto: cannot read {}: {e}",
+                        a.file.display()
+                    );
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => {}
     }
     let config = match Config::from_cli(&cli) {

@@ -15,16 +15,19 @@ use crate::support::{have, within, Raw, PROMTOOL};
 async fn fsync_histogram_and_listener_connections_follow_traffic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8 path");
-    let (_midge, mqtt, http) = super::spawn(&[
-        "--data-dir",
-        data,
-        "-l",
-        "127.0.0.1:0",
-        "-l",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ])
+    let (_midge, mqtt, http) = super::spawn(
+        &[
+            "--data-dir",
+            data,
+            "-l",
+            "127.0.0.1:0",
+            "-l",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        2,
+    )
     .await;
     let http = http.expect("operations endpoint");
     let (a, b_) = (mqtt[0], mqtt[1]);

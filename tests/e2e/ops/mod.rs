@@ -2,6 +2,7 @@
 //! Prometheus parser and `promtool`, `import-mosquitto`, the systemd unit and the
 //! container image.
 
+mod import;
 mod logs;
 mod metrics;
 
@@ -13,9 +14,13 @@ use tokio::process::{Child, Command};
 
 use crate::support::within;
 
-/// The real binary, headless with `args` (and no default listener or storage flags);
-/// returns it, every "listening" address in order, and the operations endpoint's.
-pub(crate) async fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>, Option<SocketAddr>) {
+/// The real binary, headless with `args` (and no default listener or storage flags), once
+/// `listeners` sockets (and, with `--http`, the operations endpoint) are bound; returns it,
+/// the listeners' addresses in order, and the endpoint's.
+pub(crate) async fn spawn(
+    args: &[&str],
+    listeners: usize,
+) -> (Child, Vec<SocketAddr>, Option<SocketAddr>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
         .arg("--headless")
         .args(args)
@@ -55,7 +60,7 @@ pub(crate) async fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>, Option<Sock
             }
             if line.contains("listening") {
                 mqtt.push(addr);
-                if !want_http {
+                if !want_http && mqtt.len() == listeners {
                     break;
                 }
             }
