@@ -286,7 +286,7 @@ where
 {
     match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_ansi(ansi)
+            .with_ansi(ansi && std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(writer)
             .boxed(),
         // Message and fields at the top level (what log pipelines index); the span list
@@ -322,6 +322,10 @@ fn run_headless(config: Config, format: LogFormat) -> anyhow::Result<()> {
             midge::http::start(addr, &broker).await?;
         }
         reload_on_sighup(&broker, files);
+        midge::transport::watch::reload_on_change(
+            broker.listeners(),
+            midge::transport::watch::POLL,
+        );
         wait_for_signal().await;
         tracing::info!("shutting down");
         broker.shutdown(Duration::from_secs(2)).await;
@@ -363,6 +367,10 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         }
         // SIGHUP here means the terminal went away, not "reload"; that is headless only.
         let _ = files;
+        midge::transport::watch::reload_on_change(
+            broker.listeners(),
+            midge::transport::watch::POLL,
+        );
         exit_on_terminal_signals();
         anyhow::Ok(broker)
     })?;

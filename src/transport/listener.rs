@@ -62,6 +62,18 @@ pub struct ListenerSet {
 }
 
 impl ListenerSet {
+    /// Every TLS file the listeners read (certificates, keys, client CAs).
+    pub fn tls_files(&self) -> Vec<std::path::PathBuf> {
+        self.tls
+            .iter()
+            .flat_map(|t| {
+                t.files()
+                    .map(std::path::Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Every listener's connection counts, in config order.
     pub fn stats(&self) -> &[Arc<ListenerStats>] {
         &self.stats

@@ -16,6 +16,7 @@ mod counted;
 mod flush;
 pub mod listener;
 pub mod tls;
+pub mod watch;
 pub mod ws;
 mod x509;
 
