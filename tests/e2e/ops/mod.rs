@@ -6,6 +6,7 @@ mod container;
 mod import;
 mod logs;
 mod metrics;
+mod systemd;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
