@@ -71,8 +71,25 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
 
+    /// Headless log lines as `text` or `json` [default: text]
+    ///
+    /// json: one object per line (stderr and --log-file) with timestamp, level, target,
+    /// message, the event's fields beside them, and the current span's fields under "span".
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// How a headless broker writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (tracing's default format).
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
 }
 
 /// The subcommands; `None` in [`Cli::command`] means "run the broker".
@@ -87,6 +104,17 @@ pub enum Command {
     /// Check a config file (and the TLS, password and ACL files it names) without
     /// starting the broker: exit 0 when it would start, 2 with the file, line and key.
     CheckConfig(CheckConfigArgs),
+    /// Print the midge.toml equivalent of a mosquitto.conf, with a `# not carried:`
+    /// comment for each option midge cannot take, and why.
+    ImportMosquitto(ImportMosquittoArgs),
+}
+
+/// `midge import-mosquitto FILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ImportMosquittoArgs {
+    /// The mosquitto.conf to convert; the TOML goes to stdout.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `midge check-config -c FILE`.

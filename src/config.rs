@@ -9,6 +9,7 @@
 //! listener is configured anywhere, the broker listens on [`DEFAULT_LISTEN`].
 
 mod file;
+pub mod mosquitto;
 #[cfg(test)]
 mod tests;
 

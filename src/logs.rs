@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::fmt::format::DefaultFields;
-use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::{FormatFields as _, FormattedFields};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
@@ -68,10 +68,51 @@ impl Visit for Fields {
     }
 }
 
+/// Marks span fields this layer formatted itself, because no text `fmt` layer did (the
+/// JSON one stores its own kind): only then does this layer keep them up to date.
+struct OwnSpanFields;
+
 impl<S> Layer<S> for LogLayer
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if ext.get_mut::<FormattedFields<DefaultFields>>().is_some() {
+            return;
+        }
+        let mut fields = FormattedFields::<DefaultFields>::new(String::new());
+        if DefaultFields::new()
+            .format_fields(fields.as_writer(), attrs)
+            .is_ok()
+        {
+            ext.insert(fields);
+            ext.insert(OwnSpanFields);
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: Context<'_, S>,
+    ) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if ext.get_mut::<OwnSpanFields>().is_none() {
+            return;
+        }
+        if let Some(fields) = ext.get_mut::<FormattedFields<DefaultFields>>() {
+            let _ = DefaultFields::new().add_fields(fields, values);
+        }
+    }
+
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         if self.gate.is_some_and(|g| !g.load(Relaxed)) {
             return;
@@ -202,5 +243,25 @@ mod tests {
         assert_eq!(line.level, tracing::Level::WARN);
         assert_eq!(line.message, "an admin sees this client_id=c1");
         assert!(ring().lines_after(*seq).0.is_empty());
+    }
+
+    #[test]
+    fn span_fields_reach_the_records_without_a_text_fmt_layer() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let (tx, mut rx) = mpsc::channel(8);
+        // The JSON layer stores span fields in its own format; the records still carry them.
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::sink),
+            )
+            .with(LogLayer::new(tx, Arc::default()));
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let span = tracing::info_span!("conn", peer = 7, client_id = tracing::field::Empty);
+        span.record("client_id", "c9");
+        span.in_scope(|| tracing::info!("inside"));
+        let line = rx.try_recv().expect("a record");
+        assert_eq!(line.message, "inside [peer=7 client_id=\"c9\"]");
     }
 }

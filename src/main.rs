@@ -16,7 +16,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use midge::broker::observe::SourceFacts;
 use midge::broker::{Access, Broker, FileAccess, Open};
-use midge::cli::{Cli, Command};
+use midge::cli::{Cli, Command, LogFormat};
 use midge::config::Config;
 use midge::logs::LogLayer;
 
@@ -88,6 +88,28 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::ImportMosquitto(ref a)) => {
+            return match std::fs::read_to_string(&a.file) {
+                Ok(text) => {
+                    let imported = midge::config::mosquitto::import(&text);
+                    print!("{}", imported.toml);
+                    if !imported.not_carried.is_empty() {
+                        eprintln!(
+                            "midge import-mosquitto: {} option(s) not carried; see the `# not carried:` lines",
+                            imported.not_carried.len()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "midge import-mosquitto: cannot read {}: {e}",
+                        a.file.display()
+                    );
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => {}
     }
     let config = match Config::from_cli(&cli) {
@@ -98,7 +120,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if cli.headless {
-        run_headless(config)
+        run_headless(config, cli.log_format)
     } else {
         run_dashboard(config)
     };
@@ -256,22 +278,38 @@ fn raise_open_file_limit(config: &Config) {
     }
 }
 
-/// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
-fn run_headless(config: Config) -> anyhow::Result<()> {
+/// A headless log layer writing to `writer` in `format`.
+fn log_layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(ansi && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(writer)
+            .boxed(),
+        // Message and fields at the top level (what log pipelines index); the span list
+        // is left out: the current span carries the connection's client id.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+    }
+}
+
+/// Broker only; logs to stderr (and `--log-file`) as `format`; SIGINT/SIGTERM stop it
+/// gracefully.
+fn run_headless(config: Config, format: LogFormat) -> anyhow::Result<()> {
     let file_layer = match &config.log_file {
-        Some(p) => Some(
-            tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(open_log(p)?),
-        ),
+        Some(p) => Some(log_layer(format, open_log(p)?, false)),
         None => None,
     };
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
+        .with(log_layer(format, std::io::stderr, true).with_filter(filter()))
         .with(file_layer.with_filter(filter()))
         .with(midge::logs::ring().layer().with_filter(filter()))
         .init();
@@ -284,6 +322,10 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
             midge::http::start(addr, &broker).await?;
         }
         reload_on_sighup(&broker, files);
+        midge::transport::watch::reload_on_change(
+            broker.listeners(),
+            midge::transport::watch::POLL,
+        );
         wait_for_signal().await;
         tracing::info!("shutting down");
         broker.shutdown(Duration::from_secs(2)).await;
@@ -325,6 +367,10 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         }
         // SIGHUP here means the terminal went away, not "reload"; that is headless only.
         let _ = files;
+        midge::transport::watch::reload_on_change(
+            broker.listeners(),
+            midge::transport::watch::POLL,
+        );
         exit_on_terminal_signals();
         anyhow::Ok(broker)
     })?;

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::client::{serve, Peer};
 use super::Context;
-use crate::transport::listener::{Stack, Stream};
-use crate::transport::Bound;
+use crate::transport::listener::{OpenConnection, Stack, Stream};
+use crate::transport::{Bound, Counted};
 
 /// Starts one accept loop per socket; they end when `shutdown` turns true.
 pub fn spawn(bound: Bound, ctx: &Arc<Context>, shutdown: &watch::Receiver<bool>) {
@@ -49,6 +49,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        let open = stack.stats().accepted();
         let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
             tracing::warn!(peer = %addr, "max_connections reached: refusing connection");
             drop(stream);
@@ -59,16 +60,18 @@ async fn accept_loop(
         let stack = stack.clone();
         // The permit is held through the handshakes (a stalled one still counts), then by
         // the client task.
-        tokio::spawn(async move { connection(stream, addr, &stack, permit, ctx).await });
+        tokio::spawn(async move { connection(stream, addr, &stack, open, permit, ctx).await });
     }
 }
 
 /// Serves one accepted connection: plain TCP at once, anything else after its
 /// handshakes (all under one deadline of `connect_timeout`).
+/// `open` counts the connection on its listener until the client task drops the stream.
 async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
     stack: &Stack,
+    open: OpenConnection,
     permit: OwnedSemaphorePermit,
     ctx: Arc<Context>,
 ) {
@@ -78,17 +81,18 @@ async fn connection(
             address,
             ..Peer::default()
         };
-        return serve(stream, peer, permit, ctx).await;
+        return serve(Counted::new(stream, open), peer, permit, ctx).await;
     }
     // Boxed: the TLS and WebSocket handshakes are large futures, and every plain TCP
     // connection's task would otherwise be sized for them (memory per connection).
-    Box::pin(wrapped(stream, address, stack, permit, ctx)).await;
+    Box::pin(wrapped(stream, address, stack, open, permit, ctx)).await;
 }
 
 async fn wrapped(
     stream: TcpStream,
     address: String,
     stack: &Stack,
+    open: OpenConnection,
     permit: OwnedSemaphorePermit,
     ctx: Arc<Context>,
 ) {
@@ -108,8 +112,8 @@ async fn wrapped(
         bridge: false,
     };
     match wrapped.stream {
-        Stream::Ws(s) => serve(s, peer, permit, ctx).await,
-        Stream::Tls(s) => serve(s, peer, permit, ctx).await,
-        Stream::Wss(s) => serve(s, peer, permit, ctx).await,
+        Stream::Ws(s) => serve(Counted::new(s, open), peer, permit, ctx).await,
+        Stream::Tls(s) => serve(Counted::new(s, open), peer, permit, ctx).await,
+        Stream::Wss(s) => serve(Counted::new(s, open), peer, permit, ctx).await,
     }
 }

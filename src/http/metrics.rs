@@ -15,6 +15,7 @@ pub(super) struct Sources {
     metrics: Arc<Metrics>,
     drops: Arc<DropLog>,
     store: Option<crate::storage::Store>,
+    listeners: crate::transport::ListenerSet,
 }
 
 impl Sources {
@@ -24,6 +25,7 @@ impl Sources {
             metrics: ctx.metrics.clone(),
             drops: ctx.drops.clone(),
             store: ctx.store.clone(),
+            listeners: broker.listeners(),
         }
     }
 
@@ -133,6 +135,35 @@ impl Sources {
             "1 once a store write failed: QoS >= 1 to persistent sessions is refused.",
             read(|s| u64::from(s.failed.load(Relaxed))),
         );
+        fsync_histogram(&mut out, store.as_deref());
+        family(
+            &mut out,
+            "midge_listener_connections",
+            "gauge",
+            "Connections open now on each listener (from accept, handshakes included).",
+        );
+        for l in self.listeners.stats() {
+            let _ = writeln!(
+                out,
+                "midge_listener_connections{{listener=\"{}\"}} {}",
+                l.name,
+                l.open.load(Relaxed)
+            );
+        }
+        family(
+            &mut out,
+            "midge_listener_connections_total",
+            "counter",
+            "Connections accepted on each listener since start.",
+        );
+        for l in self.listeners.stats() {
+            let _ = writeln!(
+                out,
+                "midge_listener_connections_total{{listener=\"{}\"}} {}",
+                l.name,
+                l.accepted.load(Relaxed)
+            );
+        }
         family(
             &mut out,
             "midge_messages_dropped_total",
@@ -171,6 +202,34 @@ impl Sources {
         process(&mut out);
         out
     }
+}
+
+/// `midge_store_fsync_duration_seconds`: present (empty) in memory too, so dashboards
+/// and alerts see one shape.
+fn fsync_histogram(out: &mut String, store: Option<&crate::storage::StoreStats>) {
+    const NAME: &str = "midge_store_fsync_duration_seconds";
+    family(
+        out,
+        NAME,
+        "histogram",
+        "Duration of the durable store's commit fsyncs.",
+    );
+    let snap = store.map_or_else(
+        || crate::storage::histogram::Histogram::default().snapshot(),
+        |s| s.fsync_latency.snapshot(),
+    );
+    for (le, n) in &snap.cumulative {
+        match le {
+            Some(le) => {
+                let _ = writeln!(out, "{NAME}_bucket{{le=\"{le}\"}} {n}");
+            }
+            None => {
+                let _ = writeln!(out, "{NAME}_bucket{{le=\"+Inf\"}} {n}");
+            }
+        }
+    }
+    let _ = writeln!(out, "{NAME}_sum {}", snap.sum_seconds);
+    let _ = writeln!(out, "{NAME}_count {}", snap.count);
 }
 
 /// The standard `process_*` families, where `/proc` has them (never a walk over open
@@ -214,6 +273,7 @@ mod tests {
             metrics: Arc::default(),
             drops: Arc::default(),
             store: None,
+            listeners: crate::transport::ListenerSet::default(),
         };
         s.metrics.clients_connected.store(3, Relaxed);
         s.drops
@@ -230,11 +290,26 @@ mod tests {
             );
         }
         assert!(text.contains("midge_mqttsn_clients{state=\"asleep\"} 0\n"));
+        // The fsync histogram is there, empty, without a store.
+        assert!(text.contains(
+            "midge_store_fsync_duration_seconds_bucket{le=\"0.0001\"} 0\n\
+             midge_store_fsync_duration_seconds_bucket{le=\"0.00025\"} 0\n"
+        ));
+        assert!(text.contains("midge_store_fsync_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
+        assert!(text.contains("midge_store_fsync_duration_seconds_count 0\n"));
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
-        // Every sample's family is declared, with HELP before TYPE.
+        // Every sample's family is declared, with HELP before TYPE (a histogram's samples
+        // add _bucket, _sum and _count to its name).
         for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let name = line.split(['{', ' ']).next().unwrap_or("");
+            let mut name = line.split(['{', ' ']).next().unwrap_or("");
+            for suffix in ["_bucket", "_sum", "_count"] {
+                if let Some(base) = name.strip_suffix(suffix) {
+                    if text.contains(&format!("# TYPE {base} histogram\n")) {
+                        name = base;
+                    }
+                }
+            }
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
         }
@@ -254,6 +329,7 @@ mod tests {
             metrics: Arc::default(),
             drops: Arc::default(),
             store: None,
+            listeners: crate::transport::ListenerSet::default(),
         }
         .render();
         let mut asked = 0;

@@ -13,8 +13,10 @@
 //! - `writer`: the writer thread — group commit, sync policy, index; its `open` (replay
 //!   and recovery), `compact` (compaction in steps) and `read` (values, whole keyspaces)
 //!   submodules.
+//! - `histogram`: the fsync latency histogram (lock-free buckets) that `/metrics` reads.
 
 mod format;
+pub mod histogram;
 mod writer;
 
 #[cfg(test)]
@@ -125,6 +127,8 @@ pub struct StoreStats {
     pub fsyncs: AtomicU64,
     /// Duration of the most recent fsync.
     pub last_fsync_micros: AtomicU64,
+    /// Durations of the log's commit fsyncs (the ones acknowledgements wait for).
+    pub fsync_latency: histogram::Histogram,
     /// Ops submitted and not yet durable.
     pub pending_ops: AtomicU64,
     /// Key + value bytes submitted and not yet durable.

@@ -305,6 +305,7 @@ impl Writer {
         seg.synced = seg.len;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.stats.fsync_latency.record(micros);
         self.stats
             .last_fsync_micros
             .store(micros, Ordering::Relaxed);

@@ -4,6 +4,7 @@
 //! nothing of the broker. Also the [`ListenerSet`] handle to reload certificates.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -19,15 +20,65 @@ pub struct Stack {
     kind: ListenerKind,
     ws_path: String,
     tls: Option<Arc<TlsContext>>,
+    stats: Arc<ListenerStats>,
 }
 
-/// A handle on the TLS settings of every listener; cheap to clone.
+/// The connections of one listener, for `/metrics`. The label is bounded by the config:
+/// one per `[[listener]]`.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// `mqtt://127.0.0.1:1883`: the listener's scheme and bound address.
+    pub name: String,
+    /// Gauge: connections open now, from accept (before any handshake) until closed.
+    pub open: AtomicU64,
+    /// Connections accepted since start (refused ones beyond `max_connections` included).
+    pub accepted: AtomicU64,
+}
+
+/// Counts one open connection of a listener until dropped.
+pub struct OpenConnection(Arc<ListenerStats>);
+
+impl ListenerStats {
+    /// A connection was accepted: counted as open while the returned guard lives.
+    pub fn accepted(self: &Arc<Self>) -> OpenConnection {
+        self.accepted.fetch_add(1, Relaxed);
+        self.open.fetch_add(1, Relaxed);
+        OpenConnection(self.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A handle on the TLS settings of every listener, and their connection counts; cheap to
+/// clone.
 #[derive(Clone, Debug, Default)]
 pub struct ListenerSet {
     tls: Arc<[Arc<TlsContext>]>,
+    stats: Arc<[Arc<ListenerStats>]>,
 }
 
 impl ListenerSet {
+    /// Every TLS file the listeners read (certificates, keys, client CAs).
+    pub fn tls_files(&self) -> Vec<std::path::PathBuf> {
+        self.tls
+            .iter()
+            .flat_map(|t| {
+                t.files()
+                    .map(std::path::Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Every listener's connection counts, in config order.
+    pub fn stats(&self) -> &[Arc<ListenerStats>] {
+        &self.stats
+    }
+
     /// Re-reads every TLS listener's certificate, key and client CA (SIGHUP). All or
     /// nothing: if any file is bad, every listener keeps its current certificates. New
     /// handshakes use the new ones; open connections are not touched.
@@ -71,15 +122,17 @@ impl Bound {
                 .map(|t| TlsContext::load(t).map(Arc::new))
                 .transpose()?;
             tls_all.extend(tls.clone());
-            stacks.push(Arc::new(Stack {
+            stacks.push(Stack {
                 kind: c.kind,
                 ws_path: c.ws_path.clone(),
                 tls,
-            }));
+                stats: Arc::default(),
+            });
         }
         let mut listeners = Vec::with_capacity(configs.len());
         let mut addrs = Vec::with_capacity(configs.len());
-        for (c, stack) in configs.iter().zip(stacks) {
+        let mut stats = Vec::with_capacity(configs.len());
+        for (c, mut stack) in configs.iter().zip(stacks) {
             let bind_err = |source| Error::Bind {
                 addr: c.bind,
                 source,
@@ -87,14 +140,20 @@ impl Bound {
             let listener = TcpListener::bind(c.bind).await.map_err(bind_err)?;
             let addr = listener.local_addr().map_err(bind_err)?;
             tracing::info!(address = %addr, transport = stack.describe(), "listening");
+            stack.stats = Arc::new(ListenerStats {
+                name: format!("{}://{addr}", stack.describe()),
+                ..ListenerStats::default()
+            });
+            stats.push(stack.stats.clone());
             addrs.push(addr);
-            listeners.push((listener, stack));
+            listeners.push((listener, Arc::new(stack)));
         }
         Ok(Self {
             listeners,
             addrs,
             set: ListenerSet {
                 tls: tls_all.into(),
+                stats: stats.into(),
             },
         })
     }
@@ -133,6 +192,11 @@ pub enum Stream {
 }
 
 impl Stack {
+    /// This listener's connection counts.
+    pub fn stats(&self) -> &Arc<ListenerStats> {
+        &self.stats
+    }
+
     /// Plain TCP: the client task gets the socket as it is.
     pub fn is_plain(&self) -> bool {
         self.kind == ListenerKind::Tcp && self.tls.is_none()

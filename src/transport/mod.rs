@@ -8,17 +8,22 @@
 //! - `tcp` + TLS: `Flushing<TlsStream<TcpStream>>`
 //! - `ws`: `Flushing<WsStream<TcpStream>>`
 //! - `ws` + TLS: `Flushing<WsStream<TlsStream<TcpStream>>>`
+//!
+//! each inside a `Counted`, which keeps the listener's open-connection gauge.
 
 pub mod connection;
+mod counted;
 mod flush;
 pub mod listener;
 pub mod tls;
+pub mod watch;
 pub mod ws;
 mod x509;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use counted::Counted;
 pub use flush::Flushing;
 pub use listener::{Bound, ListenerSet};
 pub use ws::WsStream;

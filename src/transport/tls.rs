@@ -59,6 +59,18 @@ impl TlsContext {
     }
 
     /// Makes `config` the one new handshakes use.
+    /// The files this context reads: certificate, key and client CA.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        [
+            Some(&self.cfg.cert),
+            Some(&self.cfg.key),
+            self.cfg.client_ca.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(std::path::PathBuf::as_path)
+    }
+
     pub(crate) fn install(&self, config: Arc<ServerConfig>) {
         match self.current.write() {
             Ok(mut g) => *g = config,

@@ -19,6 +19,7 @@ mod http;
 mod interop;
 mod malformed;
 mod monitor;
+mod ops;
 mod publish;
 mod retained;
 mod sessions;

@@ -399,6 +399,22 @@ pub const OPENSSL: Tool = Tool {
     program: "openssl",
     package: "openssl",
 };
+pub const PROMTOOL: Tool = Tool {
+    program: "promtool",
+    package: "prometheus",
+};
+pub const PODMAN: Tool = Tool {
+    program: "podman",
+    package: "podman",
+};
+pub const RUNC: Tool = Tool {
+    program: "runc",
+    package: "runc",
+};
+pub const SYSTEMD_ANALYZE: Tool = Tool {
+    program: "systemd-analyze",
+    package: "systemd",
+};
 pub const STDBUF: Tool = Tool {
     program: "stdbuf",
     package: "coreutils",

@@ -3,7 +3,7 @@
 //! the failure paths (plaintext on a TLS port, stalled handshakes, certificate reload).
 //! Self-contained: its helpers live in `transport/pki.rs`.
 
-mod pki;
+pub(crate) mod pki;
 mod ws;
 
 use std::path::Path;
