@@ -12,6 +12,8 @@
 //! - [`storage`]: the durable store (append-only log, group commit) behind sessions,
 //!   queues, in-flight state and retained messages.
 //! - [`http`]: the operations endpoint (`/metrics`, `/healthz`, `/readyz`).
+//! - [`mqtt`]: midge's MQTT client core (URLs, TCP/TLS, CONNECT with fallback, keep-alive)
+//!   shared by the monitor and bridges.
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //! - [`os`]: process limits (open files).
@@ -37,6 +39,7 @@ pub mod config;
 pub mod http;
 pub mod logs;
 pub mod monitor;
+pub mod mqtt;
 pub mod os;
 pub mod protocol;
 pub mod storage;
