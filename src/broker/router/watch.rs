@@ -194,7 +194,7 @@ impl Router {
                 (Some(o), _) => (o.inbox.head(QUEUE_HEAD, queued), o.inbox.capacity(), None),
                 (None, Some(s)) => (
                     s.queue().take(QUEUE_HEAD).map(queued).collect(),
-                    self.options.max_queued,
+                    s.max_queued(),
                     Some((s.inflight_len() as u32, s.inbound_pending() as u32)),
                 ),
                 (None, None) => (Vec::new(), self.options.max_queued, None),
