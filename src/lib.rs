@@ -18,6 +18,8 @@
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //! - [`os`]: process limits (open files).
 //! - [`logs`]: tracing events as log lines for the dashboard and the admin channel.
+//! - [`bridge`]: outgoing bridges to other brokers (a remote client + an in-process local
+//!   client each).
 //! - [`bench`]: `midge bench`, a load generator for any MQTT broker.
 //!
 //! # Data flow
@@ -33,6 +35,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bridge;
 pub mod broker;
 pub mod cli;
 pub mod config;

@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if cli.headless {
-        run_headless(config)
+        run_headless(config, cli.config.clone())
     } else {
         run_dashboard(config)
     };
@@ -173,9 +173,13 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<String> {
         }
     }
     access_from(&config)?;
+    for b in &config.bridges {
+        midge::bridge::connector(b).with_context(|| format!("[[bridge]] {}: tls", b.name))?;
+    }
     Ok(format!(
-        "{} listener(s), storage {}, http {}",
+        "{} listener(s), {} bridge(s), storage {}, http {}",
         config.listeners.len(),
+        config.bridges.len(),
         if config.storage.in_memory {
             "in memory".to_owned()
         } else {
@@ -187,8 +191,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<String> {
     ))
 }
 
-/// SIGHUP re-reads TLS certificates and the password/ACL files; connections stay up.
-fn reload_on_sighup(broker: &Broker, files: Option<Arc<FileAccess>>) {
+/// SIGHUP re-reads TLS certificates and the password/ACL files (connections stay up), and
+/// the config file's `[[bridge]]` tables (added start, removed stop, changed reconnect).
+fn reload_on_sighup(
+    broker: &Broker,
+    files: Option<Arc<FileAccess>>,
+    bridges: midge::bridge::Bridges,
+    config_path: Option<PathBuf>,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -209,6 +219,17 @@ fn reload_on_sighup(broker: &Broker, files: Option<Arc<FileAccess>>) {
                         Ok(()) => tracing::info!("SIGHUP: password and ACL files reloaded"),
                         Err(e) => {
                             tracing::error!(error = %e, "SIGHUP: auth files not reloaded, keeping the old ones")
+                        }
+                    }
+                }
+                if let Some(path) = &config_path {
+                    match Config::load(path) {
+                        Ok(c) => {
+                            let (started, stopped) = bridges.reload(&c.bridges).await;
+                            tracing::info!(?started, ?stopped, "SIGHUP: bridges reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "SIGHUP: bridges not reloaded, keeping the old ones")
                         }
                     }
                 }
@@ -257,7 +278,7 @@ fn raise_open_file_limit(config: &Config) {
 }
 
 /// Broker only; logs to stderr (and `--log-file`); SIGINT/SIGTERM stop it gracefully.
-fn run_headless(config: Config) -> anyhow::Result<()> {
+fn run_headless(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let file_layer = match &config.log_file {
         Some(p) => Some(
             tracing_subscriber::fmt::layer()
@@ -283,9 +304,11 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }
-        reload_on_sighup(&broker, files);
+        let bridges = midge::bridge::Bridges::start(broker.context(), &config.bridges).await;
+        reload_on_sighup(&broker, files, bridges.clone(), config_path);
         wait_for_signal().await;
         tracing::info!("shutting down");
+        bridges.stop_all().await;
         broker.shutdown(Duration::from_secs(2)).await;
         Ok(())
     })
@@ -315,7 +338,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         .with(LogLayer::new(log_tx, dropped.clone()).with_filter(filter()))
         .init();
     let rt = runtime()?;
-    let mut broker = rt.block_on(async {
+    let (mut broker, bridges) = rt.block_on(async {
         survive_file_size_limit();
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
@@ -325,8 +348,9 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         }
         // SIGHUP here means the terminal went away, not "reload"; that is headless only.
         let _ = files;
+        let bridges = midge::bridge::Bridges::start(broker.context(), &config.bridges).await;
         exit_on_terminal_signals();
-        anyhow::Ok(broker)
+        anyhow::Ok((broker, bridges))
     })?;
     let facts = SourceFacts {
         listeners: broker
@@ -346,7 +370,10 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
     );
     let ui = midge_ui::run(link, options);
     tracing::info!("dashboard closed: shutting down");
-    rt.block_on(broker.shutdown(Duration::from_secs(2)));
+    rt.block_on(async {
+        bridges.stop_all().await;
+        broker.shutdown(Duration::from_secs(2)).await;
+    });
     ui.context("running the dashboard")
 }
 

@@ -95,6 +95,8 @@ pub struct Queued {
     pub topic: ByteStr,
     pub qos: QoS,
     pub bytes: u32,
+    /// When it was published (a bridge shows its oldest queued message's age).
+    pub received_at: Instant,
 }
 
 /// One outgoing QoS 1/2 message of an offline session.
@@ -181,6 +183,7 @@ impl Router {
             topic: d.msg.topic.clone(),
             qos: d.qos,
             bytes: d.msg.payload.len() as u32,
+            received_at: d.msg.received_at,
         };
         let mut seen = HashSet::new();
         for id in clients {
