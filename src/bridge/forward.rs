@@ -18,13 +18,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::broker::links::{BridgeDrop, BridgeStats};
+use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
 use crate::config::BridgeConfig;
 use crate::mqtt::conn::{ClientError, Connected, KeepAlive, PidAlloc};
 use crate::mqtt::Io;
-use crate::protocol::{
-    Ack, ByteStr, Packet, PacketId, Properties, Publish, QosPid, ReasonCode,
-};
+use crate::protocol::{Ack, ByteStr, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
 
 use super::local::{Local, LOCAL_KEEP_ALIVE, SUBSCRIBE_PID};
 use super::topics;
@@ -100,7 +98,7 @@ impl<'a> Forward<'a> {
                 self.remote_sub_pid = Some(pid);
                 remote.writer.push(&packet);
             }
-            None => self.remote_subscribed = true,
+            None => self.up(local),
         }
         let every = self.ka.interval();
         let mut ping = tokio::time::interval_at(Instant::now() + every, every);
@@ -136,6 +134,13 @@ impl<'a> Forward<'a> {
                 return e;
             }
         }
+    }
+
+    /// Both sides are ready (the remote SUBSCRIBE answered): forward, say "1".
+    fn up(&mut self, local: &mut Local) {
+        self.remote_subscribed = true;
+        local.writer.push(&super::local::state(self.cfg, true));
+        self.stats.set_state(LinkState::Up);
     }
 
     /// `first` and whatever else is already decoded from the remote.
@@ -196,11 +201,16 @@ impl<'a> Forward<'a> {
                 local.writer.push(&Packet::PubAck(Ack::new(a.pid)));
             }
             Packet::PubRec(a) => {
-                self.remote_ack_result(a.reason);
+                // Counted at PUBCOMP; a refusal ends the flow here (v5).
+                if a.reason.is_error() {
+                    self.remote_ack_result(a.reason);
+                }
                 local.writer.push(&Packet::PubRec(Ack::new(a.pid)));
             }
             Packet::PubComp(a) => {
-                self.stats.forwarded_out.fetch_add(1, Relaxed);
+                if a.reason != ReasonCode::PacketIdentifierNotFound {
+                    self.remote_ack_result(a.reason);
+                }
                 local.writer.push(&Packet::PubComp(Ack::new(a.pid)));
             }
             Packet::PubRel(a) => match self.in_remote.get(&a.pid) {
@@ -213,7 +223,7 @@ impl<'a> Forward<'a> {
                 }
             },
             Packet::SubAck(s) if Some(s.pid) == self.remote_sub_pid => {
-                self.remote_subscribed = true;
+                self.up(local);
                 if s.reasons.iter().any(|r| r.is_error()) {
                     self.stats.set_last_error(Some(format!(
                         "the remote refused some subscriptions: {:?}",
@@ -272,7 +282,8 @@ impl<'a> Forward<'a> {
                 if self.in_remote.contains_key(&r) {
                     return;
                 }
-                let in_use = |x: PacketId| x.get() == SUBSCRIBE_PID || self.in_local.contains_key(&x);
+                let in_use =
+                    |x: PacketId| x.get() == SUBSCRIBE_PID || self.in_local.contains_key(&x);
                 let Some(l) = self.pids.next_free(in_use) else {
                     ack_remote(remote, p.qos_pid);
                     return;

@@ -79,21 +79,25 @@ async fn serve(
         };
         match res {
             Ok((mut rem, url)) => {
-                let window = rem
-                    .connack
-                    .properties
-                    .receive_maximum
-                    .unwrap_or(if cfg.protocol.is_v5() { u16::MAX } else { RECEIVE_MAXIMUM_V3 });
+                let window =
+                    rem.connack
+                        .properties
+                        .receive_maximum
+                        .unwrap_or(if cfg.protocol.is_v5() {
+                            u16::MAX
+                        } else {
+                            RECEIVE_MAXIMUM_V3
+                        });
                 match local::connect(ctx, cfg, window, false).await {
                     Ok(mut loc) => {
                         if let Some(s) = local::subscribe_out(cfg) {
                             loc.writer.push(&s);
                         }
-                        loc.writer.push(&local::state(cfg, true));
                         stats.connects.fetch_add(1, Relaxed);
-                        stats.connected_since_ms.store(crate::os::unix_ms_now(), Relaxed);
+                        stats
+                            .connected_since_ms
+                            .store(crate::os::unix_ms_now(), Relaxed);
                         stats.set_last_error(None);
-                        stats.set_state(LinkState::Up);
                         tracing::info!(bridge = %cfg.name, remote = %url, "bridge up");
                         backoff = BACKOFF_MIN;
                         let why = Forward::new(cfg, stats, &rem)
@@ -104,8 +108,9 @@ async fn serve(
                         local::close(loc, cfg, Some(false)).await;
                         if let LinkError::Stopped = why {
                             rem.writer.push(&local::disconnect());
-                            let _ = tokio::time::timeout(Duration::from_secs(2), rem.writer.flush())
-                                .await;
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(2), rem.writer.flush())
+                                    .await;
                             return;
                         }
                         tracing::warn!(bridge = %cfg.name, remote = %url, error = %why, "bridge down");
@@ -113,10 +118,11 @@ async fn serve(
                     }
                     Err(e) => {
                         stats.set_last_error(Some(format!("local broker: {e}")));
-                        rem.writer.push(&Packet::Disconnect(crate::protocol::Disconnect {
-                            reason: crate::protocol::ReasonCode::Success,
-                            properties: crate::protocol::Properties::default(),
-                        }));
+                        rem.writer
+                            .push(&Packet::Disconnect(crate::protocol::Disconnect {
+                                reason: crate::protocol::ReasonCode::Success,
+                                properties: crate::protocol::Properties::default(),
+                            }));
                         let _ = rem.writer.flush().await;
                     }
                 }
@@ -163,7 +169,10 @@ mod tests {
     fn jitter_stays_in_half_to_full() {
         for _ in 0..100 {
             let j = jitter(Duration::from_secs(4));
-            assert!(j >= Duration::from_secs(2) && j <= Duration::from_secs(4), "{j:?}");
+            assert!(
+                j >= Duration::from_secs(2) && j <= Duration::from_secs(4),
+                "{j:?}"
+            );
         }
     }
 }

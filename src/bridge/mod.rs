@@ -61,12 +61,7 @@ impl Bridges {
         ));
         self.ctx.links.add_bridge(stats.clone());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(link::run(
-            self.ctx.clone(),
-            config.clone(),
-            stats,
-            stop_rx,
-        ));
+        let task = tokio::spawn(link::run(self.ctx.clone(), config.clone(), stats, stop_rx));
         Running { config, stop, task }
     }
 

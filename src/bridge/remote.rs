@@ -85,8 +85,7 @@ pub async fn connect(
     for url in &cfg.addresses {
         on_attempt(url);
         let name = url.to_string();
-        let io: Box<dyn Io> = match tokio::time::timeout(TIMEOUT, tls::open(url, connector)).await
-        {
+        let io: Box<dyn Io> = match tokio::time::timeout(TIMEOUT, tls::open(url, connector)).await {
             Ok(Ok(io)) => io,
             Ok(Err(source)) => {
                 last = Some(ConnectError::Open { url: name, source });

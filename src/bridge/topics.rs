@@ -49,7 +49,10 @@ mod tests {
             Some("cloud/site1/sensors/a")
         );
         assert_eq!(to_remote(&t, "sensors/a"), None, "no local prefix");
-        assert_eq!(to_local(&t, "remote/cmd/go").as_deref(), Some("local/cmd/go"));
+        assert_eq!(
+            to_local(&t, "remote/cmd/go").as_deref(),
+            Some("local/cmd/go")
+        );
         assert_eq!(to_local(&t, "cloud/site1/sensors/a"), None, "out only");
         assert_eq!(to_remote(&t, "x/1").as_deref(), Some("x/1"));
         assert_eq!(to_local(&t, "x/1").as_deref(), Some("x/1"));

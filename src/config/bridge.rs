@@ -166,21 +166,13 @@ impl Cx<'_> {
             };
             let client_id = match &b.client_id {
                 Some(c) if c.get_ref().is_empty() || c.get_ref().len() > 65_535 => {
-                    return Err(self.invalid(
-                        "[[bridge]] client_id",
-                        c.span(),
-                        "must not be empty",
-                    ))
+                    return Err(self.invalid("[[bridge]] client_id", c.span(), "must not be empty"))
                 }
                 Some(c) => c.get_ref().clone(),
                 None => format!("{name}.{}", hostname()),
             };
             if b.password.is_some() && b.username.is_none() {
-                return Err(self.invalid(
-                    "[[bridge]] password",
-                    b.name.span(),
-                    "needs username",
-                ));
+                return Err(self.invalid("[[bridge]] password", b.name.span(), "needs username"));
             }
             let topics = b
                 .topics
@@ -250,8 +242,8 @@ impl Cx<'_> {
         };
         list.into_iter()
             .map(|a| {
-                let url = BrokerUrl::parse(a.get_ref())
-                    .map_err(|e| self.invalid(key, a.span(), e))?;
+                let url =
+                    BrokerUrl::parse(a.get_ref()).map_err(|e| self.invalid(key, a.span(), e))?;
                 if url.username.is_some() {
                     return Err(self.invalid(
                         key,
@@ -271,11 +263,7 @@ impl Cx<'_> {
         let cert = file("[bridge.tls] cert", &t.cert)?;
         let key = file("[bridge.tls] key", &t.key)?;
         if let (Some(c), None) | (None, Some(c)) = (&t.cert, &t.key) {
-            return Err(self.invalid(
-                "[bridge.tls] cert",
-                c.span(),
-                "cert and key go together",
-            ));
+            return Err(self.invalid("[bridge.tls] cert", c.span(), "cert and key go together"));
         }
         Ok(BridgeTls {
             ca: file("[bridge.tls] ca", &t.ca)?,
@@ -344,7 +332,10 @@ pub fn parse_topic(line: &str) -> Result<BridgeTopic, String> {
 fn hostname() -> String {
     #[cfg(unix)]
     {
-        let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+        let name = rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned();
         if !name.is_empty() {
             return name;
         }
@@ -370,11 +361,20 @@ mod tests {
             })
         );
         let t = parse_topic("cmd/# in 2 local/ remote/").ok();
-        assert_eq!(t.as_ref().map(BridgeTopic::local_filter).as_deref(), Some("local/cmd/#"));
-        assert_eq!(t.as_ref().map(BridgeTopic::remote_filter).as_deref(), Some("remote/cmd/#"));
+        assert_eq!(
+            t.as_ref().map(BridgeTopic::local_filter).as_deref(),
+            Some("local/cmd/#")
+        );
+        assert_eq!(
+            t.as_ref().map(BridgeTopic::remote_filter).as_deref(),
+            Some("remote/cmd/#")
+        );
         let t = parse_topic("# both 0 \"\" site1/").ok();
         assert_eq!(t.as_ref().map(|t| t.direction), Some(Direction::Both));
-        assert_eq!(t.as_ref().map(BridgeTopic::local_filter).as_deref(), Some("#"));
+        assert_eq!(
+            t.as_ref().map(BridgeTopic::local_filter).as_deref(),
+            Some("#")
+        );
         assert_eq!(t.map(|t| t.remote_filter()).as_deref(), Some("site1/#"));
         assert_eq!(parse_topic("a").map(|t| t.qos), Ok(QoS::AtMostOnce));
         assert!(parse_topic("a sideways").is_err_and(|e| e.contains("direction")));
@@ -437,7 +437,10 @@ address = "mqtt://127.0.0.1:1884"
         assert!(b[1].try_private);
         assert_eq!(b[1].keep_alive_secs, 60);
         assert_eq!(b[1].max_queued_messages, 100_000);
-        assert_eq!(b[1].state_topic(), format!("$SYS/broker/connection/{}/state", b[1].client_id));
+        assert_eq!(
+            b[1].state_topic(),
+            format!("$SYS/broker/connection/{}/state", b[1].client_id)
+        );
     }
 
     #[test]

@@ -158,7 +158,12 @@ pub(super) struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    pub(super) fn invalid(&self, key: &str, span: Range<usize>, reason: impl Display) -> ConfigError {
+    pub(super) fn invalid(
+        &self,
+        key: &str,
+        span: Range<usize>,
+        reason: impl Display,
+    ) -> ConfigError {
         let (line, _) = position(self.text, span.start);
         ConfigError::Invalid {
             file: self.origin.to_owned(),
@@ -184,7 +189,11 @@ impl Cx<'_> {
     }
 
     /// A path that must not be empty (TLS files).
-    pub(super) fn named_file(&self, key: &str, value: &Spanned<String>) -> Result<PathBuf, ConfigError> {
+    pub(super) fn named_file(
+        &self,
+        key: &str,
+        value: &Spanned<String>,
+    ) -> Result<PathBuf, ConfigError> {
         if value.get_ref().trim().is_empty() {
             return Err(self.invalid(key, value.span(), "must name a PEM file"));
         }

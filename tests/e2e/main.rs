@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod bench;
+mod bridge;
 mod cli;
 mod close;
 mod connect;
