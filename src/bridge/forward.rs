@@ -150,10 +150,10 @@ impl<'a> Forward<'a> {
         remote: &mut Remote,
         local: &mut Local,
     ) -> Result<(), LinkError> {
-        self.from_remote(first, remote, local)?;
+        self.on_remote(first, remote, local)?;
         for _ in 0..BATCH {
             match remote.reader.try_decode() {
-                Ok(Some(p)) => self.from_remote(p, remote, local)?,
+                Ok(Some(p)) => self.on_remote(p, remote, local)?,
                 Ok(None) => break,
                 Err(e) => return Err(LinkError::Remote(ClientError::Read(e.into()))),
             }
@@ -167,10 +167,10 @@ impl<'a> Forward<'a> {
         remote: &mut Remote,
         local: &mut Local,
     ) -> Result<(), LinkError> {
-        self.from_local(first, remote, local)?;
+        self.on_local(first, remote, local)?;
         for _ in 0..BATCH {
             match local.reader.try_decode() {
-                Ok(Some(p)) => self.from_local(p, remote, local)?,
+                Ok(Some(p)) => self.on_local(p, remote, local)?,
                 Ok(None) => break,
                 Err(e) => return Err(LinkError::Local(ClientError::Read(e.into()))),
             }
@@ -188,7 +188,7 @@ impl<'a> Forward<'a> {
         }
     }
 
-    fn from_remote(
+    fn on_remote(
         &mut self,
         p: Packet,
         remote: &mut Remote,
@@ -303,7 +303,7 @@ impl<'a> Forward<'a> {
         }));
     }
 
-    fn from_local(
+    fn on_local(
         &mut self,
         p: Packet,
         remote: &mut Remote,
@@ -340,13 +340,11 @@ impl<'a> Forward<'a> {
                     remote.writer.push(&Packet::PubComp(Ack::new(r)));
                 }
             }
-            Packet::SubAck(s) => {
-                if s.reasons.iter().any(|r| r.is_error()) {
-                    self.stats.set_last_error(Some(format!(
-                        "the local broker refused some out subscriptions: {:?}",
-                        s.reasons
-                    )));
-                }
+            Packet::SubAck(s) if s.reasons.iter().any(|r| r.is_error()) => {
+                self.stats.set_last_error(Some(format!(
+                    "the local broker refused some out subscriptions: {:?}",
+                    s.reasons
+                )));
             }
             Packet::Disconnect(d) => return Err(LinkError::LocalDisconnect(d.reason)),
             _ => {}

@@ -95,7 +95,7 @@ where
     let mut pids = PidAlloc::default();
     let mut tap_pid = None;
     if !opts.tap_filters.is_empty() {
-        let pid = pids.next();
+        let pid = pids.next_id();
         tap_pid = Some(pid);
         writer.push(&subscribe(
             pid,
@@ -130,7 +130,7 @@ where
                         };
                         writer.push(&Packet::Publish(Publish {
                             dup: false,
-                            qos_pid: QosPid::new(qos, pids.next()),
+                            qos_pid: QosPid::new(qos, pids.next_id()),
                             retain,
                             topic: ByteStr::from(topic.as_str()),
                             properties,
@@ -140,7 +140,7 @@ where
                     }
                     Command::Subscribe { filter, qos } => {
                         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
-                        writer.push(&subscribe(pids.next(), std::slice::from_ref(&filter), qos, USER_SUB_ID));
+                        writer.push(&subscribe(pids.next_id(), std::slice::from_ref(&filter), qos, USER_SUB_ID));
                         if !user_filters.contains(&filter) {
                             user_filters.push(filter);
                         }
@@ -148,7 +148,7 @@ where
                     Command::Unsubscribe { filter } => {
                         user_filters.retain(|f| *f != filter);
                         writer.push(&Packet::Unsubscribe(Unsubscribe {
-                            pid: pids.next(),
+                            pid: pids.next_id(),
                             properties: Properties::default(),
                             filters: vec![ByteStr::from(filter.as_str())],
                         }));

@@ -71,6 +71,8 @@ pub struct RemoteOptions {
     /// TLS settings; used when the URL is `mqtts://`.
     pub tls: TlsOptions,
     pub client_id: String,
+    /// MQTT 5 first; 3.1.1 once the broker refused 5.
+    pub protocol: ProtocolVersion,
 }
 
 impl RemoteOptions {
@@ -85,6 +87,7 @@ impl RemoteOptions {
             url,
             tls: TlsOptions::default(),
             client_id,
+            protocol: ProtocolVersion::V5,
         }
     }
 }
@@ -235,7 +238,7 @@ fn build_snapshot(opts: &RemoteOptions, s: &mut Shared, dropped: u64) -> Snapsho
 
 /// Connect, serve, and reconnect with backoff until the dashboard goes away.
 async fn connection_loop(
-    opts: RemoteOptions,
+    mut opts: RemoteOptions,
     shared: Arc<Mutex<Shared>>,
     events: mpsc::Sender<Event>,
     mut commands: mpsc::Receiver<Command>,
@@ -244,7 +247,6 @@ async fn connection_loop(
     // The dashboard's own subscriptions, restored after a reconnect.
     let mut subscriptions: BTreeMap<String, u8> = BTreeMap::new();
     let mut backoff = BACKOFF_MIN;
-    let mut protocol = ProtocolVersion::V5;
     let notice = |text: String| {
         let _ = events.try_send(Event::Notice(text));
     };
@@ -277,7 +279,6 @@ async fn connection_loop(
                 let went = serve(
                     io,
                     &opts,
-                    protocol,
                     &shared,
                     &events,
                     &mut commands,
@@ -289,8 +290,8 @@ async fn connection_loop(
                 match went {
                     Served::UiGone => return,
                     Served::Ended(e) => {
-                        if !was_up && protocol.is_v5() && e.suggests_v3() {
-                            protocol = ProtocolVersion::V3_1_1;
+                        if !was_up && opts.protocol.is_v5() && e.suggests_v3() {
+                            opts.protocol = ProtocolVersion::V3_1_1;
                             notice(format!("{} refused MQTT 5 ({e}); trying 3.1.1", opts.url));
                             continue;
                         }
@@ -335,7 +336,6 @@ pub use crate::mqtt::Io;
 async fn serve(
     io: Box<dyn Io>,
     opts: &RemoteOptions,
-    protocol: ProtocolVersion,
     shared: &Arc<Mutex<Shared>>,
     events: &mpsc::Sender<Event>,
     commands: &mut mpsc::Receiver<Command>,
@@ -371,7 +371,7 @@ async fn serve(
         username: opts.url.username.clone(),
         password: opts.url.password.clone().map(Bytes::from),
         keep_alive_secs: 30,
-        protocol,
+        protocol: opts.protocol,
         tap_filters: vec!["#".to_owned(), "$SYS/#".to_owned()],
     };
     let drive = client::drive_with(

@@ -158,7 +158,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Send + 'static>(
 pub struct PidAlloc(u16);
 
 impl PidAlloc {
-    pub fn next(&mut self) -> NonZeroU16 {
+    pub fn next_id(&mut self) -> NonZeroU16 {
         loop {
             self.0 = self.0.wrapping_add(1);
             if let Some(p) = NonZeroU16::new(self.0) {
@@ -169,7 +169,7 @@ impl PidAlloc {
 
     /// The next id for which `in_use` is false (at most 65535 tries).
     pub fn next_free(&mut self, in_use: impl Fn(NonZeroU16) -> bool) -> Option<NonZeroU16> {
-        (0..u16::MAX).map(|_| self.next()).find(|p| !in_use(*p))
+        (0..u16::MAX).map(|_| self.next_id()).find(|p| !in_use(*p))
     }
 }
 
@@ -265,8 +265,8 @@ mod tests {
     #[test]
     fn pids_skip_zero_and_ids_in_use() {
         let mut p = PidAlloc(u16::MAX - 1);
-        assert_eq!(p.next().get(), u16::MAX);
-        assert_eq!(p.next().get(), 1);
+        assert_eq!(p.next_id().get(), u16::MAX);
+        assert_eq!(p.next_id().get(), 1);
         assert_eq!(p.next_free(|x| x.get() < 5).map(NonZeroU16::get), Some(5));
     }
 

@@ -32,7 +32,7 @@ async fn each_direction_with_prefixes_every_qos_and_no_echo() {
         let mut remote_echo = raw_sub(m.addr(), "recho", "echo/#", 1).await;
         let mut local_sub = raw_sub(midge.addr(), "lsub", "local/#", 2).await;
         let mut local_echo = raw_sub(midge.addr(), "lecho", "echo/#", 1).await;
-        let bridges = Bridges::start(midge.broker.context(), &[cfg.clone()]).await;
+        let bridges = Bridges::start(midge.broker.context(), std::slice::from_ref(&cfg)).await;
         until_state(midge.addr(), &cfg.client_id, "1").await;
 
         // Out: local site/… → remote cloud/…, each QoS, then a marker.
@@ -128,7 +128,7 @@ async fn remote_down_then_up_delivers_the_queue_in_order() {
         m.addr(),
         "client_id = \"q.test\"\ntopics = [\"# out 1 \\\"\\\" cloud/\"]",
     );
-    let bridges = Bridges::start(midge.broker.context(), &[cfg.clone()]).await;
+    let bridges = Bridges::start(midge.broker.context(), std::slice::from_ref(&cfg)).await;
     until_state(midge.addr(), "q.test", "0").await;
     m.restart().await;
     until_state(midge.addr(), "q.test", "1").await;
