@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use midge::bridge::Bridges;
-use midge::broker::links::LinkState;
+use midge::broker::links::{BridgeDrop, LinkState};
 use midge::protocol::QoS;
 
 use super::{bridge, bridge_url, no_more, publish2, take, topics_payloads, until_state, Mosquitto};
@@ -241,6 +241,35 @@ async fn tls_with_the_right_ca_and_a_wrong_one() {
         "{err}"
     );
     assert_ne!(bad_stats.state(), LinkState::Up);
+    bridges.stop_all().await;
+    midge.shutdown().await;
+}
+
+/// While the remote is down the bridge's queue holds `max_queued_messages` (its own
+/// bound, not `[limits]`); the overflow is dropped and counted as `queue_full`.
+#[tokio::test]
+async fn a_full_bridge_queue_drops_and_counts_queue_full() {
+    let nobody = super::free_port();
+    let midge = start_broker().await;
+    let cfg = bridge(
+        "full",
+        ([127, 0, 0, 1], nobody).into(),
+        "client_id = \"full.test\"\nmax_queued_messages = 5\ntopics = [\"f/# out 1\"]",
+    );
+    let bridges = Bridges::start(midge.broker.context(), &[cfg]).await;
+    until_state(midge.addr(), "full.test", "0").await;
+    let (mut p, _) = Raw::v4(midge.addr(), "lpub", true).await;
+    for i in 0..8u16 {
+        p.publish1("f/x", i + 1, b"m").await;
+    }
+    let stats = midge.broker.links().bridges()[0].clone();
+    within(10.0, async {
+        while stats.dropped(BridgeDrop::QueueFull) != 3 || stats.queued_messages.load(Relaxed) != 5
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
     bridges.stop_all().await;
     midge.shutdown().await;
 }
