@@ -1,6 +1,7 @@
 //! The broker's configuration: the TOML file, the command-line overrides, and the defaults.
 //!
-//! Owns [`Config`] and everything in it (listeners, auth files, [`Limits`], storage, `$SYS`),
+//! Owns [`Config`] and everything in it (listeners, auth files, [`Limits`], storage, `$SYS`,
+//! bridges),
 //! the documented default of every value, and the validation of a config file. Every error
 //! names the file, the key and the line, because a user has to find and fix it. The
 //! annotated example is `midge.example.toml` at the repository root.
@@ -8,6 +9,7 @@
 //! Precedence: built-in defaults < the `-c FILE` TOML file < command-line flags; when no
 //! listener is configured anywhere, the broker listens on [`DEFAULT_LISTEN`].
 
+mod bridge;
 mod file;
 pub mod mosquitto;
 #[cfg(test)]
@@ -19,6 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::Cli;
+
+pub use bridge::{parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction};
 
 /// Where the broker listens when neither the config file nor `-l` names a listener.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1883));
@@ -45,6 +49,8 @@ pub struct Config {
     /// `[http] bind` / `--http`: the operations endpoint (`/metrics`, `/healthz`,
     /// `/readyz`); off when `None`.
     pub http: Option<SocketAddr>,
+    /// `[[bridge]]`: outgoing bridges to other brokers; none by default.
+    pub bridges: Vec<BridgeConfig>,
 }
 
 /// One `[[listener]]`: a socket address and the protocol stack on it.

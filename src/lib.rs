@@ -12,10 +12,14 @@
 //! - [`storage`]: the durable store (append-only log, group commit) behind sessions,
 //!   queues, in-flight state and retained messages.
 //! - [`http`]: the operations endpoint (`/metrics`, `/healthz`, `/readyz`).
+//! - [`mqtt`]: midge's MQTT client core (URLs, TCP/TLS, CONNECT with fallback, keep-alive)
+//!   shared by the monitor and bridges.
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
 //! - [`config`] / [`cli`]: the TOML config and the command line.
 //! - [`os`]: process limits (open files).
 //! - [`logs`]: tracing events as log lines for the dashboard and the admin channel.
+//! - [`bridge`]: outgoing bridges to other brokers (a remote client + an in-process local
+//!   client each).
 //! - [`bench`]: `midge bench`, a load generator for any MQTT broker.
 //!
 //! # Data flow
@@ -31,12 +35,14 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bridge;
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logs;
 pub mod monitor;
+pub mod mqtt;
 pub mod os;
 pub mod protocol;
 pub mod storage;

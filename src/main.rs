@@ -120,7 +120,7 @@ fn main() -> ExitCode {
         }
     };
     let result = if cli.headless {
-        run_headless(config, cli.log_format)
+        run_headless(config, cli.log_format, cli.config.clone())
     } else {
         run_dashboard(config)
     };
@@ -195,9 +195,13 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<String> {
         }
     }
     access_from(&config)?;
+    for b in &config.bridges {
+        midge::bridge::connector(b).with_context(|| format!("[[bridge]] {}: tls", b.name))?;
+    }
     Ok(format!(
-        "{} listener(s), storage {}, http {}",
+        "{} listener(s), {} bridge(s), storage {}, http {}",
         config.listeners.len(),
+        config.bridges.len(),
         if config.storage.in_memory {
             "in memory".to_owned()
         } else {
@@ -209,8 +213,14 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<String> {
     ))
 }
 
-/// SIGHUP re-reads TLS certificates and the password/ACL files; connections stay up.
-fn reload_on_sighup(broker: &Broker, files: Option<Arc<FileAccess>>) {
+/// SIGHUP re-reads TLS certificates and the password/ACL files (connections stay up), and
+/// the config file's `[[bridge]]` tables (added start, removed stop, changed reconnect).
+fn reload_on_sighup(
+    broker: &Broker,
+    files: Option<Arc<FileAccess>>,
+    bridges: midge::bridge::Bridges,
+    config_path: Option<PathBuf>,
+) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -231,6 +241,17 @@ fn reload_on_sighup(broker: &Broker, files: Option<Arc<FileAccess>>) {
                         Ok(()) => tracing::info!("SIGHUP: password and ACL files reloaded"),
                         Err(e) => {
                             tracing::error!(error = %e, "SIGHUP: auth files not reloaded, keeping the old ones")
+                        }
+                    }
+                }
+                if let Some(path) = &config_path {
+                    match Config::load(path) {
+                        Ok(c) => {
+                            let (started, stopped) = bridges.reload(&c.bridges).await;
+                            tracing::info!(?started, ?stopped, "SIGHUP: bridges reloaded");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "SIGHUP: bridges not reloaded, keeping the old ones")
                         }
                     }
                 }
@@ -303,7 +324,11 @@ where
 
 /// Broker only; logs to stderr (and `--log-file`) as `format`; SIGINT/SIGTERM stop it
 /// gracefully.
-fn run_headless(config: Config, format: LogFormat) -> anyhow::Result<()> {
+fn run_headless(
+    config: Config,
+    format: LogFormat,
+    config_path: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let file_layer = match &config.log_file {
         Some(p) => Some(log_layer(format, open_log(p)?, false)),
         None => None,
@@ -321,13 +346,15 @@ fn run_headless(config: Config, format: LogFormat) -> anyhow::Result<()> {
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }
-        reload_on_sighup(&broker, files);
+        let bridges = midge::bridge::Bridges::start(broker.context(), &config.bridges).await;
+        reload_on_sighup(&broker, files, bridges.clone(), config_path);
         midge::transport::watch::reload_on_change(
             broker.listeners(),
             midge::transport::watch::POLL,
         );
         wait_for_signal().await;
         tracing::info!("shutting down");
+        bridges.stop_all().await;
         broker.shutdown(Duration::from_secs(2)).await;
         Ok(())
     })
@@ -357,7 +384,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         .with(LogLayer::new(log_tx, dropped.clone()).with_filter(filter()))
         .init();
     let rt = runtime()?;
-    let mut broker = rt.block_on(async {
+    let (mut broker, bridges) = rt.block_on(async {
         survive_file_size_limit();
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
@@ -371,8 +398,9 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
             broker.listeners(),
             midge::transport::watch::POLL,
         );
+        let bridges = midge::bridge::Bridges::start(broker.context(), &config.bridges).await;
         exit_on_terminal_signals();
-        anyhow::Ok(broker)
+        anyhow::Ok((broker, bridges))
     })?;
     let facts = SourceFacts {
         listeners: broker
@@ -392,7 +420,10 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
     );
     let ui = midge_ui::run(link, options);
     tracing::info!("dashboard closed: shutting down");
-    rt.block_on(broker.shutdown(Duration::from_secs(2)));
+    rt.block_on(async {
+        bridges.stop_all().await;
+        broker.shutdown(Duration::from_secs(2)).await;
+    });
     ui.context("running the dashboard")
 }
 

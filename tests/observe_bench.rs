@@ -67,6 +67,7 @@ async fn connect(
             clean_start: true,
             session_expiry: 0,
             window: 10,
+            max_queued: None,
             stats: s,
             reply,
         };

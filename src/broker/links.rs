@@ -160,7 +160,11 @@ impl BridgeStats {
     }
 
     pub fn drop_one(&self, why: BridgeDrop) {
-        self.dropped[why as usize].fetch_add(1, Relaxed);
+        self.drop_many(why, 1);
+    }
+
+    pub fn drop_many(&self, why: BridgeDrop, n: u64) {
+        self.dropped[why as usize].fetch_add(n, Relaxed);
     }
 
     pub fn dropped(&self, why: BridgeDrop) -> u64 {

@@ -110,6 +110,7 @@ async fn wrapped(
         cert_identity: wrapped.cert_identity,
         internal: false,
         bridge: false,
+        max_queued: None,
     };
     match wrapped.stream {
         Stream::Ws(s) => serve(Counted::new(s, open), peer, permit, ctx).await,

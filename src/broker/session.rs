@@ -177,6 +177,10 @@ impl Session {
         self.window = usize::from(window.max(1));
     }
 
+    pub fn max_queued(&self) -> usize {
+        self.max_queued
+    }
+
     pub fn set_max_queued(&mut self, max_queued: usize) {
         self.max_queued = max_queued;
     }

@@ -34,6 +34,8 @@ struct RawConfig {
     sys: RawSys,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    bridge: Vec<super::bridge::RawBridge>,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,7 +111,9 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         base: origin.parent().map(Path::to_owned).unwrap_or_default(),
     };
     let listeners = cx.listeners(raw.listener)?;
+    let bridges = cx.bridges(raw.bridge)?;
     Ok(Config {
+        bridges,
         listeners,
         auth: AuthConfig {
             allow_anonymous: raw.auth.allow_anonymous.unwrap_or(true),
@@ -147,14 +151,19 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
 
 /// Validation context: the source text (for line numbers and values as written) and the
 /// directory relative paths are resolved against.
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     text: &'a str,
     origin: &'a Path,
     base: PathBuf,
 }
 
 impl Cx<'_> {
-    fn invalid(&self, key: &str, span: Range<usize>, reason: impl Display) -> ConfigError {
+    pub(super) fn invalid(
+        &self,
+        key: &str,
+        span: Range<usize>,
+        reason: impl Display,
+    ) -> ConfigError {
         let (line, _) = position(self.text, span.start);
         ConfigError::Invalid {
             file: self.origin.to_owned(),
@@ -163,6 +172,11 @@ impl Cx<'_> {
             value: self.text.get(span).unwrap_or("?").to_owned(),
             reason: reason.to_string(),
         }
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub(super) fn line(&self, offset: usize) -> usize {
+        position(self.text, offset).0
     }
 
     /// A path from the file, relative to the file's directory.
@@ -175,7 +189,11 @@ impl Cx<'_> {
     }
 
     /// A path that must not be empty (TLS files).
-    fn named_file(&self, key: &str, value: &Spanned<String>) -> Result<PathBuf, ConfigError> {
+    pub(super) fn named_file(
+        &self,
+        key: &str,
+        value: &Spanned<String>,
+    ) -> Result<PathBuf, ConfigError> {
         if value.get_ref().trim().is_empty() {
             return Err(self.invalid(key, value.span(), "must name a PEM file"));
         }
@@ -184,7 +202,7 @@ impl Cx<'_> {
 
     /// An integer in `min..=max`, or `None` if the key is absent. `max == i64::MAX` means
     /// "no upper bound" (the u64/usize limits).
-    fn int<T: TryFrom<i64>>(
+    pub(super) fn int<T: TryFrom<i64>>(
         &self,
         key: &str,
         value: Option<&Spanned<i64>>,

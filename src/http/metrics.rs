@@ -16,6 +16,7 @@ pub(super) struct Sources {
     drops: Arc<DropLog>,
     store: Option<crate::storage::Store>,
     listeners: crate::transport::ListenerSet,
+    links: Arc<crate::broker::links::Links>,
 }
 
 impl Sources {
@@ -26,6 +27,7 @@ impl Sources {
             drops: ctx.drops.clone(),
             store: ctx.store.clone(),
             listeners: broker.listeners(),
+            links: ctx.links.clone(),
         }
     }
 
@@ -178,18 +180,7 @@ impl Sources {
             );
         }
         // Bridges and the MQTT-SN gateway: their families, labelled once they exist.
-        family(
-            &mut out,
-            "midge_bridge_up",
-            "gauge",
-            "1 while a bridge's connection to its remote is up.",
-        );
-        family(
-            &mut out,
-            "midge_bridge_queued_messages",
-            "gauge",
-            "Messages waiting for a bridge's remote.",
-        );
+        bridges(&mut out, &self.links);
         family(
             &mut out,
             "midge_mqttsn_clients",
@@ -230,6 +221,95 @@ fn fsync_histogram(out: &mut String, store: Option<&crate::storage::StoreStats>)
     }
     let _ = writeln!(out, "{NAME}_sum {}", snap.sum_seconds);
     let _ = writeln!(out, "{NAME}_count {}", snap.count);
+}
+
+/// The bridge families, one sample per configured bridge (a bounded label set); every
+/// drop reason from start at 0.
+fn bridges(out: &mut String, links: &crate::broker::links::Links) {
+    use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
+    let all = links.bridges();
+    let each = |out: &mut String,
+                name: &str,
+                kind: &str,
+                help: &str,
+                f: &dyn Fn(&BridgeStats) -> String| {
+        family(out, name, kind, help);
+        for b in &all {
+            let _ = writeln!(out, "{name}{{bridge=\"{}\"}} {}", b.name, f(b));
+        }
+    };
+    each(
+        out,
+        "midge_bridge_up",
+        "gauge",
+        "1 while a bridge's connection to its remote is up.",
+        &|b| u8::from(b.state() == LinkState::Up).to_string(),
+    );
+    each(
+        out,
+        "midge_bridge_queued_messages",
+        "gauge",
+        "Messages waiting for a bridge's remote.",
+        &|b| b.queued_messages.load(Relaxed).to_string(),
+    );
+    each(
+        out,
+        "midge_bridge_queued_bytes",
+        "gauge",
+        "Payload bytes at the head of a bridge's queue.",
+        &|b| b.queued_bytes.load(Relaxed).to_string(),
+    );
+    each(
+        out,
+        "midge_bridge_rtt_seconds",
+        "gauge",
+        "Round-trip time of a bridge's last PINGREQ (0 = not measured).",
+        &|b| {
+            #[expect(clippy::cast_precision_loss, reason = "microseconds far below 2^52")]
+            let s = b.rtt_micros.load(Relaxed) as f64 / 1e6;
+            s.to_string()
+        },
+    );
+    each(
+        out,
+        "midge_bridge_connects_total",
+        "counter",
+        "Connections a bridge made to its remote.",
+        &|b| b.connects.load(Relaxed).to_string(),
+    );
+    family(
+        out,
+        "midge_bridge_forwarded_messages_total",
+        "counter",
+        "Messages a bridge forwarded, by direction.",
+    );
+    for b in &all {
+        for (dir, n) in [("out", &b.forwarded_out), ("in", &b.forwarded_in)] {
+            let _ = writeln!(
+                out,
+                "midge_bridge_forwarded_messages_total{{bridge=\"{}\",direction=\"{dir}\"}} {}",
+                b.name,
+                n.load(Relaxed)
+            );
+        }
+    }
+    family(
+        out,
+        "midge_bridge_dropped_messages_total",
+        "counter",
+        "Messages a bridge dropped, by reason.",
+    );
+    for b in &all {
+        for why in BridgeDrop::ALL {
+            let _ = writeln!(
+                out,
+                "midge_bridge_dropped_messages_total{{bridge=\"{}\",reason=\"{}\"}} {}",
+                b.name,
+                why.label(),
+                b.dropped(why)
+            );
+        }
+    }
 }
 
 /// The standard `process_*` families, where `/proc` has them (never a walk over open
@@ -274,8 +354,16 @@ mod tests {
             drops: Arc::default(),
             store: None,
             listeners: crate::transport::ListenerSet::default(),
+            links: Arc::default(),
         };
         s.metrics.clients_connected.store(3, Relaxed);
+        let b = Arc::new(crate::broker::links::BridgeStats::new(
+            "cloud",
+            "cloud.h",
+            crate::protocol::ProtocolVersion::V5,
+        ));
+        b.queued_messages.store(7, Relaxed);
+        s.links.add_bridge(b);
         s.drops
             .record(&Arc::from("c"), &"t".into(), DropReason::TooLarge);
         let text = s.render();
@@ -297,6 +385,19 @@ mod tests {
         ));
         assert!(text.contains("midge_store_fsync_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
         assert!(text.contains("midge_store_fsync_duration_seconds_count 0\n"));
+        assert!(
+            text.contains("\nmidge_bridge_up{bridge=\"cloud\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("midge_bridge_queued_messages{bridge=\"cloud\"} 7\n"));
+        assert!(text.contains(
+            "midge_bridge_forwarded_messages_total{bridge=\"cloud\",direction=\"out\"} 0\n"
+        ));
+        for reason in ["queue_full", "acl", "loop", "too_large"] {
+            assert!(text.contains(&format!(
+                "midge_bridge_dropped_messages_total{{bridge=\"cloud\",reason=\"{reason}\"}} 0\n"
+            )));
+        }
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
         // Every sample's family is declared, with HELP before TYPE (a histogram's samples
@@ -330,6 +431,7 @@ mod tests {
             drops: Arc::default(),
             store: None,
             listeners: crate::transport::ListenerSet::default(),
+            links: Arc::default(),
         }
         .render();
         let mut asked = 0;

@@ -13,25 +13,13 @@ use midge_model::{Command, Event, Message};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+use crate::mqtt::conn::{self, ConnectOptions, Connected, PidAlloc};
 use crate::protocol::{
-    Ack, ByteStr, Connect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+    Ack, ByteStr, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
     SubscriptionOptions, Unsubscribe,
 };
-use crate::transport::connection::{PacketReader, PacketWriter};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("connection closed")]
-    Closed,
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Read(#[from] crate::transport::connection::ReadError),
-    #[error("the broker refused the connection: {0:?}")]
-    Refused(crate::protocol::ReasonCode),
-    #[error("no CONNACK from the broker")]
-    NoConnAck,
-}
+pub use crate::mqtt::ClientError;
 
 /// How the client introduces itself.
 #[derive(Clone, Debug)]
@@ -40,6 +28,8 @@ pub struct ClientOptions {
     pub username: Option<String>,
     pub password: Option<Bytes>,
     pub keep_alive_secs: u16,
+    /// MQTT 5 normally; 3.1.1 after a broker refused 5 (`midge monitor`'s fallback).
+    pub protocol: ProtocolVersion,
     /// Subscribe to these at connect and report their messages as `Event::Tap`
     /// (the remote monitor's view of all traffic).
     pub tap_filters: Vec<String>,
@@ -87,36 +77,25 @@ pub async fn drive_with<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (r, w) = tokio::io::split(stream);
-    let mut reader = PacketReader::new(r, crate::config::MAX_PACKET_SIZE_LIMIT);
-    let mut writer = PacketWriter::new(w);
-    reader.version = ProtocolVersion::V5;
-    writer.version = ProtocolVersion::V5;
-    writer.push(&Packet::Connect(Box::new(Connect {
-        protocol: ProtocolVersion::V5,
-        clean_start: true,
-        keep_alive: opts.keep_alive_secs,
-        properties: Properties::default(),
-        client_id: ByteStr::from(opts.client_id.as_str()),
-        will: None,
-        username: opts.username.as_deref().map(ByteStr::from),
-        password: opts.password.clone(),
-        bridge: false,
-    })));
-    writer.flush().await?;
-    match tokio::time::timeout(Duration::from_secs(10), reader.read_packet()).await {
-        Ok(Ok(Some(Packet::ConnAck(ack)))) if !ack.reason.is_error() => {}
-        Ok(Ok(Some(Packet::ConnAck(ack)))) => return Err(ClientError::Refused(ack.reason)),
-        Ok(Err(e)) => return Err(e.into()),
-        _ => return Err(ClientError::NoConnAck),
-    }
+    let mut connect = ConnectOptions::new(&opts.client_id, opts.keep_alive_secs);
+    connect.protocol = opts.protocol;
+    connect.username.clone_from(&opts.username);
+    connect.password.clone_from(&opts.password);
+    let Connected {
+        mut reader,
+        mut writer,
+        ..
+    } = conn::handshake(stream, &connect, Duration::from_secs(10)).await?;
+    let v5 = opts.protocol.is_v5();
+    // v3 has no subscription identifiers: the user's filters tell deliveries apart.
+    let mut user_filters: Vec<String> = Vec::new();
     if let Some(f) = hooks.on_connected.take() {
         f();
     }
     let mut pids = PidAlloc::default();
     let mut tap_pid = None;
     if !opts.tap_filters.is_empty() {
-        let pid = pids.next();
+        let pid = pids.next_id();
         tap_pid = Some(pid);
         writer.push(&subscribe(
             pid,
@@ -151,7 +130,7 @@ where
                         };
                         writer.push(&Packet::Publish(Publish {
                             dup: false,
-                            qos_pid: QosPid::new(qos, pids.next()),
+                            qos_pid: QosPid::new(qos, pids.next_id()),
                             retain,
                             topic: ByteStr::from(topic.as_str()),
                             properties,
@@ -161,11 +140,15 @@ where
                     }
                     Command::Subscribe { filter, qos } => {
                         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
-                        writer.push(&subscribe(pids.next(), std::slice::from_ref(&filter), qos, USER_SUB_ID));
+                        writer.push(&subscribe(pids.next_id(), std::slice::from_ref(&filter), qos, USER_SUB_ID));
+                        if !user_filters.contains(&filter) {
+                            user_filters.push(filter);
+                        }
                     }
                     Command::Unsubscribe { filter } => {
+                        user_filters.retain(|f| *f != filter);
                         writer.push(&Packet::Unsubscribe(Unsubscribe {
-                            pid: pids.next(),
+                            pid: pids.next_id(),
                             properties: Properties::default(),
                             filters: vec![ByteStr::from(filter.as_str())],
                         }));
@@ -188,8 +171,12 @@ where
                     Packet::Publish(p) => {
                         let keep = hooks.inspect.as_mut().is_none_or(|f| f(&p));
                         let ids = &p.properties.subscription_identifiers;
-                        let tap = ids.contains(&TAP_SUB_ID);
-                        let delivered = ids.contains(&USER_SUB_ID) || ids.is_empty();
+                        let (tap, delivered) = if v5 {
+                            (ids.contains(&TAP_SUB_ID), ids.contains(&USER_SUB_ID) || ids.is_empty())
+                        } else {
+                            let mine = user_filters.iter().any(|f| midge_topic::matches(f, &p.topic));
+                            (!opts.tap_filters.is_empty(), mine || opts.tap_filters.is_empty())
+                        };
                         match p.qos_pid {
                             QosPid::Level0 => {}
                             QosPid::Level1(pid) => {
@@ -287,19 +274,5 @@ fn to_message(p: Publish) -> Message {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-    }
-}
-
-#[derive(Default)]
-struct PidAlloc(u16);
-
-impl PidAlloc {
-    fn next(&mut self) -> NonZeroU16 {
-        loop {
-            self.0 = self.0.wrapping_add(1);
-            if let Some(p) = NonZeroU16::new(self.0) {
-                return p;
-            }
-        }
     }
 }

@@ -160,6 +160,7 @@ pub fn start(
         username: None,
         password: None,
         keep_alive_secs: 60,
+        protocol: crate::protocol::ProtocolVersion::V5,
         tap_filters: Vec::new(),
     };
     let client_events = events.clone();

@@ -10,11 +10,11 @@
 //! The link to the dashboard outlives connections: when the broker goes away the
 //! snapshot says `connected: false`, the client reconnects with exponential backoff
 //! (100 ms doubling to 5 s), re-subscribes the dashboard's subscriptions, and the UI keeps
-//! its topic tree.
+//! its topic tree. A broker that refuses MQTT 5 is asked again at once with 3.1.1 (no
+//! admin channel then: the Overview comes from `$SYS`).
 
 pub mod sys;
-pub mod tls;
-pub mod url;
+pub use crate::mqtt::{tls, url};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,11 +23,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use midge_model::{Command, Event, MonitorLink, Snapshot, SourceInfo, SourceKind, SourceLink};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::broker::observe::admin::{self, Reply, Request};
-use crate::protocol::{ByteStr, Properties, Publish, QosPid};
+use crate::mqtt::OpenError;
+use crate::protocol::{ByteStr, Properties, ProtocolVersion, Publish, QosPid};
 
 use super::client::{self, ClientOptions, Hooks};
 use super::now_ms;
@@ -55,6 +55,15 @@ pub enum RemoteError {
     Io(#[from] std::io::Error),
 }
 
+impl From<OpenError> for RemoteError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Io(e) => Self::Io(e),
+            OpenError::Tls(e) => Self::Tls(e),
+        }
+    }
+}
+
 /// What to watch and how to reach it.
 #[derive(Clone, Debug)]
 pub struct RemoteOptions {
@@ -62,6 +71,8 @@ pub struct RemoteOptions {
     /// TLS settings; used when the URL is `mqtts://`.
     pub tls: TlsOptions,
     pub client_id: String,
+    /// MQTT 5 first; 3.1.1 once the broker refused 5.
+    pub protocol: ProtocolVersion,
 }
 
 impl RemoteOptions {
@@ -76,6 +87,7 @@ impl RemoteOptions {
             url,
             tls: TlsOptions::default(),
             client_id,
+            protocol: ProtocolVersion::V5,
         }
     }
 }
@@ -96,6 +108,7 @@ pub fn attach(args: &crate::cli::MonitorArgs) -> Result<Attached, RemoteError> {
         cert: args.cert.clone(),
         key: args.key.clone(),
         insecure: args.insecure,
+        skip_name_check: false,
     };
     // Fail on bad certificate files now, not on every reconnect.
     if opts.url.tls {
@@ -225,7 +238,7 @@ fn build_snapshot(opts: &RemoteOptions, s: &mut Shared, dropped: u64) -> Snapsho
 
 /// Connect, serve, and reconnect with backoff until the dashboard goes away.
 async fn connection_loop(
-    opts: RemoteOptions,
+    mut opts: RemoteOptions,
     shared: Arc<Mutex<Shared>>,
     events: mpsc::Sender<Event>,
     mut commands: mpsc::Receiver<Command>,
@@ -277,6 +290,11 @@ async fn connection_loop(
                 match went {
                     Served::UiGone => return,
                     Served::Ended(e) => {
+                        if !was_up && opts.protocol.is_v5() && e.suggests_v3() {
+                            opts.protocol = ProtocolVersion::V3_1_1;
+                            notice(format!("{} refused MQTT 5 ({e}); trying 3.1.1", opts.url));
+                            continue;
+                        }
                         if was_up {
                             backoff = BACKOFF_MIN;
                             notice(format!("lost {}: {e}; reconnecting", opts.url));
@@ -309,12 +327,10 @@ fn set_connected(shared: &Mutex<Shared>, up: bool) -> bool {
 
 enum Served {
     UiGone,
-    Ended(String),
+    Ended(client::ClientError),
 }
 
-/// Any byte stream the client can run over (TCP or TLS).
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+pub use crate::mqtt::Io;
 
 /// One connection: the client, the dashboard's commands, and admin requests.
 async fn serve(
@@ -355,6 +371,7 @@ async fn serve(
         username: opts.url.username.clone(),
         password: opts.url.password.clone().map(Bytes::from),
         keep_alive_secs: 30,
+        protocol: opts.protocol,
         tap_filters: vec!["#".to_owned(), "$SYS/#".to_owned()],
     };
     let drive = client::drive_with(
@@ -374,8 +391,8 @@ async fn serve(
         tokio::select! {
             r = &mut drive => {
                 return Served::Ended(match r {
-                    Ok(()) => "closed".to_owned(),
-                    Err(e) => e.to_string(),
+                    Ok(()) => client::ClientError::Closed,
+                    Err(e) => e,
                 });
             }
             cmd = commands.recv() => {

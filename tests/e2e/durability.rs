@@ -103,6 +103,11 @@ impl Midge {
         .await
     }
 
+    /// The process id (for signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
     pub(crate) async fn kill9(mut self) {
         let _ = self.child.start_kill();
         let _ = within(10.0, self.child.wait()).await;

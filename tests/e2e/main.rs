@@ -8,6 +8,8 @@ mod support;
 mod auth;
 mod bench;
 mod bridge_in;
+mod bridge_mesh;
+mod bridge;
 mod cli;
 mod close;
 mod connect;

@@ -84,7 +84,7 @@ where
             internal: peer.internal,
             bridge: is_bridge(&connect, &peer),
         };
-        let registered = register(&connect, info, &ctx).await?;
+        let registered = register(&connect, info, peer.max_queued, &ctx).await?;
         Ok::<_, Refusal>((client_id, assigned, keep_alive, registered))
     };
     let (client_id, assigned, keep_alive, registered) = match steps.await {
@@ -319,6 +319,7 @@ fn keep_alive(connect: &Connect, max: u16) -> Result<KeepAlive, Refusal> {
 async fn register(
     connect: &Connect,
     info: ClientInfo,
+    max_queued: Option<usize>,
     ctx: &Context,
 ) -> Result<Registered, Refusal> {
     let props = &connect.properties;
@@ -344,6 +345,7 @@ async fn register(
             clean_start: connect.clean_start,
             session_expiry,
             window,
+            max_queued,
             stats: stats.clone(),
             reply,
         }))

@@ -84,6 +84,9 @@ pub struct Peer {
     /// The local side of one of this broker's bridges (in-process): not authenticated
     /// (the operator configured it), but subject to the ACL under its client id.
     pub bridge: bool,
+    /// This client's session queue bound instead of `[limits] max_queued_messages` (a
+    /// bridge's `max_queued_messages`).
+    pub max_queued: Option<usize>,
 }
 
 /// `[limits] max_publish_rate` for one client: a token bucket. Over the rate, the client

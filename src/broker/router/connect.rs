@@ -29,6 +29,8 @@ pub struct ConnectRequest {
     pub session_expiry: u32,
     /// min(max_inflight, client's Receive Maximum).
     pub window: u16,
+    /// The session queue bound when not `max_queued_messages` (bridges).
+    pub max_queued: Option<usize>,
     pub stats: Arc<ClientStats>,
     pub reply: oneshot::Sender<ConnectGranted>,
 }
@@ -70,7 +72,8 @@ impl Router {
     fn complete_connect(&mut self, req: Box<ConnectRequest>) {
         // The hand-off to an online client absorbs bursts: a reader that keeps up must not
         // lose messages because the session queue bound (`max_queued`) is small.
-        let cap = self.options.max_queued.max(OUTBOUND_BURST);
+        let max_queued = req.max_queued.unwrap_or(self.options.max_queued);
+        let cap = max_queued.max(OUTBOUND_BURST);
         let inbox = Arc::new(Inbox::new(cap));
         let online = Online {
             conn_id: req.conn_id,
@@ -101,7 +104,7 @@ impl Router {
             None => (self.new_session(&req), false, Default::default()),
         };
         session.set_window(req.window);
-        session.set_max_queued(self.options.max_queued);
+        session.set_max_queued(max_queued);
         self.timed.remove(&req.client_id);
         self.inflight_offline.remove(&req.client_id);
         let subscriptions = subs.len() as u32;
@@ -161,7 +164,8 @@ impl Router {
     }
 
     fn new_session(&self, req: &ConnectRequest) -> Session {
-        Session::new(req.client_id.clone(), self.options.max_queued, req.window)
+        let max_queued = req.max_queued.unwrap_or(self.options.max_queued);
+        Session::new(req.client_id.clone(), max_queued, req.window)
     }
 
     pub(super) fn disconnected(&mut self, d: Disconnected) {

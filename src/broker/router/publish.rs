@@ -202,7 +202,7 @@ impl Router {
         }
         let room = match (&e.online, &e.session) {
             (Some(o), _) => o.inbox.accepts(),
-            (None, Some(s)) => d.qos != QoS::AtMostOnce && s.queued() < self.options.max_queued,
+            (None, Some(s)) => d.qos != QoS::AtMostOnce && s.queued() < s.max_queued(),
             (None, None) => false,
         };
         if !room {

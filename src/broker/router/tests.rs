@@ -109,6 +109,7 @@ impl Harness {
             clean_start,
             session_expiry,
             window: 10,
+            max_queued: None,
             stats: stats.clone(),
             reply,
         };

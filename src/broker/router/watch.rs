@@ -95,6 +95,8 @@ pub struct Queued {
     pub topic: ByteStr,
     pub qos: QoS,
     pub bytes: u32,
+    /// When it was published (a bridge shows its oldest queued message's age).
+    pub received_at: Instant,
 }
 
 /// One outgoing QoS 1/2 message of an offline session.
@@ -181,6 +183,7 @@ impl Router {
             topic: d.msg.topic.clone(),
             qos: d.qos,
             bytes: d.msg.payload.len() as u32,
+            received_at: d.msg.received_at,
         };
         let mut seen = HashSet::new();
         for id in clients {
@@ -194,7 +197,7 @@ impl Router {
                 (Some(o), _) => (o.inbox.head(QUEUE_HEAD, queued), o.inbox.capacity(), None),
                 (None, Some(s)) => (
                     s.queue().take(QUEUE_HEAD).map(queued).collect(),
-                    self.options.max_queued,
+                    s.max_queued(),
                     Some((s.inflight_len() as u32, s.inbound_pending() as u32)),
                 ),
                 (None, None) => (Vec::new(), self.options.max_queued, None),

@@ -1,27 +1,35 @@
-//! The monitor's connection: plain TCP for `mqtt://`, rustls (ring) for `mqtts://`,
-//! trusting `--cafile` or the system's roots, optionally presenting `--cert`/`--key`,
-//! or trusting anything with `--insecure`.
+//! An MQTT client's connection: plain TCP for `mqtt://`, rustls (ring) for `mqtts://`,
+//! trusting a CA file (`--cafile`, a bridge's `ca`) or the system's roots, optionally
+//! presenting a client certificate, and either trusting anything (`midge monitor
+//! --insecure`) or checking the chain but not the host name (a bridge's `insecure`, as
+//! Mosquitto's `bridge_insecure`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::{BrokerUrl, Io};
+use super::{BrokerUrl, Io, OpenError};
 
-/// `--cafile`, `--cert`, `--key`, `--insecure`.
+/// `--cafile`, `--cert`, `--key`, `--insecure`; a bridge's `[bridge.tls]`.
 #[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
     pub cafile: Option<PathBuf>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Trust any certificate (signatures are still checked).
     pub insecure: bool,
+    /// Check the chain against the roots but not the host name.
+    pub skip_name_check: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +47,8 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
     #[error("{0:?} is not a valid TLS server name")]
     ServerName(String),
+    #[error("TLS verifier: {0}")]
+    Verifier(String),
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -96,7 +106,16 @@ pub fn connector(o: &TlsOptions) -> Result<TlsConnector, TlsError> {
         if roots.is_empty() {
             return Err(TlsError::NoRoots);
         }
-        builder.with_root_certificates(roots)
+        if o.skip_name_check {
+            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| TlsError::Verifier(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyName(inner)))
+        } else {
+            builder.with_root_certificates(roots)
+        }
     };
     let config = match (&o.cert, &o.key) {
         (Some(cert), Some(key)) => {
@@ -111,10 +130,7 @@ pub fn connector(o: &TlsOptions) -> Result<TlsConnector, TlsError> {
 }
 
 /// Open the byte stream to the broker: TCP, then TLS for `mqtts://`.
-pub async fn open(
-    url: &BrokerUrl,
-    tls: Option<&TlsConnector>,
-) -> Result<Box<dyn Io>, super::RemoteError> {
+pub async fn open(url: &BrokerUrl, tls: Option<&TlsConnector>) -> Result<Box<dyn Io>, OpenError> {
     let tcp = TcpStream::connect((url.host.as_str(), url.port)).await?;
     tcp.set_nodelay(true)?;
     let Some(connector) = tls.filter(|_| url.tls) else {
@@ -123,6 +139,53 @@ pub async fn open(
     let name = ServerName::try_from(url.host.clone())
         .map_err(|_| TlsError::ServerName(url.host.clone()))?;
     Ok(Box::new(connector.connect(name, tcp).await?))
+}
+
+/// A bridge's `insecure`: the chain must lead to a trusted root, the name may differ.
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// `--insecure`: any certificate, any name; signatures are still checked so the
