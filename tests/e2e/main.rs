@@ -7,9 +7,9 @@ mod support;
 
 mod auth;
 mod bench;
+mod bridge;
 mod bridge_in;
 mod bridge_mesh;
-mod bridge;
 mod cli;
 mod close;
 mod connect;
