@@ -217,3 +217,17 @@ fn arbitrary_text_never_panics_and_always_parses_as_toml() {
         );
     }
 }
+
+#[test]
+fn relative_paths_and_orphan_listener_options_are_noted() {
+    let (_, notes, _) = imported("certfile s.crt\nkeyfile s.key\npassword_file passwd\n");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("certfile/protocol/bind_address"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with("relative paths — \"passwd\""),
+        "{notes:?}"
+    );
+}
