@@ -2,8 +2,9 @@
 //!
 //! # Layout
 //! - [`protocol`]: packets and codec, sans-IO.
-//! - [`transport`]: binding listeners, the TLS/WebSocket handshakes, and the framed packet
-//!   reader/writer; it knows nothing of the broker.
+//! - [`transport`]: binding listeners, the TLS/WebSocket handshakes, the framed packet
+//!   reader/writer, per-listener connection counts, and the certificate file watch; it
+//!   knows nothing of the broker.
 //! - [`broker`]: the accept loops (`server`), client tasks, the router (the one owner of
 //!   broker state), sessions, subscription trie, retained messages, and the statistics the
 //!   core publishes; [`broker::observe`] is everything that watches it (snapshots, `$SYS`,
@@ -15,7 +16,8 @@
 //! - [`mqtt`]: midge's MQTT client core (URLs, TCP/TLS, CONNECT with fallback, keep-alive)
 //!   shared by the monitor and bridges.
 //! - [`monitor`]: sources for the dashboard (this broker, or a remote one over MQTT).
-//! - [`config`] / [`cli`]: the TOML config and the command line.
+//! - [`config`] / [`cli`]: the TOML config and the command line; `config::mosquitto` turns
+//!   a mosquitto.conf into midge.toml (`midge import-mosquitto`).
 //! - [`os`]: process limits (open files).
 //! - [`logs`]: tracing events as log lines for the dashboard and the admin channel.
 //! - [`bridge`]: outgoing bridges to other brokers (a remote client + an in-process local

@@ -91,7 +91,10 @@ fn main() -> ExitCode {
         Some(Command::ImportMosquitto(ref a)) => {
             return match std::fs::read_to_string(&a.file) {
                 Ok(text) => {
-                    let imported = midge::config::mosquitto::import(&text);
+                    let imported = midge::config::mosquitto::import_with(
+                        &text,
+                        &mut midge::config::mosquitto::read_include_dir,
+                    );
                     print!("{}", imported.toml);
                     if !imported.not_carried.is_empty() {
                         eprintln!(

@@ -80,10 +80,23 @@ struct State {
     log_file: Option<String>,
     bridges: Vec<Bridge>,
     notes: Vec<String>,
+    /// The included file being read; empty in the main file.
+    origin: String,
 }
 
-/// Converts `text`, a mosquitto.conf; never fails (what it cannot read is a note).
+/// Converts `text`, a mosquitto.conf; never fails (what it cannot read is a note). An
+/// `include_dir` is noted, not followed: see [`import_with`].
 pub fn import(text: &str) -> Imported {
+    import_with(text, &mut |_| {
+        Err(std::io::Error::other(
+            "include_dir is followed only when importing a file",
+        ))
+    })
+}
+
+/// [`import`], following `include_dir DIR` lines through `include`, which returns the
+/// files to read there as (name, text) in Mosquitto's order (see [`read_include_dir`]).
+pub fn import_with(text: &str, include: &mut Include<'_>) -> Imported {
     let mut st = State {
         per_listener: text.lines().any(|l| {
             let mut w = l.split_whitespace();
@@ -91,17 +104,59 @@ pub fn import(text: &str) -> Imported {
         }),
         ..State::default()
     };
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (option, rest) = line
-            .split_once(char::is_whitespace)
-            .map_or((line, ""), |(o, r)| (o, r.trim()));
-        st.option(i + 1, option, rest);
-    }
+    st.read(text, Some(include));
     st.finish()
+}
+
+/// Reads the files of an `include_dir`.
+pub type Include<'a> = dyn FnMut(&str) -> std::io::Result<Vec<(String, String)>> + 'a;
+
+/// The `*.conf` files of `dir` as Mosquitto 2 reads them: in alphabetical order of name.
+///
+/// # Errors
+/// The directory or one of the files cannot be read.
+pub fn read_include_dir(dir: &str) -> std::io::Result<Vec<(String, String)>> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| Ok((p.display().to_string(), std::fs::read_to_string(&p)?)))
+        .collect()
+}
+
+impl State {
+    /// Every option of one file, in order; `include` is `None` inside an included file
+    /// (Mosquitto allows `include_dir` in the main file only).
+    fn read(&mut self, text: &str, mut include: Option<&mut Include<'_>>) {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (option, rest) = line
+                .split_once(char::is_whitespace)
+                .map_or((line, ""), |(o, r)| (o, r.trim()));
+            if option == "include_dir" {
+                match include.as_deref_mut().map(|f| f(rest)) {
+                    Some(Ok(files)) => {
+                        let main = std::mem::take(&mut self.origin);
+                        for (name, text) in files {
+                            self.origin = name;
+                            self.read(&text, None);
+                        }
+                        self.origin = main;
+                    }
+                    Some(Err(e)) => self.note(i + 1, option, &format!("{rest}: {e}")),
+                    None => self.note(i + 1, option, "only the main file may include others"),
+                }
+                continue;
+            }
+            self.option(i + 1, option, rest);
+        }
+    }
 }
 
 fn boolean(v: &str) -> Option<bool> {
@@ -118,13 +173,14 @@ fn quoted(s: &str) -> String {
 }
 
 impl State {
-    /// `line` 0: a note about the file as a whole.
+    /// `line` 0: a note about the configuration as a whole.
     fn note(&mut self, line: usize, option: &str, why: &str) {
-        if line == 0 {
-            self.notes.push(format!("{option} — {why}"));
-        } else {
-            self.notes.push(format!("{option} — {why} (line {line})"));
-        }
+        let at = match (line, self.origin.as_str()) {
+            (0, _) => String::new(),
+            (n, "") => format!(" (line {n})"),
+            (n, file) => format!(" ({file} line {n})"),
+        };
+        self.notes.push(format!("{option} — {why}{at}"));
     }
 
     fn listener(&mut self) -> &mut Listener {
@@ -380,7 +436,6 @@ fn same_as_midge(option: &str, v: &str) -> bool {
 /// Options midge has no equivalent for, and why.
 fn not_carried(option: &str) -> Option<&'static str> {
     Some(match option {
-        "include_dir" => "midge reads one file: copy the included options in, then import again",
         "user" => "run midge as the user you want (systemd User=/DynamicUser=, the image's UID)",
         "pid_file" => "no PID file: systemd and containers track the process",
         "log_type"

@@ -437,10 +437,18 @@ mod tests {
         let mut asked = 0;
         for prefix in ["midge_", "process_"] {
             for (at, _) in json.match_indices(prefix) {
-                let name: String = json[at..]
+                let mut name: String = json[at..]
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
+                // A histogram's series are its name plus _bucket, _sum or _count.
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    if let Some(base) = name.strip_suffix(suffix) {
+                        if text.contains(&format!("# TYPE {base} histogram\n")) {
+                            name = base.to_owned();
+                        }
+                    }
+                }
                 asked += 1;
                 assert!(
                     text.contains(&format!("# TYPE {name} ")),

@@ -150,6 +150,8 @@ impl Idle {
         // peek, not readable(): a new socket's readiness may be reported before any data.
         let mut byte = [0; 1];
         let spoke = tokio::select! {
+            // A request that arrives as it is evicted is served.
+            biased;
             r = stream.peek(&mut byte) => matches!(r, Ok(n) if n > 0),
             () = evicted.notified() => false,
             () = tokio::time::sleep(HEADER_TIMEOUT) => false,

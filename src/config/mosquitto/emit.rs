@@ -14,8 +14,13 @@ impl State {
         let mut listeners = Vec::new();
         if self.default.port.is_some() {
             listeners.push(std::mem::take(&mut self.default));
+        } else if self.default.cert.is_some() || self.default.ws || self.default.addr.is_some() {
+            let why = "listener options before any `listener` line, without `port`: \
+                       Mosquitto has no default listener for them either";
+            self.note(0, "certfile/protocol/bind_address", why);
         }
         listeners.append(&mut self.listeners);
+        self.note_relative_paths(&listeners);
         let mut body = String::new();
         if let Some(path) = self.log_file.take() {
             let _ = writeln!(body, "log_file = {}\n", quoted(&path));
@@ -66,6 +71,51 @@ impl State {
         Imported {
             toml,
             not_carried: self.notes,
+        }
+    }
+
+    /// Mosquitto resolves a relative path against its working directory, midge against
+    /// the TOML file's directory: the same text may name another file.
+    fn note_relative_paths(&mut self, listeners: &[Listener]) {
+        let mut paths: Vec<&String> = Vec::new();
+        for l in listeners {
+            paths.extend(
+                [
+                    &l.cert,
+                    &l.key,
+                    &l.cafile,
+                    &l.auth.password_file,
+                    &l.auth.acl_file,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        paths.extend(
+            [
+                &self.auth.password_file,
+                &self.auth.acl_file,
+                &self.persistence_location,
+                &self.log_file,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        for b in &self.bridges {
+            paths.extend([&b.ca, &b.cert, &b.key].into_iter().flatten());
+        }
+        let relative: Vec<String> = paths
+            .into_iter()
+            .filter(|p| !p.starts_with('/'))
+            .map(|p| format!("{p:?}"))
+            .collect();
+        if !relative.is_empty() {
+            let why = format!(
+                "{}: mosquitto.conf reads relative paths from its working directory, \
+                 midge.toml from its own directory; make them absolute if they differ",
+                relative.join(", ")
+            );
+            self.note(0, "relative paths", &why);
         }
     }
 

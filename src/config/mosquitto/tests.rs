@@ -217,3 +217,61 @@ fn arbitrary_text_never_panics_and_always_parses_as_toml() {
         );
     }
 }
+
+#[test]
+fn relative_paths_and_orphan_listener_options_are_noted() {
+    let (_, notes, _) = imported("certfile s.crt\nkeyfile s.key\npassword_file passwd\n");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("certfile/protocol/bind_address"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with("relative paths — \"passwd\""),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn include_dir_is_followed_in_order_and_its_lines_are_named() {
+    let conf = "persistence true\ninclude_dir /etc/mosquitto/conf.d\nsys_interval 5\n";
+    let mut asked = Vec::new();
+    let out = super::import_with(conf, &mut |dir| {
+        asked.push(dir.to_owned());
+        Ok(vec![
+            (
+                "a.conf".to_owned(),
+                "listener 1883\nallow_anonymous true\n".to_owned(),
+            ),
+            (
+                "b.conf".to_owned(),
+                "log_type all\ninclude_dir /x\n".to_owned(),
+            ),
+        ])
+    });
+    assert_eq!(asked, ["/etc/mosquitto/conf.d"]);
+    let config = crate::config::file::parse(&out.toml, std::path::Path::new("/m.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
+    assert_eq!(config.listeners.len(), 1);
+    assert!(config.auth.allow_anonymous);
+    assert_eq!(config.sys.interval_secs, 5);
+    assert_eq!(out.not_carried.len(), 2, "{:?}", out.not_carried);
+    assert!(
+        out.not_carried[0].ends_with("(b.conf line 1)"),
+        "{:?}",
+        out.not_carried
+    );
+    assert!(
+        out.not_carried[1].starts_with("include_dir — only the main file"),
+        "{:?}",
+        out.not_carried
+    );
+
+    // Without a reader (the pure `import`), the line is noted.
+    let out = import(conf);
+    assert!(
+        out.not_carried[0].starts_with("include_dir — /etc/mosquitto/conf.d: "),
+        "{:?}",
+        out.not_carried
+    );
+}

@@ -1,6 +1,7 @@
 //! `midge import-mosquitto`: the example config Debian ships with Mosquitto (as shipped,
-//! and with every option line that has a value uncommented) imports into a file that
-//! `midge check-config` accepts; and a config written here, with two listeners (one TLS),
+//! and with every option line that has a value uncommented) and the one it installs in
+//! /etc/mosquitto (with its `include_dir`) import into files that `midge check-config`
+//! accepts; and a config written here, with two listeners (one TLS),
 //! a password file made by `mosquitto_passwd` and an ACL, round-trips: midge started
 //! from the imported TOML refuses anonymous clients, lets the user in on both listeners,
 //! and applies the ACL.
@@ -110,6 +111,17 @@ async fn the_debian_example_config_imports_and_checks() {
         assert_eq!(noted, option != "max_qos", "{option}:\n{toml}");
     }
     assert!(toml.contains("max_inflight = 20"), "{toml}");
+
+    // The config the package installs (persistence on, include_dir conf.d), if present.
+    let installed = Path::new("/etc/mosquitto/mosquitto.conf");
+    if installed.exists() {
+        let (path, toml) = import(installed, dir.path()).await;
+        check_config(&path, &toml).await;
+        assert!(
+            !toml.contains("include_dir"),
+            "conf.d is read, not noted:\n{toml}"
+        );
+    }
 }
 
 /// A free port on 127.0.0.1 (bound, then released: a config file needs a number).

@@ -2,6 +2,7 @@
 //! Prometheus parser and `promtool`, `import-mosquitto`, the systemd unit and the
 //! container image.
 
+mod certwatch;
 mod container;
 mod import;
 mod logs;
