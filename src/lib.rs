@@ -37,6 +37,7 @@ pub mod config;
 pub mod http;
 pub mod logs;
 pub mod monitor;
+pub mod mqttsn;
 pub mod os;
 pub mod protocol;
 pub mod storage;
