@@ -9,6 +9,7 @@
 //! listener is configured anywhere, the broker listens on [`DEFAULT_LISTEN`].
 
 mod file;
+pub mod sn;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::Cli;
+pub use sn::{MqttSnConfig, PredefinedTopic};
 
 /// Where the broker listens when neither the config file nor `-l` names a listener.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1883));
@@ -44,6 +46,8 @@ pub struct Config {
     /// `[http] bind` / `--http`: the operations endpoint (`/metrics`, `/healthz`,
     /// `/readyz`); off when `None`.
     pub http: Option<SocketAddr>,
+    /// `[mqttsn]`: the MQTT-SN gateway on the `kind = "mqttsn"` listeners.
+    pub mqttsn: MqttSnConfig,
 }
 
 /// One `[[listener]]`: a socket address and the protocol stack on it.
@@ -83,6 +87,8 @@ pub enum ListenerKind {
     Tcp,
     /// MQTT inside WebSocket binary frames (subprotocol `mqtt`).
     Ws,
+    /// MQTT-SN 1.2 over UDP: the built-in gateway (`[mqttsn]`).
+    Mqttsn,
 }
 
 /// `[listener.tls]`: the server certificate and, optionally, client-certificate checking.

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod sn;
+
 use super::{
     AuthConfig, Config, ConfigError, Limits, ListenerConfig, ListenerKind, StorageConfig, SyncMode,
     SysConfig, TlsConfig, MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE,
@@ -34,6 +36,8 @@ struct RawConfig {
     sys: RawSys,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    mqttsn: sn::RawMqttSn,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,7 +113,9 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         base: origin.parent().map(Path::to_owned).unwrap_or_default(),
     };
     let listeners = cx.listeners(raw.listener)?;
+    let mqttsn = cx.mqttsn(raw.mqttsn)?;
     Ok(Config {
+        mqttsn,
         listeners,
         auth: AuthConfig {
             allow_anonymous: raw.auth.allow_anonymous.unwrap_or(true),
@@ -248,6 +254,13 @@ impl Cx<'_> {
                     path.into_inner()
                 }
             };
+            if let (ListenerKind::Mqttsn, Some(tls)) = (listener.kind, &listener.tls) {
+                return Err(self.invalid(
+                    "[listener.tls] cert",
+                    tls.cert.span(),
+                    "kind = \"mqttsn\" is UDP; DTLS is not offered",
+                ));
+            }
             let tls = listener.tls.map(|tls| self.tls(&tls)).transpose()?;
             listeners.push(ListenerConfig {
                 bind,
