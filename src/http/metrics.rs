@@ -15,6 +15,7 @@ pub(super) struct Sources {
     metrics: Arc<Metrics>,
     drops: Arc<DropLog>,
     store: Option<crate::storage::Store>,
+    links: Arc<crate::broker::links::Links>,
 }
 
 impl Sources {
@@ -24,6 +25,7 @@ impl Sources {
             metrics: ctx.metrics.clone(),
             drops: ctx.drops.clone(),
             store: ctx.store.clone(),
+            links: ctx.links.clone(),
         }
     }
 
@@ -165,8 +167,39 @@ impl Sources {
             "gauge",
             "MQTT-SN clients by state.",
         );
-        for state in ["active", "asleep", "awake"] {
-            let _ = writeln!(out, "midge_mqttsn_clients{{state=\"{state}\"}} 0");
+        let sn = &self.links.sn;
+        let [active, asleep, awake, _lost] = sn.counts();
+        for (state, n) in [("active", active), ("asleep", asleep), ("awake", awake)] {
+            let _ = writeln!(out, "midge_mqttsn_clients{{state=\"{state}\"}} {n}");
+        }
+        for (name, help, value) in [
+            (
+                "midge_mqttsn_datagrams_received_total",
+                "UDP datagrams received by the MQTT-SN gateway.",
+                &sn.datagrams_in,
+            ),
+            (
+                "midge_mqttsn_datagrams_sent_total",
+                "UDP datagrams sent by the MQTT-SN gateway.",
+                &sn.datagrams_out,
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", value.load(Relaxed));
+        }
+        family(
+            &mut out,
+            "midge_mqttsn_datagrams_dropped_total",
+            "counter",
+            "Datagrams the MQTT-SN gateway discarded, by reason.",
+        );
+        for why in crate::broker::links::SnDrop::ALL {
+            let _ = writeln!(
+                out,
+                "midge_mqttsn_datagrams_dropped_total{{reason=\"{}\"}} {}",
+                why.label(),
+                sn.dropped(why)
+            );
         }
         process(&mut out);
         out
@@ -214,6 +247,7 @@ mod tests {
             metrics: Arc::default(),
             drops: Arc::default(),
             store: None,
+            links: Arc::default(),
         };
         s.metrics.clients_connected.store(3, Relaxed);
         s.drops
@@ -230,6 +264,8 @@ mod tests {
             );
         }
         assert!(text.contains("midge_mqttsn_clients{state=\"asleep\"} 0\n"));
+        assert!(text.contains("midge_mqttsn_datagrams_dropped_total{reason=\"malformed\"} 0\n"));
+        assert!(text.contains("\nmidge_mqttsn_datagrams_received_total 0\n"));
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
         // Every sample's family is declared, with HELP before TYPE.
@@ -254,6 +290,7 @@ mod tests {
             metrics: Arc::default(),
             drops: Arc::default(),
             store: None,
+            links: Arc::default(),
         }
         .render();
         let mut asked = 0;
