@@ -18,6 +18,7 @@ mod http;
 mod interop;
 mod malformed;
 mod monitor;
+mod mqttsn;
 mod publish;
 mod retained;
 mod sessions;
