@@ -87,7 +87,10 @@ async fn subscribe_by_name_gets_an_id_and_wildcards_get_register_first() {
     sn.send(&puback(2, msg_id, 0x00)).await;
     // QoS 0 to the client carries msg id 0; UNSUBSCRIBE by name stops delivery.
     tcp.publish0("cmd/led", b"off").await;
-    assert_eq!(parse_publish(&sn.recv().await), (0x00, 1, 0, b"off".to_vec()));
+    assert_eq!(
+        parse_publish(&sn.recv().await),
+        (0x00, 1, 0, b"off".to_vec())
+    );
     sn.send(&subscribe_name(0x14, 0x00, 3, "cmd/led")).await;
     sn.expect(&msg_id_only(0x15, 3)).await;
     tcp.publish0("cmd/led", b"again").await;
@@ -98,16 +101,28 @@ async fn subscribe_by_name_gets_an_id_and_wildcards_get_register_first() {
 async fn retain_flag_only_on_retained_messages_sent_on_subscribe() {
     let (b, gw) = start_gateway(|_| {}).await;
     let (mut tcp, _) = Raw::v4(b.addr(), "tcp-pub", true).await;
-    tcp.send(&crate::bytes::publish("r/t", 0, 0, false, true, b"kept", None)).await;
+    tcp.send(&crate::bytes::publish(
+        "r/t", 0, 0, false, true, b"kept", None,
+    ))
+    .await;
     tcp.sync().await;
     let sn = Sn::connected(gw, "r", 0x04, 60).await;
     sn.send(&subscribe_name(0x12, 0x00, 1, "r/t")).await;
     sn.expect(&suback(0x00, 1, 1, 0x00)).await;
     // Retained on subscribe: retain flag (0x10) set.
-    assert_eq!(parse_publish(&sn.recv().await), (0x10, 1, 0, b"kept".to_vec()));
+    assert_eq!(
+        parse_publish(&sn.recv().await),
+        (0x10, 1, 0, b"kept".to_vec())
+    );
     // A live retained publish to an existing subscriber: no retain flag.
-    tcp.send(&crate::bytes::publish("r/t", 0, 0, false, true, b"new", None)).await;
-    assert_eq!(parse_publish(&sn.recv().await), (0x00, 1, 0, b"new".to_vec()));
+    tcp.send(&crate::bytes::publish(
+        "r/t", 0, 0, false, true, b"new", None,
+    ))
+    .await;
+    assert_eq!(
+        parse_publish(&sn.recv().await),
+        (0x00, 1, 0, b"new".to_vec())
+    );
 }
 
 #[tokio::test]
@@ -119,9 +134,13 @@ async fn predefined_and_short_topics_both_ways() {
     sn.send(&publish(0x21, 1, 9, b"22")).await;
     sn.expect(&puback(1, 9, 0x00)).await;
     let p = tcp.recv_publish().await;
-    assert_eq!((&*p.topic, &p.payload[..]), ("sensors/temperature", &b"22"[..]));
+    assert_eq!(
+        (&*p.topic, &p.payload[..]),
+        ("sensors/temperature", &b"22"[..])
+    );
     // A short topic name (flags 0bxx10): the two octets are the name.
-    sn.send(&publish(0x22, u16::from_be_bytes(*b"ab"), 10, b"s")).await;
+    sn.send(&publish(0x22, u16::from_be_bytes(*b"ab"), 10, b"s"))
+        .await;
     sn.expect(&puback(0x6162, 10, 0x00)).await;
     let p = tcp.recv_publish().await;
     assert_eq!(&*p.topic, "ab");
@@ -132,7 +151,10 @@ async fn predefined_and_short_topics_both_ways() {
     sn.expect(&suback(0x00, 0x7879, 12, 0x00)).await;
     let (mut pubr, _) = Raw::v4(b.addr(), "tcp-pub", true).await;
     pubr.publish0("xy", b"short").await;
-    assert_eq!(parse_publish(&sn.recv().await), (0x02, 0x7879, 0, b"short".to_vec()));
+    assert_eq!(
+        parse_publish(&sn.recv().await),
+        (0x02, 0x7879, 0, b"short".to_vec())
+    );
     pubr.publish1("sensors/temperature", 1, b"23").await;
     let (flags, topic_id, msg_id, data) = parse_publish(&sn.recv().await);
     assert_eq!((flags, topic_id, data.as_slice()), (0x21, 1, &b"23"[..]));
@@ -170,7 +192,10 @@ async fn qos_minus_one_without_a_connection() {
     // QoS -1 = 0b11 in bits 6-5: flags 0x61 predefined, 0x62 short.
     sn.send(&publish(0x61, 1, 0, b"m1")).await;
     let p = tcp.recv_publish().await;
-    assert_eq!((&*p.topic, &p.payload[..]), ("sensors/temperature", &b"m1"[..]));
+    assert_eq!(
+        (&*p.topic, &p.payload[..]),
+        ("sensors/temperature", &b"m1"[..])
+    );
     sn.send(&publish(0x62, 0x7a7a, 0, b"m2")).await;
     let p = tcp.recv_publish().await;
     assert_eq!((&*p.topic, &p.payload[..]), ("zz", &b"m2"[..]));
@@ -203,7 +228,10 @@ async fn qos2_both_ways() {
     sn.send(&subscribe_name(0x12, 0x40, 3, "q2/down")).await;
     sn.expect(&suback(0x40, 2, 3, 0x00)).await;
     let (mut pubr, _) = Raw::v4(b.addr(), "tcp-pub", true).await;
-    pubr.send(&crate::bytes::publish("q2/down", 2, 1, false, false, b"two", None)).await;
+    pubr.send(&crate::bytes::publish(
+        "q2/down", 2, 1, false, false, b"two", None,
+    ))
+    .await;
     let (flags, topic_id, msg_id, data) = parse_publish(&sn.recv().await);
     assert_eq!((flags, topic_id, data.as_slice()), (0x40, 2, &b"two"[..]));
     sn.send(&msg_id_only(0x0f, msg_id)).await; // PUBREC
@@ -224,7 +252,11 @@ async fn unanswered_publish_is_retransmitted_with_dup_then_the_client_is_lost() 
     assert_eq!(first.0, 0x22);
     // T_retry = 1 s: the same message again with DUP (0x80), N_retry = 2 times.
     for _ in 0..2 {
-        let again = parse_publish(&sn.recv_within(Duration::from_secs(3)).await.expect("resent"));
+        let again = parse_publish(
+            &sn.recv_within(Duration::from_secs(3))
+                .await
+                .expect("resent"),
+        );
         assert_eq!(again, (0xa2, first.1, first.2, first.3.clone()));
     }
     // Then the client is lost: its broker session closes.
@@ -321,7 +353,8 @@ async fn three_hundred_clients_with_a_qos1_message_in_flight_get_no_congestion()
         sn.expect(&msg(CONNACK, &[0x00])).await;
     }
     for sn in &clients {
-        sn.send(&publish(0x22, u16::from_be_bytes(*b"mm"), 7, b"x")).await;
+        sn.send(&publish(0x22, u16::from_be_bytes(*b"mm"), 7, b"x"))
+            .await;
     }
     for sn in &clients {
         sn.expect(&puback(0x6d6d, 7, 0x00)).await;

@@ -18,17 +18,17 @@ async fn malformed_and_unexpected_datagrams_are_dropped_and_counted() {
     let links = b.broker.links();
     let sn = Sn::open(gw).await;
     let malformed: &[&[u8]] = &[
-        &[],                         // empty
-        &[0x01],                     // 3-octet length cut off
-        &[0x01, 0x00],               //
-        &[0x00, 0x17],               // length 0
-        &[0x05, 0x18],               // says 5, holds 2
-        &[0x02, 0x17, 0x00],         // says 2, holds 3
-        &[0x02, 0x03],               // unknown type
-        &[0x02, 0x19],               // unknown type
-        &[0x03, 0x0e, 0x00],         // PUBCOMP without its msg id
+        &[],                             // empty
+        &[0x01],                         // 3-octet length cut off
+        &[0x01, 0x00],                   //
+        &[0x00, 0x17],                   // length 0
+        &[0x05, 0x18],                   // says 5, holds 2
+        &[0x02, 0x17, 0x00],             // says 2, holds 3
+        &[0x02, 0x03],                   // unknown type
+        &[0x02, 0x19],                   // unknown type
+        &[0x03, 0x0e, 0x00],             // PUBCOMP without its msg id
         &[0x05, 0x18, 0x00, 0x01, 0x02], // DISCONNECT too long
-        &[0x01, 0xff, 0xff, 0x0c],   // 3-octet length lying
+        &[0x01, 0xff, 0xff, 0x0c],       // 3-octet length lying
     ];
     for d in malformed {
         sn.send(d).await;
@@ -100,7 +100,10 @@ async fn a_flood_of_random_datagrams_leaves_sn_and_tcp_clients_served() {
             assert!(answers < 100, "no GWINFO");
         }
     }
-    let received = links.sn.datagrams_in.load(std::sync::atomic::Ordering::Relaxed);
+    let received = links
+        .sn
+        .datagrams_in
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert!(received >= sent, "{received} < {sent}");
     assert!(links.sn.dropped(SnDrop::Malformed) > 1000);
     // An SN client and a TCP client are served as before.

@@ -153,14 +153,20 @@ impl Sn {
         self.send(&register(0, msg_id, name)).await;
         let got = self.recv().await;
         assert_eq!(got.len(), 7, "{got:02x?}");
-        assert_eq!((got[1], &got[4..]), (0x0b, &[(msg_id >> 8) as u8, msg_id as u8, 0][..]));
+        assert_eq!(
+            (got[1], &got[4..]),
+            (0x0b, &[(msg_id >> 8) as u8, msg_id as u8, 0][..])
+        );
         u16::from_be_bytes([got[2], got[3]])
     }
 }
 
 /// The SN PUBLISH fields of a datagram: (flags, topic id, msg id, data).
 pub fn parse_publish(d: &[u8]) -> (u8, u16, u16, Vec<u8>) {
-    assert!(d.len() >= 7 && d[1] == PUBLISH && usize::from(d[0]) == d.len(), "not a PUBLISH: {d:02x?}");
+    assert!(
+        d.len() >= 7 && d[1] == PUBLISH && usize::from(d[0]) == d.len(),
+        "not a PUBLISH: {d:02x?}"
+    );
     (
         d[2],
         u16::from_be_bytes([d[3], d[4]]),

@@ -40,9 +40,20 @@ async fn spawn(dir: &Path) -> (Child, SocketAddr, SocketAddr) {
     let (mut tcp, mut sn) = (None, None);
     within(20.0, async {
         while tcp.is_none() || sn.is_none() {
-            let line = lines.next_line().await.expect("stderr").expect("midge exited");
-            let Some(rest) = line.split("address=").nth(1) else { continue };
-            let addr: SocketAddr = rest.split_whitespace().next().unwrap_or("").parse().expect("addr");
+            let line = lines
+                .next_line()
+                .await
+                .expect("stderr")
+                .expect("midge exited");
+            let Some(rest) = line.split("address=").nth(1) else {
+                continue;
+            };
+            let addr: SocketAddr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .parse()
+                .expect("addr");
             if line.contains("MQTT-SN") {
                 sn = Some(addr);
             } else {
@@ -85,12 +96,18 @@ async fn persistent_sn_session_survives_a_restart_with_its_registrations() {
     let sn = Sn::connected(gw, "keeper", 0x00, 60).await;
     // The queued message arrives under the id registered before the restart.
     let (flags, topic_id, msg_id, data) = parse_publish(&sn.recv().await);
-    assert_eq!((flags, topic_id, data.as_slice()), (0x20, down, &b"while away"[..]));
+    assert_eq!(
+        (flags, topic_id, data.as_slice()),
+        (0x20, down, &b"while away"[..])
+    );
     sn.send(&puback(down, msg_id, 0x00)).await;
     // The id the client registered before the restart is still valid.
     sn.send(&publish(0x20, up, 3, b"after restart")).await;
     sn.expect(&puback(up, 3, 0x00)).await;
     let p = watcher.recv_publish().await;
-    assert_eq!((&*p.topic, &p.payload[..]), ("keep/up", &b"after restart"[..]));
+    assert_eq!(
+        (&*p.topic, &p.payload[..]),
+        ("keep/up", &b"after restart"[..])
+    );
     term(child).await;
 }

@@ -30,7 +30,13 @@ async fn buffered_while_asleep_then_delivered_on_pingreq_then_pingresp() {
     tcp.publish1("s/1", 2, b"two").await;
     tcp.publish0("w/x", b"three").await;
     sn.quiet().await;
-    until(|| links.sn.client("sleepy").is_some_and(|v| v.buffered_total == 3)).await;
+    until(|| {
+        links
+            .sn
+            .client("sleepy")
+            .is_some_and(|v| v.buffered_total == 3)
+    })
+    .await;
 
     // Awake: the buffered messages in order, REGISTER before the wildcard's topic,
     // then PINGRESP.
@@ -43,11 +49,25 @@ async fn buffered_while_asleep_then_delivered_on_pingreq_then_pingresp() {
     let reg = sn.recv().await;
     assert_eq!((reg[1], &reg[6..]), (REGISTER, &b"w/x"[..]), "{reg:02x?}");
     let topic_id = u16::from_be_bytes([reg[2], reg[3]]);
-    sn.send(&regack(topic_id, u16::from_be_bytes([reg[4], reg[5]]), 0x00)).await;
-    assert_eq!(parse_publish(&sn.recv().await), (0x00, topic_id, 0, b"three".to_vec()));
+    sn.send(&regack(
+        topic_id,
+        u16::from_be_bytes([reg[4], reg[5]]),
+        0x00,
+    ))
+    .await;
+    assert_eq!(
+        parse_publish(&sn.recv().await),
+        (0x00, topic_id, 0, b"three".to_vec())
+    );
     sn.expect(&[0x02, 0x17]).await; // PINGRESP
-    // Asleep again: new messages wait for the next PINGREQ.
-    until(|| links.sn.client("sleepy").is_some_and(|v| v.state == SnClientState::Asleep)).await;
+                                    // Asleep again: new messages wait for the next PINGREQ.
+    until(|| {
+        links
+            .sn
+            .client("sleepy")
+            .is_some_and(|v| v.state == SnClientState::Asleep)
+    })
+    .await;
     tcp.publish1("s/1", 3, b"four").await;
     sn.quiet().await;
     // From a new address (the device's address may change while it sleeps).
@@ -66,7 +86,10 @@ async fn buffered_while_asleep_then_delivered_on_pingreq_then_pingresp() {
     tcp.publish1("s/1", 4, b"five").await;
     let (_, _, _, data) = parse_publish(&moved.recv().await);
     assert_eq!(data, b"five");
-    assert_eq!(links.sn.client("sleepy").map(|v| v.state), Some(SnClientState::Active));
+    assert_eq!(
+        links.sn.client("sleepy").map(|v| v.state),
+        Some(SnClientState::Active)
+    );
 }
 
 #[tokio::test]
@@ -84,5 +107,8 @@ async fn oversleeping_client_is_lost_and_its_will_published() {
     sn.expect(&[0x02, 0x18]).await;
     // No PINGREQ within 1.5 x 1 s: lost.
     let p = within(5.0, tcp.recv_publish()).await;
-    assert_eq!((&*p.topic, &p.payload[..]), ("will/dozer", &b"overslept"[..]));
+    assert_eq!(
+        (&*p.topic, &p.payload[..]),
+        ("will/dozer", &b"overslept"[..])
+    );
 }
