@@ -12,6 +12,7 @@
 mod bridge;
 mod file;
 pub mod mosquitto;
+pub mod sn;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::Cli;
+pub use sn::{MqttSnConfig, PredefinedTopic};
 
 pub use bridge::{parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction};
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub http: Option<SocketAddr>,
     /// `[[bridge]]`: outgoing bridges to other brokers; none by default.
     pub bridges: Vec<BridgeConfig>,
+    /// `[mqttsn]`: the MQTT-SN gateway on the `kind = "mqttsn"` listeners.
+    pub mqttsn: MqttSnConfig,
 }
 
 /// One `[[listener]]`: a socket address and the protocol stack on it.
@@ -90,6 +94,8 @@ pub enum ListenerKind {
     Tcp,
     /// MQTT inside WebSocket binary frames (subprotocol `mqtt`).
     Ws,
+    /// MQTT-SN 1.2 over UDP: the built-in gateway (`[mqttsn]`).
+    Mqttsn,
 }
 
 /// `[listener.tls]`: the server certificate and, optionally, client-certificate checking.

@@ -45,6 +45,7 @@ pub mod http;
 pub mod logs;
 pub mod monitor;
 pub mod mqtt;
+pub mod mqttsn;
 pub mod os;
 pub mod protocol;
 pub mod storage;

@@ -238,7 +238,11 @@ fn crates_and_layers_are_named_only_where_design_allows() {
         assert!(bad.is_empty(), "{needle} named in {bad:?}: {why}");
     }
     // Sans-IO: the codec and the session do no I/O and read no clock.
-    for dir in ["src/protocol/", "src/broker/session.rs"] {
+    for dir in [
+        "src/protocol/",
+        "src/broker/session.rs",
+        "src/mqttsn/codec/",
+    ] {
         for needle in [
             "tokio::",
             "std::net",
@@ -259,4 +263,11 @@ fn crates_and_layers_are_named_only_where_design_allows() {
             assert!(hits.is_empty(), "{needle} in sans-IO code: {hits:?}");
         }
     }
+    // The MQTT-SN codec stands alone: bytes and thiserror, nothing of the crate.
+    let named: Vec<String> = sources(&root().join("src/mqttsn/codec"))
+        .into_iter()
+        .filter(|(_, t)| code(t).contains("crate::"))
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    assert!(named.is_empty(), "the SN codec names the crate: {named:?}");
 }

@@ -210,6 +210,45 @@ pub struct SnStats {
     /// Whether a gateway listener is configured (metrics show its families only then).
     pub enabled: std::sync::atomic::AtomicBool,
     clients: Mutex<HashMap<String, Arc<SnClientView>>>,
+    /// `datagrams_dropped` by [`SnDrop`] reason.
+    dropped_by: [AtomicU64; SnDrop::ALL.len()],
+}
+
+/// Why the MQTT-SN gateway discarded a datagram; each is exported from start-up at 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum SnDrop {
+    /// Not an MQTT-SN 1.2 message (short, lying length, unknown type, …).
+    Malformed = 0,
+    /// Over `[mqttsn] max_datagrams_per_sec` for its source address.
+    RateLimited = 1,
+    /// From an address with no session, and not a CONNECT, SEARCHGW or QoS −1 PUBLISH.
+    NotConnected = 2,
+    /// The client's gateway task was behind (its queue full).
+    Overflow = 3,
+    /// Well-formed but not served (e.g. forwarder encapsulation, a gateway's ADVERTISE).
+    Unsupported = 4,
+}
+
+impl SnDrop {
+    pub const ALL: [SnDrop; 5] = [
+        SnDrop::Malformed,
+        SnDrop::RateLimited,
+        SnDrop::NotConnected,
+        SnDrop::Overflow,
+        SnDrop::Unsupported,
+    ];
+
+    /// The label value in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            SnDrop::Malformed => "malformed",
+            SnDrop::RateLimited => "rate_limited",
+            SnDrop::NotConnected => "not_connected",
+            SnDrop::Overflow => "overflow",
+            SnDrop::Unsupported => "unsupported",
+        }
+    }
 }
 
 impl SnStats {
@@ -219,6 +258,16 @@ impl SnStats {
 
     pub fn remove_client(&self, client_id: &str) {
         lock(&self.clients).remove(client_id);
+    }
+
+    /// Counts one discarded datagram (also in `datagrams_dropped`).
+    pub fn drop_one(&self, why: SnDrop) {
+        self.dropped_by[why as usize].fetch_add(1, Relaxed);
+        self.datagrams_dropped.fetch_add(1, Relaxed);
+    }
+
+    pub fn dropped(&self, why: SnDrop) -> u64 {
+        self.dropped_by[why as usize].load(Relaxed)
     }
 
     /// One client's view, for the rows a dashboard shows.

@@ -137,12 +137,17 @@ pub enum Error {
     /// A listener: its address (cannot bind) or its TLS files; the message names which.
     #[error(transparent)]
     Transport(#[from] crate::transport::Error),
+    /// The MQTT-SN gateway's UDP socket (the message names the address).
+    #[error(transparent)]
+    Mqttsn(#[from] crate::mqttsn::Error),
 }
 
 /// A running broker.
 pub struct Broker {
     ctx: Arc<Context>,
     local_addrs: Vec<SocketAddr>,
+    /// The MQTT-SN gateway's bound UDP addresses, in config order.
+    sn_addrs: Vec<SocketAddr>,
     /// TLS settings of the listeners, for certificate reloads.
     listeners: crate::transport::ListenerSet,
     shutdown: watch::Sender<bool>,
@@ -188,7 +193,14 @@ impl Broker {
             drops: router.drops(),
             links: Arc::default(),
         });
-        let bound = crate::transport::Bound::bind(&config.listeners).await?;
+        let (sn_listeners, tcp_listeners): (Vec<_>, Vec<_>) = config
+            .listeners
+            .iter()
+            .cloned()
+            .partition(|l| l.kind == crate::config::ListenerKind::Mqttsn);
+        let bound = crate::transport::Bound::bind(&tcp_listeners).await?;
+        let gateway = crate::mqttsn::Gateway::bind(&sn_listeners, config).await?;
+        let sn_addrs = gateway.as_ref().map_or_else(Vec::new, |g| g.local_addrs());
         let local_addrs = bound.local_addrs().to_vec();
         let listeners = bound.handle();
         let (tap_tx, tap_rx) = mpsc::channel(4096);
@@ -217,9 +229,13 @@ impl Broker {
         }
         let router_task = tokio::spawn(router.run(router_rx));
         server::spawn(bound, &ctx, &shutdown_rx);
+        if let Some(gateway) = gateway {
+            gateway.spawn(Connector { ctx: ctx.clone() }, shutdown_rx.clone());
+        }
         Ok(Self {
             ctx,
             local_addrs,
+            sn_addrs,
             listeners,
             shutdown,
             router_task,
@@ -231,6 +247,11 @@ impl Broker {
     /// The bound addresses (ephemeral ports resolved), in config order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The MQTT-SN gateway's UDP addresses (ephemeral ports resolved), in config order.
+    pub fn sn_addrs(&self) -> &[SocketAddr] {
+        &self.sn_addrs
     }
 
     pub fn context(&self) -> Arc<Context> {
@@ -300,15 +321,10 @@ impl Broker {
     /// whose mapped user goes in `cert_identity`), served like any socket. Returns the
     /// client's end; it closes at once when `max_connections` is reached.
     pub fn connect_peer(&self, peer: Peer) -> tokio::io::DuplexStream {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let ctx = self.ctx.clone();
-        tokio::spawn(async move {
-            let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
-                return;
-            };
-            client::serve(server, peer, permit, ctx).await;
-        });
-        client
+        Connector {
+            ctx: self.ctx.clone(),
+        }
+        .connect_peer(peer)
     }
 
     /// Graceful shutdown: stop accepting, disconnect every client (v5: 0x8B), wait up to
@@ -334,6 +350,38 @@ impl Broker {
 }
 
 pub use client::{serve, Peer};
+
+/// Opens in-process connections ([`Broker::connect_peer`]) for a component that outlives
+/// the borrow of the `Broker` (the MQTT-SN gateway). Cheap to clone.
+#[derive(Clone)]
+pub struct Connector {
+    ctx: Arc<Context>,
+}
+
+impl Connector {
+    /// As [`Broker::connect_peer`].
+    pub fn connect_peer(&self, peer: Peer) -> tokio::io::DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
+                return;
+            };
+            client::serve(server, peer, permit, ctx).await;
+        });
+        client
+    }
+
+    /// Bridges' and the MQTT-SN gateway's statistics.
+    pub fn links(&self) -> Arc<links::Links> {
+        self.ctx.links.clone()
+    }
+
+    /// `[limits]` as the broker applies them.
+    pub fn options(&self) -> Arc<BrokerOptions> {
+        self.ctx.options.clone()
+    }
+}
 
 /// The durable store under the data directory, unless `--in-memory`.
 fn open_store(config: &Config) -> Result<Option<crate::storage::Store>, Error> {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod sn;
+
 use super::{
     AuthConfig, Config, ConfigError, Limits, ListenerConfig, ListenerKind, StorageConfig, SyncMode,
     SysConfig, TlsConfig, MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE,
@@ -36,6 +38,7 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     bridge: Vec<super::bridge::RawBridge>,
+    mqttsn: sn::RawMqttSn,
 }
 
 #[derive(Deserialize, Default)]
@@ -112,8 +115,10 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
     };
     let listeners = cx.listeners(raw.listener)?;
     let bridges = cx.bridges(raw.bridge)?;
+    let mqttsn = cx.mqttsn(raw.mqttsn)?;
     Ok(Config {
         bridges,
+        mqttsn,
         listeners,
         auth: AuthConfig {
             allow_anonymous: raw.auth.allow_anonymous.unwrap_or(true),
@@ -266,6 +271,13 @@ impl Cx<'_> {
                     path.into_inner()
                 }
             };
+            if let (ListenerKind::Mqttsn, Some(tls)) = (listener.kind, &listener.tls) {
+                return Err(self.invalid(
+                    "[listener.tls] cert",
+                    tls.cert.span(),
+                    "kind = \"mqttsn\" is UDP; DTLS is not offered",
+                ));
+            }
             let tls = listener.tls.map(|tls| self.tls(&tls)).transpose()?;
             listeners.push(ListenerConfig {
                 bind,

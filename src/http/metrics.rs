@@ -187,8 +187,39 @@ impl Sources {
             "gauge",
             "MQTT-SN clients by state.",
         );
-        for state in ["active", "asleep", "awake"] {
-            let _ = writeln!(out, "midge_mqttsn_clients{{state=\"{state}\"}} 0");
+        let sn = &self.links.sn;
+        let [active, asleep, awake, _lost] = sn.counts();
+        for (state, n) in [("active", active), ("asleep", asleep), ("awake", awake)] {
+            let _ = writeln!(out, "midge_mqttsn_clients{{state=\"{state}\"}} {n}");
+        }
+        for (name, help, value) in [
+            (
+                "midge_mqttsn_datagrams_received_total",
+                "UDP datagrams received by the MQTT-SN gateway.",
+                &sn.datagrams_in,
+            ),
+            (
+                "midge_mqttsn_datagrams_sent_total",
+                "UDP datagrams sent by the MQTT-SN gateway.",
+                &sn.datagrams_out,
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", value.load(Relaxed));
+        }
+        family(
+            &mut out,
+            "midge_mqttsn_datagrams_dropped_total",
+            "counter",
+            "Datagrams the MQTT-SN gateway discarded, by reason.",
+        );
+        for why in crate::broker::links::SnDrop::ALL {
+            let _ = writeln!(
+                out,
+                "midge_mqttsn_datagrams_dropped_total{{reason=\"{}\"}} {}",
+                why.label(),
+                sn.dropped(why)
+            );
         }
         process(&mut out);
         out
@@ -398,6 +429,8 @@ mod tests {
                 "midge_bridge_dropped_messages_total{{bridge=\"cloud\",reason=\"{reason}\"}} 0\n"
             )));
         }
+        assert!(text.contains("midge_mqttsn_datagrams_dropped_total{reason=\"malformed\"} 0\n"));
+        assert!(text.contains("\nmidge_mqttsn_datagrams_received_total 0\n"));
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         assert!(text.contains("\nprocess_cpu_seconds_total "), "{text}");
         // Every sample's family is declared, with HELP before TYPE (a histogram's samples

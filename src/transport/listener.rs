@@ -241,6 +241,8 @@ impl Stack {
             (ListenerKind::Tcp, true) => "mqtts",
             (ListenerKind::Ws, false) => "ws",
             (ListenerKind::Ws, true) => "wss",
+            // Bound by the MQTT-SN gateway, never here.
+            (ListenerKind::Mqttsn, _) => "mqtt-sn/udp",
         }
     }
 }

@@ -22,6 +22,7 @@ mod interop;
 mod malformed;
 mod monitor;
 mod ops;
+mod mqttsn;
 mod publish;
 mod retained;
 mod sessions;

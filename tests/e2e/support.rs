@@ -441,6 +441,24 @@ pub fn have(tools: &[Tool]) -> bool {
     false
 }
 
+/// The PyPI `mqtt-sn-12` client's `mqtt_sn_pub` and `mqtt_sn_sub`, in the virtualenv
+/// `scripts/test-deps` makes at `target/mqttsn-venv` (Debian `python3-venv`, then
+/// `pip install mqtt-sn-12`). Like [`have`]: missing fails under `CI=true`, else skips.
+pub fn have_mqtt_sn_client() -> Option<std::path::PathBuf> {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mqttsn-venv/bin");
+    if bin.join("mqtt_sn_pub").is_file() && bin.join("mqtt_sn_sub").is_file() {
+        return Some(bin);
+    }
+    let why = format!(
+        "{} has no mqtt_sn_pub/mqtt_sn_sub (PyPI mqtt-sn-12 in a venv; Debian package \
+         python3-venv); scripts/test-deps installs them",
+        bin.display()
+    );
+    assert!(!in_ci(), "{why}");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
 /// `CI=true` (or 1), as CI services and `.ci/run` set it.
 fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true" | "1"))

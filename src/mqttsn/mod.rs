@@ -1,0 +1,115 @@
+//! The MQTT-SN 1.2 gateway, built in (transparent mode): every SN client is its own broker
+//! session through an in-process connection, so ACLs, persistent sessions, `$SYS` and the
+//! dashboard see it like any other client.
+//!
+//! Layout: `codec` (sans-IO wire format), `socket` (one task per UDP listener: receive,
+//! per-source limits, SEARCHGW/ADVERTISE, QoS −1, dispatch by source address), `session`
+//! (one task per SN client: its broker connection, timers, outgoing queue) with its SN
+//! message handling in `flows`, `topics` (topic-id tables, sans-IO), `registry` (topic
+//! registrations of persistent sessions, kept across restarts).
+
+pub mod codec;
+mod flows;
+mod registry;
+mod session;
+mod socket;
+mod topics;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use crate::broker::links::Links;
+use crate::broker::Connector;
+use crate::config::{Config, ListenerConfig, MqttSnConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot bind the MQTT-SN listener {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What every gateway task shares.
+struct Common {
+    cfg: MqttSnConfig,
+    predefined: topics::Predefined,
+    registry: registry::Registry,
+    connector: Connector,
+    links: Arc<Links>,
+    /// Messages held for one sleeping client beyond those the broker keeps in flight.
+    max_buffered: usize,
+}
+
+/// Bound UDP sockets, not yet serving.
+pub struct Gateway {
+    sockets: Vec<Arc<UdpSocket>>,
+    cfg: MqttSnConfig,
+    registrations: Option<std::path::PathBuf>,
+    max_buffered: usize,
+}
+
+impl Gateway {
+    /// Binds every `kind = "mqttsn"` listener; `None` when there is none.
+    ///
+    /// # Errors
+    /// An address that cannot be bound.
+    pub async fn bind(
+        listeners: &[ListenerConfig],
+        config: &Config,
+    ) -> Result<Option<Gateway>, Error> {
+        if listeners.is_empty() {
+            return Ok(None);
+        }
+        let mut sockets = Vec::with_capacity(listeners.len());
+        for l in listeners {
+            let err = |source| Error::Bind {
+                addr: l.bind,
+                source,
+            };
+            let sock = UdpSocket::bind(l.bind).await.map_err(err)?;
+            let addr = sock.local_addr().map_err(err)?;
+            // ADVERTISE is a broadcast (§6.1); failing to allow it only loses that.
+            let _ = sock.set_broadcast(true);
+            tracing::info!(target: "midge::transport", address = %addr, transport = "mqtt-sn/udp", "MQTT-SN gateway listening");
+            sockets.push(Arc::new(sock));
+        }
+        Ok(Some(Gateway {
+            sockets,
+            cfg: config.mqttsn.clone(),
+            registrations: (!config.storage.in_memory)
+                .then(|| config.data_dir().join("mqttsn-topics.json")),
+            max_buffered: config.limits.max_queued_messages.clamp(1, 100_000),
+        }))
+    }
+
+    /// The bound addresses, in config order.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves every socket until `shutdown` turns true.
+    pub fn spawn(self, connector: Connector, shutdown: watch::Receiver<bool>) {
+        let links = connector.links();
+        links.sn.enabled.store(true, Relaxed);
+        let common = Arc::new(Common {
+            predefined: topics::Predefined::new(&self.cfg.predefined),
+            registry: registry::Registry::open(self.registrations),
+            cfg: self.cfg,
+            connector,
+            links,
+            max_buffered: self.max_buffered,
+        });
+        for sock in self.sockets {
+            tokio::spawn(socket::run(sock, common.clone(), shutdown.clone()));
+        }
+    }
+}
