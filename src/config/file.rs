@@ -38,6 +38,7 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     bridge: Vec<super::bridge::RawBridge>,
+    #[serde(default)]
     mqttsn: sn::RawMqttSn,
 }
 
