@@ -181,6 +181,22 @@ pub static KEYS: &[Binding] = &[
         false,
     ),
     b(
+        &[Char('9')],
+        "9",
+        Action::Goto(View::TopTalkers),
+        Global,
+        "Top talkers",
+        false,
+    ),
+    b(
+        &[Char('0')],
+        "0",
+        Action::Goto(View::Bridges),
+        Global,
+        "Bridges",
+        false,
+    ),
+    b(
         &[Char('/')],
         "/",
         Action::Filter,

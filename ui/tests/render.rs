@@ -4,7 +4,7 @@
 mod support;
 
 use midge_ui::{Key, View};
-use support::{busy_app, chars, key, render};
+use support::{busy_app, chars, key, linked_app, render};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -17,8 +17,7 @@ fn every_view_at_both_sizes() {
     for size in SIZES {
         let mut app = busy_app(size.0, size.1);
         for (i, v) in View::ALL.iter().enumerate() {
-            let digit = char::from_digit(u32::try_from(i + 1).expect("small"), 10).expect("1..=8");
-            key(&mut app, Key::Char(digit));
+            key(&mut app, Key::Char(midge_ui::view::layout::tab_key(i)));
             assert_eq!(app.view, *v);
             if *v == View::Trace {
                 // Pick sensor-kitchen, which the fixtures traced.
@@ -166,4 +165,42 @@ fn paged_connections() {
             render(&app, size.0, size.1)
         );
     }
+}
+
+#[test]
+fn bridges_and_mqtt_sn() {
+    for size in SIZES {
+        let mut app = linked_app(size.0, size.1);
+        key(&mut app, Key::Char('0'));
+        insta::assert_snapshot!(name("bridges", size), render(&app, size.0, size.1));
+        // The second bridge: down, a TLS error and a backlog.
+        key(&mut app, Key::Char('j'));
+        insta::assert_snapshot!(name("bridges_down", size), render(&app, size.0, size.1));
+
+        key(&mut app, Key::Char('1'));
+        insta::assert_snapshot!(
+            name("overview_datagrams", size),
+            render(&app, size.0, size.1)
+        );
+        key(&mut app, Key::Char('2'));
+        key(&mut app, Key::Char('/'));
+        chars(&mut app, "mqtt-sn");
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("connections_sn", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("sn_client_detail", size), render(&app, size.0, size.1));
+    }
+}
+
+#[test]
+fn bridges_empty_and_unknown() {
+    // The busy broker's source cannot see bridges.
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('0'));
+    insta::assert_snapshot!("bridges_unknown_80x24", render(&app, 80, 24));
+    // A source that sees bridges, with none configured.
+    let mut snap = midge_model::fixtures::snapshot();
+    snap.bridges = Some(Vec::new());
+    midge_ui::update(&mut app, midge_ui::Msg::Snapshot(std::sync::Arc::new(snap)));
+    insta::assert_snapshot!("bridges_empty_80x24", render(&app, 80, 24));
 }

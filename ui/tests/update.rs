@@ -30,11 +30,19 @@ fn navigation_between_views() {
     assert_eq!(app.view, View::Connections);
     key(&mut app, Key::BackTab);
     key(&mut app, Key::BackTab);
+    assert_eq!(app.view, View::Bridges, "the tenth tab wraps around");
+    key(&mut app, Key::BackTab);
+    assert_eq!(app.view, View::TopTalkers);
+    key(&mut app, Key::BackTab);
     assert_eq!(app.view, View::Log);
+    key(&mut app, Key::Char('9'));
+    assert_eq!(app.view, View::TopTalkers);
+    key(&mut app, Key::Char('0'));
+    assert_eq!(app.view, View::Bridges);
     key(&mut app, Key::Char('3'));
     assert_eq!(app.view, View::Topics);
     // Clicking the fifth tab.
-    let x = midge_ui::view::layout::tabs(80)[4].1 + 1;
+    let x = midge_ui::view::layout::tabs(80, app.view)[4].1 + 1;
     update(
         &mut app,
         Msg::Mouse(Mouse {
@@ -537,4 +545,53 @@ fn client_detail_scrolls_its_lists() {
     assert_eq!(app.connections.detail_scroll, 0);
     key(&mut app, Key::Esc);
     assert_eq!(app.connections.detail, None);
+}
+
+#[test]
+fn bridges_selection_and_filter() {
+    let mut app = support::linked_app(80, 24);
+    key(&mut app, Key::Char('0'));
+    assert_eq!(app.bridge_rows(), vec![0, 1]);
+    key(&mut app, Key::Char('G'));
+    assert_eq!(app.bridges.list.selected, 1);
+    key(&mut app, Key::Char('j'));
+    assert_eq!(app.bridges.list.selected, 1, "stays on the last bridge");
+    key(&mut app, Key::Char('/'));
+    chars(&mut app, "plant");
+    key(&mut app, Key::Enter);
+    assert_eq!(app.bridge_rows(), vec![1]);
+    assert_eq!(app.bridges.list.selected, 0);
+    // Rates come from the forwarded totals of successive snapshots.
+    assert_eq!(app.bridge_rates.rates("cloud"), (Some(2.0), Some(24.0)));
+    // Every tab is reachable by a click, also when only keys fit on the tab line.
+    for (i, v) in View::ALL.into_iter().enumerate() {
+        // Tabs move as the active one shows its title.
+        let x = midge_ui::view::layout::tabs(80, app.view)[i].1;
+        update(
+            &mut app,
+            Msg::Mouse(Mouse {
+                kind: MouseKind::Click,
+                column: x + 1,
+                row: 0,
+            }),
+        );
+        assert_eq!(app.view, v, "tab {i}");
+    }
+}
+
+#[test]
+fn mqtt_sn_clients_filter_by_transport_and_state() {
+    let mut app = support::linked_app(160, 48);
+    key(&mut app, Key::Char('2'));
+    key(&mut app, Key::Char('/'));
+    chars(&mut app, "asleep");
+    key(&mut app, Key::Enter);
+    assert_eq!(selected_client(&app), "sn-meter-7");
+    key(&mut app, Key::Enter);
+    assert_eq!(app.connections.detail.as_deref(), Some("sn-meter-7"));
+    assert_eq!(
+        app.detail_rows(),
+        5,
+        "the topic-id table is the longest list"
+    );
 }

@@ -59,6 +59,8 @@ fn row_count(app: &App) -> usize {
         View::Slow => crate::derive::slow::rank(&app.snapshot, &app.client_rates).len(),
         View::Trace => app.trace_candidates().total(),
         View::Log => app.log.rows().len(),
+        View::Bridges => app.bridge_rows().len(),
+        View::TopTalkers => 0,
     }
 }
 
@@ -237,7 +239,7 @@ fn enter(app: &mut App) -> Option<Command> {
                 });
             }
         }
-        View::Overview | View::Log => {}
+        View::Overview | View::Log | View::Bridges | View::TopTalkers => {}
     }
     None
 }

@@ -20,17 +20,20 @@ use midge_model::{Snapshot, Watch};
 
 pub use connections::{ConnectionsState, Table};
 pub use forms::{FormField, PublishForm, SubscribeInput};
-pub use lists::{InflightState, ListState, LogState, OverviewState, SlowState, TraceState};
+pub use lists::{
+    BridgesState, InflightState, ListState, LogState, OverviewState, SlowState, TraceState,
+};
 pub use pubsub::{PubSubFocus, PubSubState};
 pub use topics::TopicsState;
 pub use update::update;
 
+use crate::derive::links::BridgeRates;
 use crate::derive::rates::{ClientRates, RateHistory};
 use crate::derive::ring::Ring;
 use crate::derive::topics::{TopicLimits, TopicTree};
 use crate::Options;
 
-/// The eight views, in tab order.
+/// The ten views, in tab order (keys 1–9 and 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {
     Overview,
@@ -41,10 +44,12 @@ pub enum View {
     Slow,
     Trace,
     Log,
+    TopTalkers,
+    Bridges,
 }
 
 impl View {
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 10] = [
         View::Overview,
         View::Connections,
         View::Topics,
@@ -53,6 +58,8 @@ impl View {
         View::Slow,
         View::Trace,
         View::Log,
+        View::TopTalkers,
+        View::Bridges,
     ];
 
     /// Position in tab order (0-based).
@@ -72,6 +79,8 @@ impl View {
             View::Slow => "Slow consumers",
             View::Trace => "Trace",
             View::Log => "Log",
+            View::TopTalkers => "Top talkers",
+            View::Bridges => "Bridges",
         }
     }
 
@@ -170,6 +179,7 @@ pub struct App {
     pub snapshots_seen: u64,
     pub rates: RateHistory,
     pub client_rates: ClientRates,
+    pub bridge_rates: BridgeRates,
 
     pub overview: OverviewState,
     pub connections: ConnectionsState,
@@ -179,6 +189,7 @@ pub struct App {
     pub slow: SlowState,
     pub trace: TraceState,
     pub log: LogState,
+    pub bridges: BridgesState,
 
     /// The last [`Watch`] handed to the source; `None` after a failed send, so the next
     /// sync sends it again. It starts as `Watch::default()`, what a source assumes
@@ -211,6 +222,7 @@ impl App {
             snapshots_seen: 0,
             rates: RateHistory::default(),
             client_rates: ClientRates::default(),
+            bridge_rates: BridgeRates::default(),
             overview: OverviewState::default(),
             connections: ConnectionsState::default(),
             topics: TopicsState::new(TopicTree::new(limits.topics)),
@@ -219,6 +231,7 @@ impl App {
             slow: SlowState::default(),
             trace: TraceState::new(Ring::new(limits.trace_lines, limits.trace_lines * 512)),
             log: LogState::new(Ring::new(limits.log_lines, limits.log_lines * 512)),
+            bridges: BridgesState::default(),
             watch_sent: Some(Watch::default()),
         }
     }
@@ -235,6 +248,8 @@ impl App {
             View::Slow => Some(&self.slow.list),
             View::Trace => Some(&self.trace.list),
             View::Log => Some(&self.log.list),
+            View::Bridges => Some(&self.bridges.list),
+            View::TopTalkers => None,
         }
     }
 
@@ -247,6 +262,8 @@ impl App {
             View::Slow => Some(&mut self.slow.list),
             View::Trace => Some(&mut self.trace.list),
             View::Log => Some(&mut self.log.list),
+            View::Bridges => Some(&mut self.bridges.list),
+            View::TopTalkers => None,
         }
     }
 
@@ -340,7 +357,17 @@ impl App {
         c.subscriptions
             .len()
             .max(c.queue_preview.len())
+            .max(
+                c.sn.as_ref()
+                    .map_or(0, |sn| sn.topic_ids.len().max(sn.buffered.len())),
+            )
             .max(inflight)
+    }
+
+    /// Indices into the snapshot's bridges, filtered by name or remote, in config order.
+    #[must_use]
+    pub fn bridge_rows(&self) -> Vec<usize> {
+        lists::bridge_rows(&self.snapshot, self.filter_of(View::Bridges))
     }
 
     /// Shows a notice in the status line.

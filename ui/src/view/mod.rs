@@ -1,6 +1,7 @@
 //! Drawing: `view(&App, &mut Frame)` composes the tab line, the current pane, the
 //! status line, the footer and any overlay. Only this module touches ratatui widgets.
 
+mod bridges;
 mod client;
 mod connections;
 pub mod fmt;
@@ -44,6 +45,13 @@ pub fn view(app: &App, frame: &mut Frame) {
         View::Slow => slow::draw(app, &theme, frame, c.body),
         View::Trace => trace::draw(app, &theme, frame, c.body),
         View::Log => log::draw(app, &theme, frame, c.body),
+        View::Bridges => bridges::draw(app, &theme, frame, c.body),
+        View::TopTalkers => {
+            let block = block(&theme, " Top talkers ", true);
+            let inner = block.inner(c.body);
+            frame.render_widget(block, c.body);
+            centered_note(frame, inner, "coming", theme.dim);
+        }
     }
     footer::draw_status(app, &theme, frame, c.status);
     footer::draw_footer(app, &theme, frame, c.footer);
@@ -56,18 +64,15 @@ pub fn view(app: &App, frame: &mut Frame) {
 }
 
 fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let wide = area.width >= 120;
+    let label = layout::tab_label(area.width, app.view);
     let mut spans = Vec::new();
-    for (i, (v, _, _)) in layout::tabs(area.width).into_iter().enumerate() {
+    for (i, &v) in View::ALL.iter().enumerate() {
         let style = if v == app.view {
             theme.tab_active
         } else {
             theme.tab
         };
-        spans.push(Span::styled(
-            format!(" {} {} ", i + 1, layout::tab_title(v, wide)),
-            style,
-        ));
+        spans.push(Span::styled(layout::tab_text(i, v, app.view, label), style));
         spans.push(Span::styled("│", theme.border));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
