@@ -44,6 +44,8 @@ pub enum Action {
     LevelLess,
     HistoryOlder,
     HistoryNewer,
+    WindowNext,
+    MetricToggle,
 }
 
 /// Where a binding applies.
@@ -451,6 +453,30 @@ pub static KEYS: &[Binding] = &[
         In(View::Trace),
         "clear the trace",
         false,
+    ),
+    b(
+        &[Enter],
+        "Enter",
+        Action::Enter,
+        In(View::TopTalkers),
+        "jump: to the topic in Topics or the client's detail",
+        true,
+    ),
+    b(
+        &[Char('w')],
+        "w",
+        Action::WindowNext,
+        In(View::TopTalkers),
+        "window: rank over 10 s / 1 min / 5 min",
+        true,
+    ),
+    b(
+        &[Char('b')],
+        "b",
+        Action::MetricToggle,
+        In(View::TopTalkers),
+        "bytes: rank by bytes/s or messages/s",
+        true,
     ),
     b(
         &[Char('+')],

@@ -204,3 +204,19 @@ fn bridges_empty_and_unknown() {
     midge_ui::update(&mut app, midge_ui::Msg::Snapshot(std::sync::Arc::new(snap)));
     insta::assert_snapshot!("bridges_empty_80x24", render(&app, 80, 24));
 }
+
+#[test]
+fn top_talkers_by_bytes_over_5_min() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('9'));
+        key(&mut app, Key::Char('w'));
+        key(&mut app, Key::Char('w'));
+        key(&mut app, Key::Char('b'));
+        key(&mut app, Key::Char('l'));
+        insta::assert_snapshot!(
+            name("top_talkers_bytes_5min", size),
+            render(&app, size.0, size.1)
+        );
+    }
+}

@@ -595,3 +595,52 @@ fn mqtt_sn_clients_filter_by_transport_and_state() {
         "the topic-id table is the longest list"
     );
 }
+
+#[test]
+fn top_talkers_rank_and_jump() {
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('9'));
+    // The source is asked for the busiest sessions only.
+    let w = support::sync(&mut app).expect("a watch");
+    let q = w.table.expect("a table query");
+    assert_eq!(q.sort, midge_model::SortKey::Rate);
+    assert!(q.descending);
+    let topics = app.top_topics();
+    assert_eq!(topics[0].key.1, "sensors/kitchen/temperature");
+    assert!(
+        topics.windows(2).all(|w| w[0].msgs >= w[1].msgs),
+        "busiest first"
+    );
+    let clients = app.top_clients();
+    assert_eq!(clients[0].key, "historian");
+    // Ranking by bytes puts the busiest by bytes first.
+    key(&mut app, Key::Char('b'));
+    let by_bytes = app.top_topics();
+    assert!(by_bytes.windows(2).all(|w| w[0].bytes >= w[1].bytes));
+    key(&mut app, Key::Char('b'));
+    // The 10 s window forgets what the 5 min one remembers.
+    key(&mut app, Key::Char('w'));
+    key(&mut app, Key::Char('w'));
+    assert!(app.top_topics().len() >= topics.len());
+
+    // Enter on a topic: Topics, with that topic selected.
+    key(&mut app, Key::Char('w'));
+    key(&mut app, Key::Char('j'));
+    let second = app.top_topics()[1].key.clone();
+    key(&mut app, Key::Enter);
+    assert_eq!(app.view, View::Topics);
+    assert_eq!(app.topics.current(), Some(second.0));
+    assert_eq!(
+        app.topics.current_topic().as_deref(),
+        Some(second.1.as_str())
+    );
+
+    // Enter on a client: its detail.
+    key(&mut app, Key::Char('9'));
+    key(&mut app, Key::Char('l'));
+    key(&mut app, Key::Char('j'));
+    let id = app.top_clients()[1].key.clone();
+    key(&mut app, Key::Enter);
+    assert_eq!(app.view, View::Connections);
+    assert_eq!(app.connections.detail.as_deref(), Some(id.as_str()));
+}

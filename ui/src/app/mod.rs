@@ -9,6 +9,7 @@ mod connections;
 mod forms;
 mod lists;
 mod pubsub;
+mod talkers;
 pub mod text;
 mod topics;
 mod update;
@@ -24,6 +25,7 @@ pub use lists::{
     BridgesState, InflightState, ListState, LogState, OverviewState, SlowState, TraceState,
 };
 pub use pubsub::{PubSubFocus, PubSubState};
+pub use talkers::{Talker, TalkersFocus, TalkersState, TOP_ROWS};
 pub use topics::TopicsState;
 pub use update::update;
 
@@ -31,6 +33,7 @@ use crate::derive::links::BridgeRates;
 use crate::derive::rates::{ClientRates, RateHistory};
 use crate::derive::ring::Ring;
 use crate::derive::topics::{TopicLimits, TopicTree};
+use crate::derive::traffic::ClientTraffic;
 use crate::Options;
 
 /// The ten views, in tab order (keys 1–9 and 0).
@@ -180,6 +183,7 @@ pub struct App {
     pub rates: RateHistory,
     pub client_rates: ClientRates,
     pub bridge_rates: BridgeRates,
+    pub client_traffic: ClientTraffic,
 
     pub overview: OverviewState,
     pub connections: ConnectionsState,
@@ -190,6 +194,7 @@ pub struct App {
     pub trace: TraceState,
     pub log: LogState,
     pub bridges: BridgesState,
+    pub talkers: TalkersState,
 
     /// The last [`Watch`] handed to the source; `None` after a failed send, so the next
     /// sync sends it again. It starts as `Watch::default()`, what a source assumes
@@ -223,6 +228,7 @@ impl App {
             rates: RateHistory::default(),
             client_rates: ClientRates::default(),
             bridge_rates: BridgeRates::default(),
+            client_traffic: ClientTraffic::default(),
             overview: OverviewState::default(),
             connections: ConnectionsState::default(),
             topics: TopicsState::new(TopicTree::new(limits.topics)),
@@ -232,6 +238,7 @@ impl App {
             trace: TraceState::new(Ring::new(limits.trace_lines, limits.trace_lines * 512)),
             log: LogState::new(Ring::new(limits.log_lines, limits.log_lines * 512)),
             bridges: BridgesState::default(),
+            talkers: TalkersState::default(),
             watch_sent: Some(Watch::default()),
         }
     }
@@ -249,7 +256,7 @@ impl App {
             View::Trace => Some(&self.trace.list),
             View::Log => Some(&self.log.list),
             View::Bridges => Some(&self.bridges.list),
-            View::TopTalkers => None,
+            View::TopTalkers => Some(&self.talkers.list),
         }
     }
 
@@ -263,7 +270,7 @@ impl App {
             View::Trace => Some(&mut self.trace.list),
             View::Log => Some(&mut self.log.list),
             View::Bridges => Some(&mut self.bridges.list),
-            View::TopTalkers => None,
+            View::TopTalkers => Some(&mut self.talkers.list),
         }
     }
 
@@ -368,6 +375,18 @@ impl App {
     #[must_use]
     pub fn bridge_rows(&self) -> Vec<usize> {
         lists::bridge_rows(&self.snapshot, self.filter_of(View::Bridges))
+    }
+
+    /// Top talkers: the ranked topics.
+    #[must_use]
+    pub fn top_topics(&self) -> Vec<Talker<(crate::derive::topics::NodeId, String)>> {
+        self.talkers.topics(&self.topics.tree, self.now_ms)
+    }
+
+    /// Top talkers: the ranked clients.
+    #[must_use]
+    pub fn top_clients(&self) -> Vec<Talker<String>> {
+        self.talkers.clients(&self.client_traffic, self.now_ms)
     }
 
     /// Shows a notice in the status line.

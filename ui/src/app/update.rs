@@ -57,6 +57,7 @@ fn on_snapshot(app: &mut App, s: std::sync::Arc<Snapshot>) {
         .push(s.counters_at_ms.unwrap_or(s.taken_at_ms), s.counters);
     app.client_rates.update(&s);
     app.bridge_rates.update(&s);
+    app.client_traffic.update(&s);
     app.snapshot = s;
     app.snapshots_seen += 1;
 }

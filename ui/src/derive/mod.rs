@@ -10,3 +10,4 @@ pub mod rates;
 pub mod ring;
 pub mod slow;
 pub mod topics;
+pub mod traffic;

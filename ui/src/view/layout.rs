@@ -226,6 +226,12 @@ pub fn bridges_split(body: Rect) -> [Rect; 2] {
     Layout::vertical([Constraint::Min(5), Constraint::Length(9)]).areas(body)
 }
 
+/// Top talkers: topics (top) and clients (bottom).
+#[must_use]
+pub fn talkers_split(body: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body)
+}
+
 /// Rows a page key moves by.
 #[must_use]
 pub fn page_rows(app: &App) -> usize {

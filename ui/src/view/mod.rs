@@ -14,6 +14,7 @@ mod overlays;
 mod overview;
 mod pubsub;
 mod slow;
+mod talkers;
 pub mod theme;
 mod topics;
 mod trace;
@@ -46,12 +47,7 @@ pub fn view(app: &App, frame: &mut Frame) {
         View::Trace => trace::draw(app, &theme, frame, c.body),
         View::Log => log::draw(app, &theme, frame, c.body),
         View::Bridges => bridges::draw(app, &theme, frame, c.body),
-        View::TopTalkers => {
-            let block = block(&theme, " Top talkers ", true);
-            let inner = block.inner(c.body);
-            frame.render_widget(block, c.body);
-            centered_note(frame, inner, "coming", theme.dim);
-        }
+        View::TopTalkers => talkers::draw(app, &theme, frame, c.body),
     }
     footer::draw_status(app, &theme, frame, c.status);
     footer::draw_footer(app, &theme, frame, c.footer);

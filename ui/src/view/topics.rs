@@ -20,7 +20,7 @@ use midge_topic::matches;
 /// this topic; counted here from every session when the source sent them all; `?` when
 /// it sent only a page (the count is on its way, or the source does not count);
 /// `n/a` when the source cannot see sessions.
-fn subscribers(app: &App, topic: &str) -> String {
+pub(super) fn subscribers(app: &App, topic: &str) -> String {
     if let Some((t, n)) = &app.snapshot.topic_subscribers {
         if t == topic {
             return fmt::thousands(*n);
