@@ -340,10 +340,11 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         let _guard = rt.enter();
         midge::monitor::local::start(&mut broker, log_rx, dropped, facts)
     };
-    let options = ui_options(
+    let mut options = ui_options(
         format!("midge {}", env!("CARGO_PKG_VERSION")),
         Some(log_path),
     );
+    options.decoders = ui_decoders(&config);
     let ui = midge_ui::run(link, options);
     tracing::info!("dashboard closed: shutting down");
     rt.block_on(broker.shutdown(Duration::from_secs(2)));
@@ -366,12 +367,32 @@ fn run_monitor(args: &midge::cli::MonitorArgs) -> Result<(), MonitorError> {
     result.map_err(|e| MonitorError::Ui(e.into()))
 }
 
+/// `[ui.decoders]` as the dashboard's decoders.
+fn ui_decoders(config: &Config) -> Vec<(String, midge_ui::decode::Decoder)> {
+    use midge::config::PayloadDecoder as P;
+    use midge_ui::decode::Decoder as D;
+    config
+        .ui_decoders
+        .iter()
+        .map(|(f, d)| {
+            let d = match d {
+                P::Json => D::Json,
+                P::Sparkplug => D::Sparkplug,
+                P::Text => D::Text,
+                P::Hex => D::Hex,
+            };
+            (f.clone(), d)
+        })
+        .collect()
+}
+
 /// The dashboard's options; `NO_COLOR` (non-empty) turns colours off.
 fn ui_options(title: String, log_file: Option<PathBuf>) -> midge_ui::Options {
     midge_ui::Options {
         title,
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         log_file,
+        ..midge_ui::Options::default()
     }
 }
 

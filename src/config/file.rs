@@ -34,6 +34,15 @@ struct RawConfig {
     sys: RawSys,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    ui: RawUi,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    #[serde(default)]
+    decoders: std::collections::BTreeMap<String, Spanned<super::PayloadDecoder>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -142,6 +151,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
                 })
             })
             .transpose()?,
+        ui_decoders: cx.decoders(raw.ui)?,
     })
 }
 
@@ -163,6 +173,24 @@ impl Cx<'_> {
             value: self.text.get(span).unwrap_or("?").to_owned(),
             reason: reason.to_string(),
         }
+    }
+
+    /// `[ui.decoders]`: each key must be a valid topic filter.
+    fn decoders(&self, ui: RawUi) -> Result<Vec<(String, super::PayloadDecoder)>, ConfigError> {
+        ui.decoders
+            .into_iter()
+            .map(|(filter, d)| {
+                if crate::protocol::topic::valid_filter(&filter) {
+                    Ok((filter, *d.get_ref()))
+                } else {
+                    Err(self.invalid(
+                        &format!("[ui.decoders] \"{filter}\""),
+                        d.span(),
+                        "the key is not a valid topic filter",
+                    ))
+                }
+            })
+            .collect()
     }
 
     /// A path from the file, relative to the file's directory.

@@ -46,6 +46,7 @@ pub enum Action {
     HistoryNewer,
     WindowNext,
     MetricToggle,
+    JsonPath,
 }
 
 /// Where a binding applies.
@@ -365,6 +366,14 @@ pub static KEYS: &[Binding] = &[
         In(View::Topics),
         "delete: the retained message",
         true,
+    ),
+    b(
+        &[Char('p')],
+        "p",
+        Action::JsonPath,
+        In(View::Topics),
+        "path: narrow JSON payloads, e.g. a.b[0] (json decoder)",
+        false,
     ),
     b(
         &[Char('K')],

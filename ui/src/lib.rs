@@ -10,10 +10,13 @@
 //!   sent to the source when what is shown changes (`app/watch.rs`); text fields.
 //! - `derive` — pure derivations: rates, the bounded topic tree, rings, payload kinds,
 //!   the connections table's columns and local sort, the slow-consumer ranking.
+//! - `decode` — payload decoders chosen by topic (`[ui.decoders]`): JSON with a path,
+//!   Sparkplug B (prost), text, hex.
 //! - `view` — [`view`]: one file per pane, theme, help, footer, layout (hit-testing).
 //! - `run` — the terminal loop: [`run`] on the real terminal, [`run_with`] on any backend.
 
 pub mod app;
+pub mod decode;
 pub mod derive;
 pub mod input;
 pub mod msg;
@@ -41,4 +44,6 @@ pub struct Options {
     pub no_color: bool,
     /// Where the broker's logs go, shown in the Log view header.
     pub log_file: Option<std::path::PathBuf>,
+    /// `[ui.decoders]`: topic filter → decoder (Sparkplug B under `spBv1.0/` is added).
+    pub decoders: Vec<(String, decode::Decoder)>,
 }

@@ -220,3 +220,87 @@ fn top_talkers_by_bytes_over_5_min() {
         );
     }
 }
+
+/// A Sparkplug B NBIRTH and DDATA of one edge node, encoded with prost.
+fn sparkplug_events() -> Vec<midge_model::Event> {
+    use midge_ui::decode::sparkplug::{encode, Metric, Payload, Value};
+    let m = |name: &str, alias: u64, datatype: u32, value: Value| Metric {
+        name: Some(name.to_owned()),
+        alias: Some(alias),
+        datatype: Some(datatype),
+        value: Some(value),
+        ..Metric::default()
+    };
+    let now = midge_model::fixtures::NOW_MS;
+    let birth = Payload {
+        timestamp: Some(now - 2000),
+        seq: Some(0),
+        metrics: vec![m("bdSeq", 0, 8, Value::Long(3))],
+        ..Payload::default()
+    };
+    let data = Payload {
+        timestamp: Some(now - 500),
+        seq: Some(1),
+        metrics: vec![
+            m("Press/Temperature", 1, 9, Value::Float(71.25)),
+            m("Press/Running", 2, 11, Value::Boolean(true)),
+            m("Press/Count", 3, 3, Value::Int(u32::MAX - 4)),
+            m("Press/Recipe", 4, 12, Value::String("steel-4mm".to_owned())),
+        ],
+        ..Payload::default()
+    };
+    let tap = |at: u64, topic: &str, p: &Payload| {
+        midge_model::Event::Tap(midge_model::Message::new(at, topic, encode(p), 0, false))
+    };
+    vec![
+        tap(now - 2000, "spBv1.0/plant/NBIRTH/edge1", &birth),
+        tap(now - 500, "spBv1.0/plant/DDATA/edge1/press", &data),
+        midge_model::Event::Tap(midge_model::Message::new(
+            now - 400,
+            "factory/line2/json",
+            r#"{"temp":{"c":21.5,"f":70.7},"ok":true}"#,
+            0,
+            false,
+        )),
+        midge_model::Event::Tap(midge_model::Message::new(
+            now - 300,
+            "factory/line3/json",
+            "temp=21.5",
+            0,
+            false,
+        )),
+    ]
+}
+
+#[test]
+fn payload_decoders() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        for e in sparkplug_events() {
+            midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+        }
+        key(&mut app, Key::Char('3'));
+        let show = |app: &mut midge_ui::App, filter: &str| {
+            key(app, Key::Char('/'));
+            key(app, Key::Ctrl('u'));
+            chars(app, filter);
+            key(app, Key::Enter);
+            key(app, Key::Char('G'));
+        };
+        show(&mut app, "DDATA");
+        insta::assert_snapshot!(
+            name("decoded_sparkplug", size),
+            render(&app, size.0, size.1)
+        );
+        show(&mut app, "line2");
+        key(&mut app, Key::Char('p'));
+        chars(&mut app, "temp.c");
+        insta::assert_snapshot!(
+            name("decoded_json_path", size),
+            render(&app, size.0, size.1)
+        );
+        key(&mut app, Key::Enter);
+        show(&mut app, "line3");
+        insta::assert_snapshot!(name("decode_error", size), render(&app, size.0, size.1));
+    }
+}

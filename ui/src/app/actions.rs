@@ -179,6 +179,10 @@ pub(super) fn act(app: &mut App, action: Action) -> Option<Command> {
             _ => {}
         },
         Action::LevelMore | Action::LevelLess => app.log.step_level(action == Action::LevelMore),
+        Action::JsonPath => {
+            app.topics.path_back = 0;
+            app.editing = Some(Editing::JsonPath);
+        }
         Action::WindowNext => app.talkers.window = app.talkers.window.next(),
         Action::MetricToggle => app.talkers.by_bytes = !app.talkers.by_bytes,
         Action::HistoryOlder => app.topics.history_scroll += 1,

@@ -120,6 +120,8 @@ pub enum Overlay {
 pub enum Editing {
     /// The current view's filter.
     Filter,
+    /// The Topics view's JSON path.
+    JsonPath,
     Publish,
     Subscribe,
 }
@@ -163,6 +165,10 @@ pub struct App {
     pub title: String,
     pub no_color: bool,
     pub log_file: Option<std::path::PathBuf>,
+    /// Which decoder each topic's payloads go through.
+    pub decoders: crate::decode::Decoders,
+    /// Sparkplug B seq/bdSeq per edge node, from tapped messages.
+    pub edge_nodes: crate::decode::sparkplug::EdgeNodes,
     /// The clock (unix ms): the newest snapshot's time or tick, whichever is later.
     pub now_ms: u64,
     /// Terminal size in cells, for mouse hit-testing and the rows the source sends.
@@ -214,6 +220,8 @@ impl App {
             title: options.title.clone(),
             no_color: options.no_color,
             log_file: options.log_file.clone(),
+            decoders: crate::decode::Decoders::new(options.decoders.clone()),
+            edge_nodes: crate::decode::sparkplug::EdgeNodes::default(),
             now_ms: 0,
             size: (80, 24),
             view: View::Overview,

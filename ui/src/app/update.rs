@@ -64,7 +64,14 @@ fn on_snapshot(app: &mut App, s: std::sync::Arc<Snapshot>) {
 
 fn on_event(app: &mut App, e: Event) {
     match e {
-        Event::Tap(m) => app.topics.tree.insert(&m),
+        Event::Tap(m) => {
+            // Only taps: a message can also arrive as a delivery, and counting it twice
+            // would look like a seq gap.
+            if app.decoders.for_topic(&m.topic) == Some(crate::decode::Decoder::Sparkplug) {
+                app.edge_nodes.observe(&m.topic, &m.payload);
+            }
+            app.topics.tree.insert(&m);
+        }
         Event::Delivered(m) => app.pubsub.delivered(m),
         Event::Log(l) => app.log.lines.push(l),
         Event::Trace(t) => {
@@ -181,6 +188,16 @@ fn on_editing_key(app: &mut App, editing: Editing, key: Key) -> Option<Command> 
             }
             if let Some(l) = app.list_mut(view) {
                 l.selected = 0;
+            }
+            None
+        }
+        Editing::JsonPath => {
+            match key {
+                Key::Esc | Key::Enter | Key::Tab | Key::BackTab => app.editing = None,
+                _ => {
+                    let t = &mut app.topics;
+                    super::text::edit(&mut t.json_path, &mut t.path_back, key);
+                }
             }
             None
         }

@@ -56,6 +56,12 @@ pub fn draw_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("Esc", "leave"),
             ("C-u", "clear"),
         ],
+        Some(Editing::JsonPath) => vec![
+            ("type", "JSON path"),
+            ("Enter", "keep"),
+            ("Esc", "leave"),
+            ("C-u", "clear"),
+        ],
         Some(Editing::Publish) => vec![
             ("Tab/S-Tab", "field"),
             ("Enter", "publish"),

@@ -105,11 +105,27 @@ pub fn message(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, m: &Mess
     }
     lines.push(Line::default());
     let room = usize::from(r.height.saturating_sub(2)).saturating_sub(lines.len());
-    lines.extend(
-        payload::lines(&m.payload, room)
-            .into_iter()
-            .map(|l| Line::from(Span::styled(l, theme.text))),
-    );
+    match crate::decode::lines(&app.decoders, &m.topic, &m.payload, "", room) {
+        Some((d, body, failed)) => {
+            lines.push(Line::from(Span::styled(
+                format!("decoded as {}", d.label()),
+                theme.dim,
+            )));
+            lines.extend(body.into_iter().enumerate().map(|(i, l)| {
+                let style = if failed && i == 0 {
+                    theme.bad
+                } else {
+                    theme.text
+                };
+                Line::from(Span::styled(l, style))
+            }));
+        }
+        None => lines.extend(
+            payload::lines(&m.payload, room)
+                .into_iter()
+                .map(|l| Line::from(Span::styled(l, theme.text))),
+        ),
+    }
     frame.render_widget(
         Paragraph::new(lines).block(super::block(theme, " Message — Esc closes ", true)),
         r,

@@ -191,7 +191,10 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
                 super::topic_cell(&m.topic, topic_w),
                 cell(&qr, 5),
-                preview(&m.payload, payload_w)
+                crate::decode::summary(&app.decoders, &m.topic, &m.payload).map_or_else(
+                    || preview(&m.payload, payload_w),
+                    |s| crate::derive::payload::clip_chars(&s, payload_w)
+                )
             ),
             style,
         )));

@@ -14,6 +14,10 @@ pub fn options() -> Options {
         title: "midge 0.1.0".to_owned(),
         no_color: false,
         log_file: Some("/var/log/midge.log".into()),
+        decoders: vec![
+            ("factory/+/json".to_owned(), midge_ui::decode::Decoder::Json),
+            ("raw/#".to_owned(), midge_ui::decode::Decoder::Hex),
+        ],
     }
 }
 
