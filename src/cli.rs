@@ -87,6 +87,52 @@ pub enum Command {
     /// Check a config file (and the TLS, password and ACL files it names) without
     /// starting the broker: exit 0 when it would start, 2 with the file, line and key.
     CheckConfig(CheckConfigArgs),
+    /// Publish a recording made in the dashboard (Pub/Sub, R) to a broker.
+    Replay(ReplayArgs),
+}
+
+/// `midge replay FILE [URL] [--speed N | --as-fast-as-possible]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ReplayArgs {
+    /// The recording: JSON Lines, one message a line, as the dashboard writes it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The broker: mqtt://[user[:pass]@]host[:port] or mqtts://… [default: mqtt://127.0.0.1:1883]
+    #[arg(value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
+    pub url: String,
+
+    /// Replay N times faster than recorded (0.5 = half speed) [default: 1]
+    #[arg(long, value_name = "N", default_value = "1", value_parser = positive_speed)]
+    pub speed: Speed,
+
+    /// Publish without waiting between messages (each QoS 1/2 one still acknowledged).
+    #[arg(long, conflicts_with = "speed")]
+    pub as_fast_as_possible: bool,
+
+    /// Trust the broker's certificate if it chains to this PEM CA file (mqtts://).
+    #[arg(long, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+
+    /// Do not verify the broker's certificate or host name (testing only).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// A replay speed factor: finite and above 0 (so `Eq` holds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speed(pub f64);
+
+impl Eq for Speed {}
+
+fn positive_speed(s: &str) -> Result<Speed, std::num::ParseFloatError> {
+    let v: f64 = s.parse()?;
+    // "0" or a negative speed would never finish: read it as "not a number".
+    if v.is_finite() && v > 0.0 {
+        Ok(Speed(v))
+    } else {
+        "x".parse::<f64>().map(Speed)
+    }
 }
 
 /// `midge check-config -c FILE`.

@@ -88,6 +88,23 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::Replay(ref a)) => {
+            return match midge::monitor::replay::run(a) {
+                Ok(n) => {
+                    eprintln!("midge replay: published {n} messages");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("midge replay: {e}");
+                    match e {
+                        midge::monitor::replay::ReplayError::Remote(
+                            midge::monitor::remote::RemoteError::Url(_),
+                        ) => ExitCode::from(2),
+                        _ => ExitCode::FAILURE,
+                    }
+                }
+            };
+        }
         None => {}
     }
     let config = match Config::from_cli(&cli) {

@@ -47,6 +47,7 @@ pub enum Action {
     WindowNext,
     MetricToggle,
     JsonPath,
+    Record,
 }
 
 /// Where a binding applies.
@@ -421,6 +422,14 @@ pub static KEYS: &[Binding] = &[
         Action::Pause,
         In(View::PubSub),
         "pause: stop or resume the message list",
+        true,
+    ),
+    b(
+        &[Char('R')],
+        "R",
+        Action::Record,
+        In(View::PubSub),
+        "record: the subscriptions' messages to a JSON Lines file (again: stop)",
         true,
     ),
     b(

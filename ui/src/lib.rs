@@ -46,4 +46,6 @@ pub struct Options {
     pub log_file: Option<std::path::PathBuf>,
     /// `[ui.decoders]`: topic filter → decoder (Sparkplug B under `spBv1.0/` is added).
     pub decoders: Vec<(String, decode::Decoder)>,
+    /// Where `R` writes recordings (default: the current directory).
+    pub record_dir: Option<std::path::PathBuf>,
 }

@@ -304,3 +304,18 @@ fn payload_decoders() {
         insta::assert_snapshot!(name("decode_error", size), render(&app, size.0, size.1));
     }
 }
+
+#[test]
+fn pubsub_recording() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('5'));
+        key(&mut app, Key::Char('R'));
+        for e in midge_model::fixtures::events() {
+            if matches!(e, midge_model::Event::Delivered(_)) {
+                midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+            }
+        }
+        insta::assert_snapshot!(name("pubsub_recording", size), render(&app, size.0, size.1));
+    }
+}

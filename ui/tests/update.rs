@@ -644,3 +644,45 @@ fn top_talkers_rank_and_jump() {
     assert_eq!(app.view, View::Connections);
     assert_eq!(app.connections.detail.as_deref(), Some(id.as_str()));
 }
+
+#[test]
+fn record_delivered_messages() {
+    let mut app = busy_app(80, 24);
+    app.record_dir = std::path::PathBuf::from("/tmp/rec");
+    key(&mut app, Key::Char('5'));
+    key(&mut app, Key::Char('R'));
+    let path = app
+        .pubsub
+        .recording
+        .as_ref()
+        .expect("recording")
+        .path
+        .clone();
+    assert_eq!(
+        path,
+        std::path::Path::new("/tmp/rec/midge-20250615-120000.jsonl")
+    );
+    let mut m = Message::new(fixtures::NOW_MS, "sensors/a", "1", 1, false);
+    update(&mut app, Msg::Event(Event::Delivered(m.clone())));
+    m.payload = Bytes::from_static(&[0xff]);
+    // Paused, the list skips it, the recording keeps it.
+    key(&mut app, Key::Char(' '));
+    update(&mut app, Msg::Event(Event::Delivered(m)));
+    let r = app.pubsub.recording.as_ref().expect("recording");
+    assert_eq!(r.messages, 2);
+    assert_eq!(r.pending.len(), 2);
+    assert!(r.pending[1].contains("payload_base64"), "{:?}", r.pending);
+    key(&mut app, Key::Char('R'));
+    assert!(app.pubsub.recording.is_none());
+    assert_eq!(
+        app.pubsub.finished.len(),
+        1,
+        "its last lines are still to be written"
+    );
+    let notice = app.notice.as_ref().expect("a notice");
+    assert!(
+        notice.text.starts_with("recorded 2 messages"),
+        "{}",
+        notice.text
+    );
+}

@@ -179,6 +179,7 @@ pub(super) fn act(app: &mut App, action: Action) -> Option<Command> {
             _ => {}
         },
         Action::LevelMore | Action::LevelLess => app.log.step_level(action == Action::LevelMore),
+        Action::Record => record(app),
         Action::JsonPath => {
             app.topics.path_back = 0;
             app.editing = Some(Editing::JsonPath);
@@ -305,6 +306,33 @@ fn jump(app: &mut App) -> Option<Command> {
                 .get(app.talkers.clients_selected)
                 .map(|t| t.key.clone());
             open_detail(app, id)
+        }
+    }
+}
+
+/// `R`: starts recording the delivered messages, or stops and says where they went.
+fn record(app: &mut App) {
+    use super::record::{file_name, Recording, DEFAULT_LIMIT_BYTES};
+    match app.pubsub.recording.take() {
+        Some(r) => {
+            // The loop writes what is pending before it sees the recording gone.
+            app.pubsub.recording = None;
+            app.pubsub.finished.push(r.clone());
+            app.notify(
+                format!(
+                    "recorded {} messages ({}) to {}",
+                    r.messages,
+                    crate::derive::payload::human_bytes(r.bytes),
+                    r.path.display()
+                ),
+                false,
+            );
+        }
+        None => {
+            let path = app.record_dir.join(file_name(app.now_ms));
+            app.notify(format!("recording to {}", path.display()), false);
+            app.pubsub.recording_full = false;
+            app.pubsub.recording = Some(Recording::new(path, app.now_ms, DEFAULT_LIMIT_BYTES));
         }
     }
 }

@@ -9,6 +9,7 @@ mod connections;
 mod forms;
 mod lists;
 mod pubsub;
+pub mod record;
 mod talkers;
 pub mod text;
 mod topics;
@@ -167,6 +168,9 @@ pub struct App {
     pub log_file: Option<std::path::PathBuf>,
     /// Which decoder each topic's payloads go through.
     pub decoders: crate::decode::Decoders,
+    /// Where recordings are written.
+    pub record_dir: std::path::PathBuf,
+
     /// Sparkplug B seq/bdSeq per edge node, from tapped messages.
     pub edge_nodes: crate::decode::sparkplug::EdgeNodes,
     /// The clock (unix ms): the newest snapshot's time or tick, whichever is later.
@@ -221,6 +225,8 @@ impl App {
             no_color: options.no_color,
             log_file: options.log_file.clone(),
             decoders: crate::decode::Decoders::new(options.decoders.clone()),
+            record_dir: options.record_dir.clone().unwrap_or_default(),
+
             edge_nodes: crate::decode::sparkplug::EdgeNodes::default(),
             now_ms: 0,
             size: (80, 24),

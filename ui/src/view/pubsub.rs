@@ -137,6 +137,20 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             fmt::thousands(app.pubsub.skipped_while_paused)
         ));
     }
+    if let Some(r) = &app.pubsub.recording {
+        let name = r
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        extra.push_str(&format!(
+            " · ● REC {name} {} {} · {}",
+            fmt::thousands(r.messages),
+            human_bytes(r.bytes),
+            fmt::rate(Some(r.rate(app.now_ms)))
+        ));
+    } else if app.pubsub.recording_full {
+        extra.push_str(" · recording stopped: size limit reached");
+    }
     let focused = app.pubsub.focus == PubSubFocus::Messages && app.editing.is_none();
     let block = super::block(
         theme,

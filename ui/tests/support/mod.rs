@@ -18,6 +18,7 @@ pub fn options() -> Options {
             ("factory/+/json".to_owned(), midge_ui::decode::Decoder::Json),
             ("raw/#".to_owned(), midge_ui::decode::Decoder::Hex),
         ],
+        ..Options::default()
     }
 }
 
