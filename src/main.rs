@@ -362,6 +362,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         Some(log_path),
     );
     options.decoders = ui_decoders(&config);
+    options.data_dir = Some(config.data_dir());
     let ui = midge_ui::run(link, options);
     tracing::info!("dashboard closed: shutting down");
     rt.block_on(broker.shutdown(Duration::from_secs(2)));
@@ -376,7 +377,8 @@ enum MonitorError {
 /// `midge monitor URL`: the dashboard attached to another broker.
 fn run_monitor(args: &midge::cli::MonitorArgs) -> Result<(), MonitorError> {
     let attached = midge::monitor::remote::attach(args).map_err(MonitorError::Remote)?;
-    let options = ui_options(format!("midge {} monitor", env!("CARGO_PKG_VERSION")), None);
+    let mut options = ui_options(format!("midge {} monitor", env!("CARGO_PKG_VERSION")), None);
+    options.data_dir = Some(Config::default().data_dir());
     let result = midge_ui::run(attached.link, options);
     attached
         .runtime

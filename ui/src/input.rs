@@ -48,6 +48,8 @@ pub enum Action {
     MetricToggle,
     JsonPath,
     Record,
+    SaveTemplate,
+    Templates,
 }
 
 /// Where a binding applies.
@@ -422,6 +424,22 @@ pub static KEYS: &[Binding] = &[
         Action::Pause,
         In(View::PubSub),
         "pause: stop or resume the message list",
+        true,
+    ),
+    b(
+        &[Char('s')],
+        "s",
+        Action::SaveTemplate,
+        In(View::PubSub),
+        "save: the publish form as a named template",
+        true,
+    ),
+    b(
+        &[Char('t')],
+        "t",
+        Action::Templates,
+        In(View::PubSub),
+        "templates: pick a template or a sent message into the form",
         true,
     ),
     b(

@@ -48,4 +48,6 @@ pub struct Options {
     pub decoders: Vec<(String, decode::Decoder)>,
     /// Where `R` writes recordings (default: the current directory).
     pub record_dir: Option<std::path::PathBuf>,
+    /// Where publish templates and history are kept (`publish.json`); none: not kept.
+    pub data_dir: Option<std::path::PathBuf>,
 }

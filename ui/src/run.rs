@@ -119,6 +119,12 @@ pub fn run_with<B: Backend>(
     clock: &dyn Fn() -> u64,
 ) -> io::Result<App> {
     let mut app = App::new(options);
+    if let Some(dir) = &options.data_dir {
+        match crate::app::templates::Templates::load(dir) {
+            Ok(t) => app.templates = t,
+            Err(e) => app.notify(format!("publish templates not loaded: {e}"), true),
+        }
+    }
     let size = terminal.size().map_err(backend_err)?;
     update(
         &mut app,
@@ -173,6 +179,7 @@ pub fn run_with<B: Backend>(
             watch_unsent = !sync_watch(&mut app, &link);
         }
         recorder.write(&mut app);
+        store_templates(&mut app);
         if dirty {
             terminal.draw(|f| view(&app, f)).map_err(backend_err)?;
             dirty = false;
@@ -197,6 +204,20 @@ pub fn run_with<B: Backend>(
                 break;
             }
         }
+    }
+}
+
+/// Writes the publish templates and history when they changed.
+fn store_templates(app: &mut App) {
+    if !app.templates.dirty {
+        return;
+    }
+    app.templates.dirty = false;
+    let Some(dir) = app.data_dir.clone() else {
+        return;
+    };
+    if let Err(e) = app.templates.store(&dir) {
+        app.notify(format!("publish templates not saved: {e}"), true);
     }
 }
 

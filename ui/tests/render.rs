@@ -319,3 +319,23 @@ fn pubsub_recording() {
         insta::assert_snapshot!(name("pubsub_recording", size), render(&app, size.0, size.1));
     }
 }
+
+#[test]
+fn publish_templates_overlay() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('5'));
+        key(&mut app, Key::Char('p'));
+        chars(&mut app, "cmd/valve");
+        key(&mut app, Key::Tab);
+        chars(&mut app, "open");
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Char('s'));
+        key(&mut app, Key::Ctrl('u'));
+        chars(&mut app, "open valve");
+        insta::assert_snapshot!(name("template_name", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Char('t'));
+        insta::assert_snapshot!(name("templates", size), render(&app, size.0, size.1));
+    }
+}

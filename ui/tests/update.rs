@@ -172,6 +172,8 @@ fn publish_form() {
                 ("k".to_owned(), "v".to_owned()),
                 ("x".to_owned(), "y".to_owned())
             ],
+            message_expiry_secs: None,
+            correlation_data: None,
         })
     );
     // A wildcard in the topic name is refused [MQTT-3.3.2-2].
@@ -685,4 +687,59 @@ fn record_delivered_messages() {
         "{}",
         notice.text
     );
+}
+
+#[test]
+fn publish_templates_and_history() {
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('5'));
+    key(&mut app, Key::Char('s'));
+    assert_eq!(app.editing, None, "nothing to save yet");
+    key(&mut app, Key::Char('p'));
+    chars(&mut app, "cmd/valve");
+    key(&mut app, Key::Tab);
+    chars(&mut app, "open");
+    // To the v5 fields: expiry and correlation data.
+    for _ in 0..6 {
+        key(&mut app, Key::Tab);
+    }
+    chars(&mut app, "30");
+    key(&mut app, Key::Tab);
+    chars(&mut app, "req-1");
+    key(&mut app, Key::Esc);
+    key(&mut app, Key::Char('s'));
+    assert_eq!(app.editing, Some(Editing::TemplateName));
+    key(&mut app, Key::Ctrl('u'));
+    chars(&mut app, "open valve");
+    key(&mut app, Key::Enter);
+    assert_eq!(app.templates.saved.len(), 1);
+    assert!(app.templates.dirty, "the loop writes it to the data dir");
+    // Sending puts the message in the history, v5 properties and all.
+    key(&mut app, Key::Char('p'));
+    let cmd = key(&mut app, Key::Enter);
+    assert!(
+        matches!(&cmd, Some(Command::Publish { message_expiry_secs: Some(30), correlation_data: Some(c), .. }) if c.as_ref() == b"req-1"),
+        "{cmd:?}"
+    );
+    assert_eq!(app.templates.history.len(), 1);
+    // A bad expiry is refused, not sent.
+    app.pubsub.publish.message_expiry = "soon".to_owned();
+    key(&mut app, Key::Char('p'));
+    assert_eq!(key(&mut app, Key::Enter), None);
+    key(&mut app, Key::Esc);
+
+    // Pick the template back into a cleared form.
+    app.pubsub.publish = midge_ui::app::PublishForm::default();
+    key(&mut app, Key::Char('t'));
+    assert_eq!(app.overlay, Some(Overlay::Templates));
+    key(&mut app, Key::Enter);
+    assert_eq!(app.overlay, None);
+    assert_eq!(app.editing, Some(Editing::Publish));
+    assert_eq!(app.pubsub.publish.topic, "cmd/valve");
+    assert_eq!(app.pubsub.publish.correlation_data, "req-1");
+    key(&mut app, Key::Esc);
+    // Delete it.
+    key(&mut app, Key::Char('t'));
+    key(&mut app, Key::Char('d'));
+    assert!(app.templates.saved.is_empty());
 }

@@ -125,6 +125,10 @@ pub enum Command {
         content_type: Option<String>,
         response_topic: Option<String>,
         user_properties: Vec<(String, String)>,
+        /// MQTT 5 Message Expiry Interval, in seconds.
+        message_expiry_secs: Option<u32>,
+        /// MQTT 5 Correlation Data.
+        correlation_data: Option<Bytes>,
     },
     Subscribe {
         filter: String,

@@ -180,6 +180,19 @@ pub(super) fn act(app: &mut App, action: Action) -> Option<Command> {
         },
         Action::LevelMore | Action::LevelLess => app.log.step_level(action == Action::LevelMore),
         Action::Record => record(app),
+        Action::SaveTemplate => {
+            if app.pubsub.publish.topic.is_empty() {
+                app.notify("fill in the form first (p), then save it", true);
+            } else {
+                app.template_name.clone_from(&app.pubsub.publish.topic);
+                app.template_name_back = 0;
+                app.editing = Some(Editing::TemplateName);
+            }
+        }
+        Action::Templates => {
+            app.template_selected = 0;
+            app.overlay = Some(Overlay::Templates);
+        }
         Action::JsonPath => {
             app.topics.path_back = 0;
             app.editing = Some(Editing::JsonPath);

@@ -11,6 +11,7 @@ mod lists;
 mod pubsub;
 pub mod record;
 mod talkers;
+pub mod templates;
 pub mod text;
 mod topics;
 mod update;
@@ -114,6 +115,8 @@ pub enum Overlay {
     Confirm(Confirm),
     /// One delivered message, whole.
     Message(Box<midge_model::Message>),
+    /// Publish templates and history, to load into the form.
+    Templates,
 }
 
 /// Which text field has the keyboard, if any.
@@ -123,6 +126,8 @@ pub enum Editing {
     Filter,
     /// The Topics view's JSON path.
     JsonPath,
+    /// The name a publish template is saved under.
+    TemplateName,
     Publish,
     Subscribe,
 }
@@ -170,6 +175,14 @@ pub struct App {
     pub decoders: crate::decode::Decoders,
     /// Where recordings are written.
     pub record_dir: std::path::PathBuf,
+    /// Where publish templates and history are kept, if anywhere.
+    pub data_dir: Option<std::path::PathBuf>,
+    pub templates: templates::Templates,
+    /// The picker's selection.
+    pub template_selected: usize,
+    /// The name being typed for `s` (save as template), and its cursor.
+    pub template_name: String,
+    pub template_name_back: usize,
 
     /// Sparkplug B seq/bdSeq per edge node, from tapped messages.
     pub edge_nodes: crate::decode::sparkplug::EdgeNodes,
@@ -226,6 +239,11 @@ impl App {
             log_file: options.log_file.clone(),
             decoders: crate::decode::Decoders::new(options.decoders.clone()),
             record_dir: options.record_dir.clone().unwrap_or_default(),
+            data_dir: options.data_dir.clone(),
+            templates: templates::Templates::default(),
+            template_selected: 0,
+            template_name: String::new(),
+            template_name_back: 0,
 
             edge_nodes: crate::decode::sparkplug::EdgeNodes::default(),
             now_ms: 0,

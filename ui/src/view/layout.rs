@@ -141,7 +141,7 @@ pub fn pubsub_split(body: Rect) -> PubSubAreas {
         Constraint::Min(20),
     ])
     .areas(body);
-    let [form, subs] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(left);
+    let [form, subs] = Layout::vertical([Constraint::Length(11), Constraint::Min(3)]).areas(left);
     PubSubAreas {
         form,
         subs,

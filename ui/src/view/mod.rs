@@ -55,6 +55,7 @@ pub fn view(app: &App, frame: &mut Frame) {
         Some(Overlay::Help) => help::draw(app, &theme, frame, area),
         Some(Overlay::Confirm(q)) => overlays::confirm(&theme, frame, area, q),
         Some(Overlay::Message(m)) => overlays::message(app, &theme, frame, area, m),
+        Some(Overlay::Templates) => overlays::templates(app, &theme, frame, area),
         None => {}
     }
 }

@@ -22,10 +22,21 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let editing = app.editing == Some(Editing::Publish);
-    let title = if editing {
-        " Publish — Enter sends, Esc leaves "
+    let title: Line = if app.editing == Some(Editing::TemplateName) {
+        let w = app.template_name.chars().count() + 1;
+        let mut spans = vec![Span::styled(" Save as template: ", theme.key)];
+        spans.extend(super::edit_spans(
+            &app.template_name,
+            app.template_name_back,
+            w,
+            theme.accent,
+        ));
+        spans.push(Span::raw(" "));
+        Line::from(spans)
+    } else if editing {
+        Line::from(" Publish — Enter sends, Esc leaves ")
     } else {
-        " Publish (v5 props) — p edits "
+        Line::from(" Publish (v5 props) — p edits, s saves, t templates ")
     };
     let block = super::block(theme, title, editing);
     let inner = block.inner(area);
