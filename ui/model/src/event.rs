@@ -89,6 +89,7 @@ pub struct LogLine {
 
 /// One packet of a traced client.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TraceLine {
     pub at_ms: u64,
     pub client_id: String,
