@@ -11,6 +11,7 @@ mod cli;
 mod close;
 mod connect;
 mod dashboard;
+mod dashboard_tools;
 mod diskfull;
 mod durability;
 mod hostile;
