@@ -6,8 +6,10 @@
 //! - `msg` — [`Msg`]: keys, mouse, snapshots, events and ticks fed to [`update`].
 //! - `input` — the key table (also the footer hints and help) and terminal event mapping.
 //! - `app` — [`App`]: the shell and one state per view (`app/connections.rs`, `topics.rs`,
-//!   `pubsub.rs`, `lists.rs`); [`update`] (`app/update.rs`, `actions.rs`); the `Watch`
-//!   sent to the source when what is shown changes (`app/watch.rs`); text fields.
+//!   `pubsub.rs`, `talkers.rs`, `lists.rs`); [`update`] (`app/update.rs`, `actions.rs`); the
+//!   `Watch` sent to the source when what is shown changes (`app/watch.rs`); text fields;
+//!   recordings (`record.rs`) and publish templates (`templates.rs`), whose files the
+//!   terminal loop writes.
 //! - `derive` — pure derivations: rates, the bounded topic tree, rings, payload kinds,
 //!   the connections table's columns and local sort, the slow-consumer ranking.
 //! - `decode` — payload decoders chosen by topic (`[ui.decoders]`): JSON with a path,

@@ -1,8 +1,9 @@
 //! The dashboard's whole state (`App`): the shell (view, overlay, editing, clock, the
 //! latest snapshot) and one state per view, each owning its selection, scroll and
-//! filter (`connections.rs`, `topics.rs`, `pubsub.rs`, `lists.rs`). `update` (in
-//! `update.rs`, `actions.rs`) is the only code that changes it; `watch.rs` derives what
-//! the source must send; the text fields live in `forms.rs`.
+//! filter (`connections.rs`, `topics.rs`, `pubsub.rs`, `talkers.rs`, `lists.rs`).
+//! `update` (in `update.rs`, `actions.rs`) is the only code that changes it; `watch.rs`
+//! derives what the source must send; the text fields live in `forms.rs`; `record.rs`
+//! encodes recordings and `templates.rs` holds publish templates and history.
 
 mod actions;
 mod connections;

@@ -1,4 +1,5 @@
 //! Pure derivations from the model, tested without a terminal: rates from counters,
+//! traffic over sliding windows (Top talkers),
 //! the bounded topic tree, bounded rings, payload rendering decisions, the sorted and
 //! filtered connections table and the slow-consumer ranking, bridge rates (topic matching is the
 //! shared `midge-topic` crate).
