@@ -43,9 +43,11 @@ pub struct Talker<K> {
 pub const TOP_ROWS: usize = 50;
 
 impl TalkersState {
-    fn rank<K>(
+    /// The busiest `items` over the window, at most [`TOP_ROWS`], busiest first; ties in
+    /// the order of `items`.
+    fn rank<'t, K>(
         &self,
-        items: impl Iterator<Item = (K, Traffic)>,
+        items: impl Iterator<Item = (K, &'t Traffic)>,
         total: &Traffic,
         now_ms: u64,
     ) -> Vec<Talker<K>> {
@@ -72,6 +74,7 @@ impl TalkersState {
             .collect();
         let by_bytes = self.by_bytes;
         let metric = move |t: &Talker<K>| if by_bytes { t.bytes } else { t.msgs };
+        // Stable: equal rates keep the order of `items`.
         rows.sort_by(|a, b| metric(b).total_cmp(&metric(a)));
         rows.truncate(TOP_ROWS);
         rows
@@ -81,26 +84,55 @@ impl TalkersState {
     #[must_use]
     pub fn topics(&self, tree: &TopicTree, now_ms: u64) -> Vec<Talker<(NodeId, String)>> {
         let f = self.list.filter.to_lowercase();
-        let mut items: Vec<((NodeId, String), Traffic)> = tree
+        // Names are built only for the rows kept (and for the filter when one is typed):
+        // this runs on every redraw over up to `max_topics` topics.
+        let items = tree
             .topics()
-            .map(|(id, d)| ((id, tree.path(id)), d.traffic.clone()))
-            .filter(|((_, p), _)| f.is_empty() || p.to_lowercase().contains(&f))
+            .filter(|(id, _)| f.is_empty() || tree.path(*id).to_lowercase().contains(&f))
+            .map(|(id, d)| (id, &d.traffic));
+        let mut rows: Vec<Talker<(NodeId, String)>> = self
+            .rank(items, &tree.traffic, now_ms)
+            .into_iter()
+            .map(|t| Talker {
+                key: (t.key, tree.path(t.key)),
+                msgs: t.msgs,
+                bytes: t.bytes,
+                share: t.share,
+                spark: t.spark,
+            })
             .collect();
-        items.sort_by(|a, b| a.0 .1.cmp(&b.0 .1));
-        self.rank(items.into_iter(), &tree.traffic, now_ms)
+        // Equal rates read best by name.
+        let by_bytes = self.by_bytes;
+        rows.sort_by(|a, b| {
+            let (x, y) = if by_bytes {
+                (a.bytes, b.bytes)
+            } else {
+                (a.msgs, b.msgs)
+            };
+            y.total_cmp(&x).then_with(|| a.key.1.cmp(&b.key.1))
+        });
+        rows
     }
 
     /// Clients with traffic in the window, busiest first (ties: by id), filtered.
     #[must_use]
     pub fn clients(&self, traffic: &ClientTraffic, now_ms: u64) -> Vec<Talker<String>> {
         let f = self.list.filter.to_lowercase();
-        let mut items: Vec<(String, Traffic)> = traffic
+        let mut items: Vec<(&str, &Traffic)> = traffic
             .iter()
             .filter(|(id, _)| f.is_empty() || id.to_lowercase().contains(&f))
-            .map(|(id, t)| (id.to_owned(), t.clone()))
             .collect();
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.sort_by(|a, b| a.0.cmp(b.0));
         self.rank(items.into_iter(), &traffic.broker, now_ms)
+            .into_iter()
+            .map(|t| Talker {
+                key: t.key.to_owned(),
+                msgs: t.msgs,
+                bytes: t.bytes,
+                share: t.share,
+                spark: t.spark,
+            })
+            .collect()
     }
 
     /// What a paging source sends while the view is open: the busiest sessions by its
