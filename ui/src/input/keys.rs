@@ -432,6 +432,22 @@ pub static KEYS: &[Binding] = &[
         true,
     ),
     b(
+        &[Char('h'), Left],
+        "h",
+        Action::Left,
+        In(View::TopTalkers),
+        "topics: the upper list",
+        false,
+    ),
+    b(
+        &[Char('l'), Right],
+        "h/l",
+        Action::Right,
+        In(View::TopTalkers),
+        "pane: topics (h) or clients (l)",
+        true,
+    ),
+    b(
         &[Char('w')],
         "w",
         Action::WindowNext,
