@@ -98,11 +98,11 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// The broker: mqtt://[user[:pass]@]host[:port] or mqtts://… [default: mqtt://127.0.0.1:1883]
+    /// The broker: mqtt://[user[:pass]@]host[:port] or mqtts://…
     #[arg(value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
     pub url: String,
 
-    /// Replay N times faster than recorded (0.5 = half speed) [default: 1]
+    /// Replay N times faster than recorded (0.5 = half speed)
     #[arg(long, value_name = "N", default_value = "1", value_parser = positive_speed)]
     pub speed: Speed,
 
@@ -125,13 +125,15 @@ pub struct Speed(pub f64);
 
 impl Eq for Speed {}
 
-fn positive_speed(s: &str) -> Result<Speed, std::num::ParseFloatError> {
-    let v: f64 = s.parse()?;
-    // "0" or a negative speed would never finish: read it as "not a number".
-    if v.is_finite() && v > 0.0 {
-        Ok(Speed(v))
-    } else {
-        "x".parse::<f64>().map(Speed)
+/// `--speed` is not a number above 0 (0 or less would never finish).
+#[derive(Debug, thiserror::Error)]
+#[error("not a speed above 0 (e.g. 2, or 0.5 for half speed)")]
+pub struct BadSpeed;
+
+fn positive_speed(s: &str) -> Result<Speed, BadSpeed> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Speed(v)),
+        _ => Err(BadSpeed),
     }
 }
 

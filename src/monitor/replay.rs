@@ -321,6 +321,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn command_line() {
+        use clap::Parser;
+        let parse =
+            |args: &[&str]| crate::cli::Cli::try_parse_from(["midge", "replay"].iter().chain(args));
+        let Ok(crate::cli::Cli {
+            command: Some(crate::cli::Command::Replay(a)),
+            ..
+        }) = parse(&["rec.jsonl"])
+        else {
+            panic!("replay FILE parses");
+        };
+        assert_eq!(a.url, "mqtt://127.0.0.1:1883");
+        assert_eq!(a.speed, crate::cli::Speed(1.0));
+        assert!(!a.as_fast_as_possible);
+        assert!(parse(&["f", "--speed", "0"]).is_err());
+        assert!(parse(&["f", "--speed", "-1"]).is_err());
+        assert!(parse(&["f", "--speed", "2", "--as-fast-as-possible"]).is_err());
+        assert!(parse(&["f", "mqtt://h:1", "--as-fast-as-possible"]).is_ok());
+    }
+
+    #[test]
     fn reads_what_the_dashboard_writes() {
         let dir = std::env::temp_dir().join(format!("midge-replay-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
