@@ -222,6 +222,56 @@ wait_for "help"
 shot 9-help 160 48
 t send-keys -t shot Escape
 
+# Top talkers: the busiest topics and clients over the last 10 s.
+t send-keys -t shot 9
+wait_for "Top topics"
+sleep 1.2
+shot 10-top-talkers 160 48
+
+# Bridges: the [[bridge]] tables of the config (add one to midge.toml above to show a
+# live bridge; without, the view says none is configured).
+t send-keys -t shot 0
+wait_for "Bridges"
+shot 11-bridges 160 48
+
+# A Sparkplug B DDATA (protobuf written by hand below), decoded by topic in Topics.
+python3 - >"$WORK/ddata.bin" <<'PY'
+import struct, sys
+def varint(v):
+    out = bytearray()
+    while v >= 0x80:
+        out.append(v & 0x7F | 0x80); v >>= 7
+    out.append(v); return bytes(out)
+def field(tag, wire, body): return varint(tag << 3 | wire) + body
+def ld(tag, b): return field(tag, 2, varint(len(b)) + b)
+def metric(name, alias, dtype, value): return ld(2, ld(1, name) + field(2, 0, varint(alias)) + field(4, 0, varint(dtype)) + value)
+p = field(1, 0, varint(1749988800000))
+p += metric(b"Press/Temperature", 1, 9, field(12, 5, struct.pack("<f", 71.25)))
+p += metric(b"Press/Running", 2, 11, field(14, 0, varint(1)))
+p += metric(b"Press/Recipe", 3, 12, ld(15, b"steel-4mm"))
+p += field(3, 0, varint(1))
+sys.stdout.buffer.write(p)
+PY
+pub -i edge1 -t spBv1.0/plant/DDATA/edge1/press -f "$WORK/ddata.bin"
+t send-keys -t shot 3 /
+t send-keys -t shot -l DDATA
+t send-keys -t shot Enter G
+wait_for "Press/Temperature"
+shot 3-topics-sparkplug 160 48
+t send-keys -t shot Escape
+
+# Publish templates and history: save the form, then open the picker.
+t send-keys -t shot 5 s
+wait_for "Save as template"
+t send-keys -t shot C-u
+t send-keys -t shot -l 'lamp off'
+t send-keys -t shot Enter
+wait_for "saved template"
+t send-keys -t shot t
+wait_for "Templates and history"
+shot 5-templates 160 48
+t send-keys -t shot Escape
+
 # ---- 80 × 24: the small terminal ------------------------------------------------------
 for pid in "${PIDS[@]}"; do
     kill -CONT "$pid" 2>/dev/null || true

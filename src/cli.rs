@@ -107,6 +107,8 @@ pub enum Command {
     /// Print the midge.toml equivalent of a mosquitto.conf, with a `# not carried:`
     /// comment for each option midge cannot take, and why.
     ImportMosquitto(ImportMosquittoArgs),
+    /// Publish a recording made in the dashboard (Pub/Sub, R) to a broker.
+    Replay(ReplayArgs),
 }
 
 /// `midge import-mosquitto FILE`.
@@ -115,6 +117,52 @@ pub struct ImportMosquittoArgs {
     /// The mosquitto.conf to convert; the TOML goes to stdout.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `midge replay FILE [URL] [--speed N | --as-fast-as-possible]`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ReplayArgs {
+    /// The recording: JSON Lines, one message a line, as the dashboard writes it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The broker: mqtt://[user[:pass]@]host[:port] or mqtts://…
+    #[arg(value_name = "URL", default_value = "mqtt://127.0.0.1:1883")]
+    pub url: String,
+
+    /// Replay N times faster than recorded (0.5 = half speed)
+    #[arg(long, value_name = "N", default_value = "1", value_parser = positive_speed)]
+    pub speed: Speed,
+
+    /// Publish without waiting between messages (each QoS 1/2 one still acknowledged).
+    #[arg(long, conflicts_with = "speed")]
+    pub as_fast_as_possible: bool,
+
+    /// Trust the broker's certificate if it chains to this PEM CA file (mqtts://).
+    #[arg(long, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+
+    /// Do not verify the broker's certificate or host name (testing only).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// A replay speed factor: finite and above 0 (so `Eq` holds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speed(pub f64);
+
+impl Eq for Speed {}
+
+/// `--speed` is not a number above 0 (0 or less would never finish).
+#[derive(Debug, thiserror::Error)]
+#[error("not a speed above 0 (e.g. 2, or 0.5 for half speed)")]
+pub struct BadSpeed;
+
+fn positive_speed(s: &str) -> Result<Speed, BadSpeed> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Speed(v)),
+        _ => Err(BadSpeed),
+    }
 }
 
 /// `midge check-config -c FILE`.

@@ -55,6 +55,18 @@ pub struct Config {
     pub bridges: Vec<BridgeConfig>,
     /// `[mqttsn]`: the MQTT-SN gateway on the `kind = "mqttsn"` listeners.
     pub mqttsn: MqttSnConfig,
+    /// `[ui.decoders]`: topic filter → how the dashboard decodes those payloads.
+    pub ui_decoders: Vec<(String, PayloadDecoder)>,
+}
+
+/// A payload decoder of the dashboard, as `[ui.decoders]` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadDecoder {
+    Json,
+    Sparkplug,
+    Text,
+    Hex,
 }
 
 /// One `[[listener]]`: a socket address and the protocol stack on it.

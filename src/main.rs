@@ -113,6 +113,23 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::Replay(ref a)) => {
+            return match midge::monitor::replay::run(a) {
+                Ok(n) => {
+                    eprintln!("midge replay: published {n} messages");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("midge replay: {e}");
+                    match e {
+                        midge::monitor::replay::ReplayError::Remote(
+                            midge::monitor::remote::RemoteError::Url(_),
+                        ) => ExitCode::from(2),
+                        _ => ExitCode::FAILURE,
+                    }
+                }
+            };
+        }
         None => {}
     }
     let config = match Config::from_cli(&cli) {
@@ -417,10 +434,12 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         let _guard = rt.enter();
         midge::monitor::local::start(&mut broker, log_rx, dropped, facts)
     };
-    let options = ui_options(
+    let mut options = ui_options(
         format!("midge {}", env!("CARGO_PKG_VERSION")),
         Some(log_path),
     );
+    options.decoders = ui_decoders(&config);
+    options.data_dir = Some(config.data_dir());
     let ui = midge_ui::run(link, options);
     tracing::info!("dashboard closed: shutting down");
     rt.block_on(async {
@@ -438,12 +457,32 @@ enum MonitorError {
 /// `midge monitor URL`: the dashboard attached to another broker.
 fn run_monitor(args: &midge::cli::MonitorArgs) -> Result<(), MonitorError> {
     let attached = midge::monitor::remote::attach(args).map_err(MonitorError::Remote)?;
-    let options = ui_options(format!("midge {} monitor", env!("CARGO_PKG_VERSION")), None);
+    let mut options = ui_options(format!("midge {} monitor", env!("CARGO_PKG_VERSION")), None);
+    options.data_dir = Some(Config::default().data_dir());
     let result = midge_ui::run(attached.link, options);
     attached
         .runtime
         .shutdown_timeout(Duration::from_millis(500));
     result.map_err(|e| MonitorError::Ui(e.into()))
+}
+
+/// `[ui.decoders]` as the dashboard's decoders.
+fn ui_decoders(config: &Config) -> Vec<(String, midge_ui::decode::Decoder)> {
+    use midge::config::PayloadDecoder as P;
+    use midge_ui::decode::Decoder as D;
+    config
+        .ui_decoders
+        .iter()
+        .map(|(f, d)| {
+            let d = match d {
+                P::Json => D::Json,
+                P::Sparkplug => D::Sparkplug,
+                P::Text => D::Text,
+                P::Hex => D::Hex,
+            };
+            (f.clone(), d)
+        })
+        .collect()
 }
 
 /// The dashboard's options; `NO_COLOR` (non-empty) turns colours off.
@@ -452,6 +491,7 @@ fn ui_options(title: String, log_file: Option<PathBuf>) -> midge_ui::Options {
         title,
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         log_file,
+        ..midge_ui::Options::default()
     }
 }
 

@@ -148,6 +148,7 @@ async fn measure(n: usize) {
             store: None,
             drops,
             links: Default::default(),
+            context: std::sync::Weak::new(),
             started: SystemTime::now(),
             sync_mode: "never".into(),
         },

@@ -214,6 +214,7 @@ impl Broker {
                 store: ctx.store.clone(),
                 drops: ctx.drops.clone(),
                 links: ctx.links.clone(),
+                context: Arc::downgrade(&ctx),
                 started: std::time::SystemTime::now(),
                 sync_mode: format!("{:?}", config.storage.sync).to_lowercase(),
             },

@@ -40,6 +40,15 @@ struct RawConfig {
     bridge: Vec<super::bridge::RawBridge>,
     #[serde(default)]
     mqttsn: sn::RawMqttSn,
+    #[serde(default)]
+    ui: RawUi,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUi {
+    #[serde(default)]
+    decoders: std::collections::BTreeMap<String, Spanned<super::PayloadDecoder>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -152,6 +161,7 @@ pub(super) fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
                 })
             })
             .transpose()?,
+        ui_decoders: cx.decoders(raw.ui)?,
     })
 }
 
@@ -183,6 +193,24 @@ impl Cx<'_> {
     /// The 1-based line of byte `offset`.
     pub(super) fn line(&self, offset: usize) -> usize {
         position(self.text, offset).0
+    }
+
+    /// `[ui.decoders]`: each key must be a valid topic filter.
+    fn decoders(&self, ui: RawUi) -> Result<Vec<(String, super::PayloadDecoder)>, ConfigError> {
+        ui.decoders
+            .into_iter()
+            .map(|(filter, d)| {
+                if crate::protocol::topic::valid_filter(&filter) {
+                    Ok((filter, *d.get_ref()))
+                } else {
+                    Err(self.invalid(
+                        &format!("[ui.decoders] \"{filter}\""),
+                        d.span(),
+                        "the key is not a valid topic filter",
+                    ))
+                }
+            })
+            .collect()
     }
 
     /// A path from the file, relative to the file's directory.

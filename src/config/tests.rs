@@ -561,3 +561,27 @@ fn toml_messages_are_one_line_in_user_terms() {
     let msg = syntax("[limits]\nmax_inflight = = 3\n", 2);
     assert!(!msg.contains('\n'), "{msg}");
 }
+
+#[test]
+fn ui_decoders_map_filters() {
+    let c = parse(
+        "[ui.decoders]\n\"spBv1.0/#\" = \"sparkplug\"\n\"factory/+/json\" = \"json\"\n\"raw/#\" = \"hex\"\n",
+    )
+    .expect("ok");
+    assert_eq!(
+        c.ui_decoders,
+        vec![
+            ("factory/+/json".to_owned(), PayloadDecoder::Json),
+            ("raw/#".to_owned(), PayloadDecoder::Hex),
+            ("spBv1.0/#".to_owned(), PayloadDecoder::Sparkplug),
+        ]
+    );
+    assert!(parse("").expect("ok").ui_decoders.is_empty());
+    invalid(
+        "[ui.decoders]\n\"a/#/b\" = \"json\"\n",
+        2,
+        "[ui.decoders] \"a/#/b\"",
+    );
+    let msg = syntax("[ui.decoders]\n\"a/#\" = \"protobuf\"\n", 2);
+    assert!(msg.contains("protobuf"), "{msg}");
+}

@@ -117,9 +117,11 @@ where
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { return Ok(()) };
                 match cmd {
-                    Command::Publish { topic, payload, qos, retain, content_type, response_topic, user_properties } => {
+                    Command::Publish { topic, payload, qos, retain, content_type, response_topic, user_properties, message_expiry_secs, correlation_data } => {
                         let qos = QoS::try_from(qos).unwrap_or(QoS::AtMostOnce);
                         let properties = Properties {
+                            message_expiry_interval: message_expiry_secs,
+                            correlation_data,
                             content_type: content_type.as_deref().map(ByteStr::from),
                             response_topic: response_topic.as_deref().map(ByteStr::from),
                             user_properties: user_properties

@@ -6,5 +6,6 @@
 pub mod client;
 pub mod local;
 pub mod remote;
+pub mod replay;
 
 pub(crate) use crate::os::unix_ms_now as now_ms;

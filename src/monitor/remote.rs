@@ -164,6 +164,12 @@ struct Shared {
     log_seq: u64,
     /// What the dashboard shows, for the admin channel's requests.
     watch: Option<midge_model::Watch>,
+    /// Kicks to send with the next admin request.
+    kicks: Vec<String>,
+    /// The client to trace over the admin channel, once the dashboard asked for one.
+    trace: Option<Option<String>>,
+    /// The highest trace sequence number received.
+    trace_seq: u64,
 }
 
 /// Wire `link` to the broker at `opts.url`. Spawns on the current runtime; everything
@@ -410,6 +416,20 @@ async fn serve(
                         }
                         continue;
                     }
+                    // A headless midge answers these on its admin channel (under its
+                    // ACL); any other broker cannot, and the client says so.
+                    Command::Kick { client_id } if admin_fresh(shared) => {
+                        if let Ok(mut s) = shared.lock() {
+                            s.kicks.push(client_id.clone());
+                        }
+                        continue;
+                    }
+                    Command::Trace { client_id } if admin_fresh(shared) => {
+                        if let Ok(mut s) = shared.lock() {
+                            s.trace = Some(client_id.clone());
+                        }
+                        continue;
+                    }
                     _ => {}
                 }
                 if cmd_tx.try_send(cmd).is_err() {
@@ -417,12 +437,17 @@ async fn serve(
                 }
             }
             _ = tick.tick() => {
-                let (up, fresh, log_after, watch) = match shared.lock() {
-                    Ok(s) => (
+                let fresh = admin_fresh(shared);
+                let (up, request) = match shared.lock() {
+                    Ok(mut s) => (
                         s.connected,
-                        s.admin.as_ref().is_some_and(|(_, at)| now_ms().saturating_sub(*at) <= ADMIN_STALE_MS),
-                        s.log_seq,
-                        s.watch.clone(),
+                        Request {
+                            log_after: s.log_seq,
+                            watch: s.watch.clone(),
+                            kick: if fresh { s.kicks.pop() } else { None },
+                            trace: s.trace.clone().map(|client_id| admin::TraceAsk { client_id }),
+                            trace_after: s.trace_seq,
+                        },
                     ),
                     Err(_) => return Served::UiGone,
                 };
@@ -431,7 +456,7 @@ async fn serve(
                     since_probe = Duration::ZERO;
                     correlation += 1;
                     // A full channel means the last requests are still queued: skip one.
-                    let _ = admin_tx.try_send(admin_request(&reply_topic, correlation, log_after, watch));
+                    let _ = admin_tx.try_send(admin_request(&reply_topic, correlation, &request));
                 }
             }
         }
@@ -439,13 +464,8 @@ async fn serve(
 }
 
 /// An admin snapshot request (QoS 0: a lost one is simply asked again next tick).
-fn admin_request(
-    reply_topic: &str,
-    correlation: u64,
-    log_after: u64,
-    watch: Option<midge_model::Watch>,
-) -> Publish {
-    let payload = serde_json::to_vec(&Request { log_after, watch }).unwrap_or_default();
+fn admin_request(reply_topic: &str, correlation: u64, request: &Request) -> Publish {
+    let payload = serde_json::to_vec(request).unwrap_or_default();
     Publish {
         dup: false,
         qos_pid: QosPid::Level0,
@@ -513,5 +533,28 @@ fn on_admin_reply(
         }
     }
     s.log_seq = last;
+    for n in reply.notices {
+        let _ = events.try_send(Event::Notice(n));
+    }
+    let mut last = s.trace_seq;
+    for (seq, line) in reply.trace {
+        if seq <= last {
+            continue;
+        }
+        last = seq;
+        if events.try_send(Event::Trace(line)).is_err() {
+            dropped.fetch_add(1, Relaxed);
+        }
+    }
+    s.trace_seq = last;
     s.admin = Some((reply.snapshot, now_ms()));
+}
+
+/// Whether a headless midge answered the admin channel lately.
+fn admin_fresh(shared: &Mutex<Shared>) -> bool {
+    shared.lock().is_ok_and(|s| {
+        s.admin
+            .as_ref()
+            .is_some_and(|(_, at)| now_ms().saturating_sub(*at) <= ADMIN_STALE_MS)
+    })
 }

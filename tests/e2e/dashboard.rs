@@ -14,25 +14,25 @@ use std::time::{Duration, Instant};
 use crate::support::{have, MOSQUITTO_PUB, MOSQUITTO_SUB, TMUX};
 
 /// Upper bound for anything the screen or a process should show.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// How often the pane is read while waiting.
 const POLL: Duration = Duration::from_millis(100);
 
 static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
 
 /// A tmux server of our own (`-L midge-test-<pid>-<n>`), killed on drop.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
         Self {
             socket: format!("midge-test-{}-{n}", std::process::id()),
@@ -48,7 +48,7 @@ impl Tmux {
             .expect("run tmux")
     }
 
-    fn ok(&self, args: &[&str]) {
+    pub(crate) fn ok(&self, args: &[&str]) {
         let out = self.cmd(args);
         assert!(
             out.status.success(),
@@ -59,7 +59,7 @@ impl Tmux {
 
     /// Starts `shell_cmd` under `sh -c` in a detached session of the given size; when
     /// it ends, the pane prints its exit status and keeps a shell open.
-    fn start(&self, width: u16, height: u16, shell_cmd: &str) {
+    pub(crate) fn start(&self, width: u16, height: u16, shell_cmd: &str) {
         let script = format!("{shell_cmd}; echo \"midge exited with $?\"; exec sh");
         self.ok(&[
             "new-session",
@@ -76,18 +76,18 @@ impl Tmux {
         ]);
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "t"];
         args.extend_from_slice(keys);
         self.ok(&args);
     }
 
     /// Types text literally (no key-name lookup).
-    fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         self.ok(&["send-keys", "-t", "t", "-l", text]);
     }
 
-    fn capture(&self, escapes: bool) -> String {
+    pub(crate) fn capture(&self, escapes: bool) -> String {
         let mut args = vec!["capture-pane", "-p", "-t", "t"];
         if escapes {
             args.push("-e");
@@ -96,7 +96,7 @@ impl Tmux {
     }
 
     /// Polls the pane until `pred` holds; panics with the last screen after [`WAIT`].
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.capture(false);
@@ -124,7 +124,7 @@ impl Drop for Tmux {
 }
 
 /// Kills a helper process if the test ends early.
-struct Reap(Child);
+pub(crate) struct Reap(pub(crate) Child);
 
 impl Drop for Reap {
     fn drop(&mut self) {
@@ -134,7 +134,7 @@ impl Drop for Reap {
 }
 
 /// Waits (bounded) for a child to exit.
-fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+pub(crate) fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -155,13 +155,13 @@ fn midge_cmd(port: u16, dir: &Path, env: &str) -> String {
 }
 
 /// The line of the screen that contains `needle`.
-fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+pub(crate) fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(needle))
 }
 
 /// Quits with `q` (confirming with `y` when asked) and checks the exit status and that
 /// the terminal is back to the shell.
-fn quit_and_check(tmux: &Tmux) {
+pub(crate) fn quit_and_check(tmux: &Tmux) {
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("the quit question or the shell", |s| {
         s.contains("Quit?") || s.contains("midge exited with")

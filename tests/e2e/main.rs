@@ -14,6 +14,7 @@ mod cli;
 mod close;
 mod connect;
 mod dashboard;
+mod dashboard_tools;
 mod diskfull;
 mod durability;
 mod hostile;

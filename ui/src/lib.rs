@@ -6,14 +6,19 @@
 //! - `msg` — [`Msg`]: keys, mouse, snapshots, events and ticks fed to [`update`].
 //! - `input` — the key table (also the footer hints and help) and terminal event mapping.
 //! - `app` — [`App`]: the shell and one state per view (`app/connections.rs`, `topics.rs`,
-//!   `pubsub.rs`, `lists.rs`); [`update`] (`app/update.rs`, `actions.rs`); the `Watch`
-//!   sent to the source when what is shown changes (`app/watch.rs`); text fields.
+//!   `pubsub.rs`, `talkers.rs`, `lists.rs`); [`update`] (`app/update.rs`, `actions.rs`); the
+//!   `Watch` sent to the source when what is shown changes (`app/watch.rs`); text fields;
+//!   recordings (`record.rs`) and publish templates (`templates.rs`), whose files the
+//!   terminal loop writes.
 //! - `derive` — pure derivations: rates, the bounded topic tree, rings, payload kinds,
 //!   the connections table's columns and local sort, the slow-consumer ranking.
+//! - `decode` — payload decoders chosen by topic (`[ui.decoders]`): JSON with a path,
+//!   Sparkplug B (prost), text, hex.
 //! - `view` — [`view`]: one file per pane, theme, help, footer, layout (hit-testing).
 //! - `run` — the terminal loop: [`run`] on the real terminal, [`run_with`] on any backend.
 
 pub mod app;
+pub mod decode;
 pub mod derive;
 pub mod input;
 pub mod msg;
@@ -41,4 +46,10 @@ pub struct Options {
     pub no_color: bool,
     /// Where the broker's logs go, shown in the Log view header.
     pub log_file: Option<std::path::PathBuf>,
+    /// `[ui.decoders]`: topic filter → decoder (Sparkplug B under `spBv1.0/` is added).
+    pub decoders: Vec<(String, decode::Decoder)>,
+    /// Where `R` writes recordings (default: the current directory).
+    pub record_dir: Option<std::path::PathBuf>,
+    /// Where publish templates and history are kept (`publish.json`); none: not kept.
+    pub data_dir: Option<std::path::PathBuf>,
 }

@@ -119,6 +119,12 @@ pub fn run_with<B: Backend>(
     clock: &dyn Fn() -> u64,
 ) -> io::Result<App> {
     let mut app = App::new(options);
+    if let Some(dir) = &options.data_dir {
+        match crate::app::templates::Templates::load(dir) {
+            Ok(t) => app.templates = t,
+            Err(e) => app.notify(format!("publish templates not loaded: {e}"), true),
+        }
+    }
     let size = terminal.size().map_err(backend_err)?;
     update(
         &mut app,
@@ -136,6 +142,7 @@ pub fn run_with<B: Backend>(
     let mut source_closed = false;
     // The last Watch did not fit the command queue: try again next turn.
     let mut watch_unsent = false;
+    let mut recorder = Recorder::default();
     loop {
         match link.snapshots.has_changed() {
             Ok(true) => {
@@ -171,6 +178,8 @@ pub fn run_with<B: Backend>(
             // What is shown may have moved with the snapshot or the clock.
             watch_unsent = !sync_watch(&mut app, &link);
         }
+        recorder.write(&mut app);
+        store_templates(&mut app);
         if dirty {
             terminal.draw(|f| view(&app, f)).map_err(backend_err)?;
             dirty = false;
@@ -195,6 +204,75 @@ pub fn run_with<B: Backend>(
                 break;
             }
         }
+    }
+}
+
+/// Writes the publish templates and history when they changed.
+fn store_templates(app: &mut App) {
+    if !app.templates.dirty {
+        return;
+    }
+    app.templates.dirty = false;
+    let Some(dir) = app.data_dir.clone() else {
+        return;
+    };
+    if let Err(e) = app.templates.store(&dir) {
+        app.notify(format!("publish templates not saved: {e}"), true);
+    }
+}
+
+/// Writes the lines recordings encoded (`update` does no I/O): appends to the open
+/// recording's file, flushed every turn so the file is whole at any moment.
+#[derive(Default)]
+struct Recorder {
+    open: Option<(std::path::PathBuf, io::BufWriter<std::fs::File>)>,
+}
+
+impl Recorder {
+    fn write(&mut self, app: &mut App) {
+        let finished = std::mem::take(&mut app.pubsub.finished);
+        for mut r in finished {
+            let lines = std::mem::take(&mut r.pending);
+            if let Err(e) = self.append(&r.path, &lines) {
+                app.notify(
+                    format!("recording to {} failed: {e}", r.path.display()),
+                    true,
+                );
+            }
+            self.open = None;
+        }
+        let Some(r) = &mut app.pubsub.recording else {
+            return;
+        };
+        if r.pending.is_empty() && self.open.is_some() {
+            return;
+        }
+        let lines = std::mem::take(&mut r.pending);
+        let path = r.path.clone();
+        if let Err(e) = self.append(&path, &lines) {
+            app.pubsub.recording = None;
+            self.open = None;
+            app.notify(format!("recording to {} failed: {e}", path.display()), true);
+        }
+    }
+
+    fn append(&mut self, path: &std::path::Path, lines: &[String]) -> io::Result<()> {
+        use std::io::Write as _;
+        if self.open.as_ref().is_none_or(|(p, _)| p != path) {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            self.open = Some((path.to_owned(), io::BufWriter::new(f)));
+        }
+        if let Some((_, w)) = &mut self.open {
+            for l in lines {
+                w.write_all(l.as_bytes())?;
+                w.write_all(b"\n")?;
+            }
+            w.flush()?;
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 mod support;
 
 use midge_ui::{Key, View};
-use support::{busy_app, chars, key, render};
+use support::{busy_app, chars, key, linked_app, render};
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
 
@@ -17,8 +17,7 @@ fn every_view_at_both_sizes() {
     for size in SIZES {
         let mut app = busy_app(size.0, size.1);
         for (i, v) in View::ALL.iter().enumerate() {
-            let digit = char::from_digit(u32::try_from(i + 1).expect("small"), 10).expect("1..=8");
-            key(&mut app, Key::Char(digit));
+            key(&mut app, Key::Char(midge_ui::view::layout::tab_key(i)));
             assert_eq!(app.view, *v);
             if *v == View::Trace {
                 // Pick sensor-kitchen, which the fixtures traced.
@@ -165,5 +164,178 @@ fn paged_connections() {
             name("paged_connections", size),
             render(&app, size.0, size.1)
         );
+    }
+}
+
+#[test]
+fn bridges_and_mqtt_sn() {
+    for size in SIZES {
+        let mut app = linked_app(size.0, size.1);
+        key(&mut app, Key::Char('0'));
+        insta::assert_snapshot!(name("bridges", size), render(&app, size.0, size.1));
+        // The second bridge: down, a TLS error and a backlog.
+        key(&mut app, Key::Char('j'));
+        insta::assert_snapshot!(name("bridges_down", size), render(&app, size.0, size.1));
+
+        key(&mut app, Key::Char('1'));
+        insta::assert_snapshot!(
+            name("overview_datagrams", size),
+            render(&app, size.0, size.1)
+        );
+        key(&mut app, Key::Char('2'));
+        key(&mut app, Key::Char('/'));
+        chars(&mut app, "mqtt-sn");
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("connections_sn", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Enter);
+        insta::assert_snapshot!(name("sn_client_detail", size), render(&app, size.0, size.1));
+    }
+}
+
+#[test]
+fn bridges_empty_and_unknown() {
+    // The busy broker's source cannot see bridges.
+    let mut app = busy_app(80, 24);
+    key(&mut app, Key::Char('0'));
+    insta::assert_snapshot!("bridges_unknown_80x24", render(&app, 80, 24));
+    // A source that sees bridges, with none configured.
+    let mut snap = midge_model::fixtures::snapshot();
+    snap.bridges = Some(Vec::new());
+    midge_ui::update(&mut app, midge_ui::Msg::Snapshot(std::sync::Arc::new(snap)));
+    insta::assert_snapshot!("bridges_empty_80x24", render(&app, 80, 24));
+}
+
+#[test]
+fn top_talkers_by_bytes_over_5_min() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('9'));
+        key(&mut app, Key::Char('w'));
+        key(&mut app, Key::Char('w'));
+        key(&mut app, Key::Char('b'));
+        key(&mut app, Key::Char('l'));
+        insta::assert_snapshot!(
+            name("top_talkers_bytes_5min", size),
+            render(&app, size.0, size.1)
+        );
+    }
+}
+
+/// A Sparkplug B NBIRTH and DDATA of one edge node, encoded with prost.
+fn sparkplug_events() -> Vec<midge_model::Event> {
+    use midge_ui::decode::sparkplug::{encode, Metric, Payload, Value};
+    let m = |name: &str, alias: u64, datatype: u32, value: Value| Metric {
+        name: Some(name.to_owned()),
+        alias: Some(alias),
+        datatype: Some(datatype),
+        value: Some(value),
+        ..Metric::default()
+    };
+    let now = midge_model::fixtures::NOW_MS;
+    let birth = Payload {
+        timestamp: Some(now - 2000),
+        seq: Some(0),
+        metrics: vec![m("bdSeq", 0, 8, Value::Long(3))],
+        ..Payload::default()
+    };
+    let data = Payload {
+        timestamp: Some(now - 500),
+        seq: Some(1),
+        metrics: vec![
+            m("Press/Temperature", 1, 9, Value::Float(71.25)),
+            m("Press/Running", 2, 11, Value::Boolean(true)),
+            m("Press/Count", 3, 3, Value::Int(u32::MAX - 4)),
+            m("Press/Recipe", 4, 12, Value::String("steel-4mm".to_owned())),
+        ],
+        ..Payload::default()
+    };
+    let tap = |at: u64, topic: &str, p: &Payload| {
+        midge_model::Event::Tap(midge_model::Message::new(at, topic, encode(p), 0, false))
+    };
+    vec![
+        tap(now - 2000, "spBv1.0/plant/NBIRTH/edge1", &birth),
+        tap(now - 500, "spBv1.0/plant/DDATA/edge1/press", &data),
+        midge_model::Event::Tap(midge_model::Message::new(
+            now - 400,
+            "factory/line2/json",
+            r#"{"temp":{"c":21.5,"f":70.7},"ok":true}"#,
+            0,
+            false,
+        )),
+        midge_model::Event::Tap(midge_model::Message::new(
+            now - 300,
+            "factory/line3/json",
+            "temp=21.5",
+            0,
+            false,
+        )),
+    ]
+}
+
+#[test]
+fn payload_decoders() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        for e in sparkplug_events() {
+            midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+        }
+        key(&mut app, Key::Char('3'));
+        let show = |app: &mut midge_ui::App, filter: &str| {
+            key(app, Key::Char('/'));
+            key(app, Key::Ctrl('u'));
+            chars(app, filter);
+            key(app, Key::Enter);
+            key(app, Key::Char('G'));
+        };
+        show(&mut app, "DDATA");
+        insta::assert_snapshot!(
+            name("decoded_sparkplug", size),
+            render(&app, size.0, size.1)
+        );
+        show(&mut app, "line2");
+        key(&mut app, Key::Char('p'));
+        chars(&mut app, "temp.c");
+        insta::assert_snapshot!(
+            name("decoded_json_path", size),
+            render(&app, size.0, size.1)
+        );
+        key(&mut app, Key::Enter);
+        show(&mut app, "line3");
+        insta::assert_snapshot!(name("decode_error", size), render(&app, size.0, size.1));
+    }
+}
+
+#[test]
+fn pubsub_recording() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('5'));
+        key(&mut app, Key::Char('R'));
+        for e in midge_model::fixtures::events() {
+            if matches!(e, midge_model::Event::Delivered(_)) {
+                midge_ui::update(&mut app, midge_ui::Msg::Event(e));
+            }
+        }
+        insta::assert_snapshot!(name("pubsub_recording", size), render(&app, size.0, size.1));
+    }
+}
+
+#[test]
+fn publish_templates_overlay() {
+    for size in SIZES {
+        let mut app = busy_app(size.0, size.1);
+        key(&mut app, Key::Char('5'));
+        key(&mut app, Key::Char('p'));
+        chars(&mut app, "cmd/valve");
+        key(&mut app, Key::Tab);
+        chars(&mut app, "open");
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Char('s'));
+        key(&mut app, Key::Ctrl('u'));
+        chars(&mut app, "open valve");
+        insta::assert_snapshot!(name("template_name", size), render(&app, size.0, size.1));
+        key(&mut app, Key::Enter);
+        key(&mut app, Key::Char('t'));
+        insta::assert_snapshot!(name("templates", size), render(&app, size.0, size.1));
     }
 }

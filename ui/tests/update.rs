@@ -1,6 +1,8 @@
 //! State tests without a terminal: key sequences → state and commands.
 
 mod support;
+#[path = "update/tools.rs"]
+mod tools;
 #[path = "update/watch.rs"]
 mod watch;
 
@@ -30,11 +32,19 @@ fn navigation_between_views() {
     assert_eq!(app.view, View::Connections);
     key(&mut app, Key::BackTab);
     key(&mut app, Key::BackTab);
+    assert_eq!(app.view, View::Bridges, "the tenth tab wraps around");
+    key(&mut app, Key::BackTab);
+    assert_eq!(app.view, View::TopTalkers);
+    key(&mut app, Key::BackTab);
     assert_eq!(app.view, View::Log);
+    key(&mut app, Key::Char('9'));
+    assert_eq!(app.view, View::TopTalkers);
+    key(&mut app, Key::Char('0'));
+    assert_eq!(app.view, View::Bridges);
     key(&mut app, Key::Char('3'));
     assert_eq!(app.view, View::Topics);
     // Clicking the fifth tab.
-    let x = midge_ui::view::layout::tabs(80)[4].1 + 1;
+    let x = midge_ui::view::layout::tabs(80, app.view)[4].1 + 1;
     update(
         &mut app,
         Msg::Mouse(Mouse {
@@ -164,6 +174,8 @@ fn publish_form() {
                 ("k".to_owned(), "v".to_owned()),
                 ("x".to_owned(), "y".to_owned())
             ],
+            message_expiry_secs: None,
+            correlation_data: None,
         })
     );
     // A wildcard in the topic name is refused [MQTT-3.3.2-2].

@@ -22,13 +22,19 @@
 //!   is attached (requests in the last [`super::IDLE`]); a request's `log_after` picks the
 //!   lines it has not yet seen.
 //!
+//! - Kick and Trace ride on the same request, so the same ACL check guards them: `kick`
+//!   disconnects a client (the reply's `notices` say whether it was connected); `trace`
+//!   sets the one client whose packets are traced (`client_id: null` stops), and each
+//!   reply carries the trace lines after the request's `trace_after`. A trace stops when
+//!   the observer goes idle (no request for [`super::IDLE`]).
+//!
 //! Cost while nobody watches: one prefix comparison per publish on the router and one
 //! atomic load per tracing event.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use midge_model::{LogLine, Snapshot, TableQuery, Watch};
+use midge_model::{Direction, LogLine, Snapshot, TableQuery, TraceLine, Watch};
 use serde::{Deserialize, Serialize};
 
 use crate::broker::message::{Delivery, Message};
@@ -54,6 +60,19 @@ pub struct Request {
     pub log_after: u64,
     /// What the requester's dashboard shows.
     pub watch: Option<Watch>,
+    /// Disconnect this client.
+    pub kick: Option<String>,
+    /// Trace this client's packets (`client_id: None` stops); absent: no change.
+    pub trace: Option<TraceAsk>,
+    /// Only trace lines with a sequence number above this.
+    pub trace_after: u64,
+}
+
+/// Which client to trace.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct TraceAsk {
+    pub client_id: Option<String>,
 }
 
 /// The payload of a reply (JSON).
@@ -65,6 +84,95 @@ pub struct Reply {
     /// The sequence number the next log line will get (lower than the requester's
     /// `log_after` after a broker restart).
     pub log_next: u64,
+    /// Results of the request's commands (a kick).
+    #[serde(default)]
+    pub notices: Vec<String>,
+    /// Trace lines of the traced client after `trace_after`, oldest first.
+    #[serde(default)]
+    pub trace: Vec<(u64, TraceLine)>,
+}
+
+/// Trace lines kept for the admin channel between two requests.
+const TRACE_LINES: usize = 2000;
+
+/// The admin channel's packet trace: the target, the hub's sink, numbered lines.
+#[derive(Default)]
+pub(super) struct AdminTrace {
+    target: Option<String>,
+    rx: Option<tokio::sync::mpsc::Receiver<crate::broker::trace::TraceRecord>>,
+    lines: std::collections::VecDeque<(u64, TraceLine)>,
+    next: u64,
+}
+
+impl AdminTrace {
+    /// Moves what the hub traced into the numbered ring.
+    fn drain(&mut self) {
+        let Some(rx) = &mut self.rx else { return };
+        while let Ok(t) = rx.try_recv() {
+            self.next += 1;
+            self.lines.push_back((
+                self.next,
+                TraceLine {
+                    at_ms: crate::broker::stats::unix_ms(t.at),
+                    client_id: t.client_id,
+                    direction: if t.inbound {
+                        Direction::In
+                    } else {
+                        Direction::Out
+                    },
+                    packet: t.packet.to_owned(),
+                    detail: t.detail,
+                    reason: t.reason,
+                },
+            ));
+            if self.lines.len() > TRACE_LINES {
+                self.lines.pop_front();
+            }
+        }
+    }
+}
+
+/// Stops a trace the admin channel started.
+pub(super) fn stop_trace(task: &mut Task) {
+    if task.trace.target.take().is_some() {
+        if let Some(ctx) = task.parts.context.upgrade() {
+            ctx.trace.set(None);
+        }
+    }
+    task.trace.rx = None;
+}
+
+/// Applies a request's `trace`: a new target starts a fresh trace, `None` stops.
+fn set_trace(task: &mut Task, ask: TraceAsk) {
+    if ask.client_id == task.trace.target {
+        return;
+    }
+    stop_trace(task);
+    let Some(id) = ask.client_id else { return };
+    let Some(ctx) = task.parts.context.upgrade() else {
+        return;
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    ctx.trace.set(Some((id.clone(), tx)));
+    task.trace.target = Some(id);
+    task.trace.rx = Some(rx);
+    task.trace.lines.clear();
+}
+
+/// Disconnects `client_id`; the notice says what happened.
+async fn kick(task: &Task, client_id: String) -> String {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let msg = RouterMsg::Kick {
+        client_id: client_id.clone(),
+        reply: Some(tx),
+    };
+    match task.parts.router.send(msg).await {
+        Ok(()) if rx.await.unwrap_or(false) => {
+            tracing::info!(client_id, "kicked over the admin channel");
+            format!("disconnected {client_id}")
+        }
+        _ => format!("{client_id} is not connected"),
+    }
 }
 
 /// Answer one request handed over by the router; `false`: the router is gone.
@@ -98,6 +206,21 @@ pub(super) async fn serve(task: &mut Task, req: AdminRequest) -> bool {
             Err(_) => return true,
         }
     };
+    let mut notices = Vec::new();
+    if let Some(id) = request.kick {
+        notices.push(kick(task, id).await);
+    }
+    if let Some(ask) = request.trace {
+        set_trace(task, ask);
+    }
+    task.trace.drain();
+    let trace: Vec<(u64, TraceLine)> = task
+        .trace
+        .lines
+        .iter()
+        .filter(|(seq, _)| *seq > request.trace_after)
+        .cloned()
+        .collect();
     let watch = request.watch.unwrap_or_else(|| Watch {
         table: Some(TableQuery {
             limit: DEFAULT_ROWS,
@@ -120,6 +243,8 @@ pub(super) async fn serve(task: &mut Task, req: AdminRequest) -> bool {
             .map(|(seq, r)| (seq, crate::broker::observe::log_line(r)))
             .collect(),
         log_next,
+        notices,
+        trace,
     };
     let Ok(payload) = serde_json::to_vec(&reply) else {
         return true;
@@ -171,8 +296,8 @@ mod tests {
             ..Watch::default()
         };
         let json = serde_json::to_vec(&Request {
-            log_after: 0,
             watch: Some(w.clone()),
+            ..Request::default()
         })
         .expect("serialize");
         let back: Request = serde_json::from_slice(&json).expect("round trip");

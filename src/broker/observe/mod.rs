@@ -42,6 +42,9 @@ pub struct Parts {
     pub drops: Arc<DropLog>,
     /// Bridges and MQTT-SN clients.
     pub links: Arc<crate::broker::links::Links>,
+    /// The client tasks' shared context: its packet trace hub, for the admin channel's
+    /// Trace (weak: the observer must not keep the broker alive).
+    pub context: std::sync::Weak<crate::broker::Context>,
     /// When the broker started (for uptime).
     pub started: SystemTime,
     /// `[storage] sync` as configured.
@@ -70,6 +73,7 @@ impl Observer {
             feed: None,
             last_request: crate::broker::clock::now(),
             commit_sample: None,
+            trace: admin::AdminTrace::default(),
         };
         tokio::spawn(task.run(rx, admin));
         Self { tx }
@@ -98,6 +102,8 @@ struct Task {
     last_request: Instant,
     /// The previous (time, commits) sample, for the commit rate.
     commit_sample: Option<(Instant, u64)>,
+    /// The packet trace the admin channel asked for.
+    trace: admin::AdminTrace,
 }
 
 impl Task {
@@ -156,6 +162,8 @@ impl Task {
     }
 
     fn detach(&mut self) {
+        // Nobody asks any more: a trace the admin channel started stops with it.
+        admin::stop_trace(self);
         if self.feed.take().is_some() {
             self.index = index::Index::default();
             self.parts.metrics.set_watched(false);

@@ -89,6 +89,7 @@ pub struct LogLine {
 
 /// One packet of a traced client.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TraceLine {
     pub at_ms: u64,
     pub client_id: String,
@@ -125,6 +126,10 @@ pub enum Command {
         content_type: Option<String>,
         response_topic: Option<String>,
         user_properties: Vec<(String, String)>,
+        /// MQTT 5 Message Expiry Interval, in seconds.
+        message_expiry_secs: Option<u32>,
+        /// MQTT 5 Correlation Data.
+        correlation_data: Option<Bytes>,
     },
     Subscribe {
         filter: String,

@@ -2,7 +2,7 @@
 
 use midge_model::Command;
 
-use super::{App, Confirm, Editing, Overlay, PubSubFocus, View, RANGES_MS};
+use super::{App, Confirm, Editing, Overlay, PubSubFocus, TalkersFocus, View, RANGES_MS};
 use crate::derive::connections::ColumnExt;
 use crate::input::Action;
 use crate::view::layout::page_rows;
@@ -59,6 +59,11 @@ fn row_count(app: &App) -> usize {
         View::Slow => crate::derive::slow::rank(&app.snapshot, &app.client_rates).len(),
         View::Trace => app.trace_candidates().total(),
         View::Log => app.log.rows().len(),
+        View::Bridges => app.bridge_rows().len(),
+        View::TopTalkers => match app.talkers.focus {
+            TalkersFocus::Topics => app.top_topics().len(),
+            TalkersFocus::Clients => app.top_clients().len(),
+        },
     }
 }
 
@@ -71,6 +76,11 @@ pub(super) fn move_selection(app: &mut App, f: impl Fn(usize, usize) -> usize) {
             c.detail_scroll = f(c.detail_scroll, last).min(last);
         }
         (View::Topics, _) => app.topics.select(f),
+        (View::TopTalkers, _) if app.talkers.focus == TalkersFocus::Clients => {
+            let last = row_count(app).saturating_sub(1);
+            let t = &mut app.talkers;
+            t.clients_selected = f(t.clients_selected, last).min(last);
+        }
         (View::PubSub, PubSubFocus::Subscriptions) => {
             let last = app.pubsub.subscriptions.len().saturating_sub(1);
             let p = &mut app.pubsub;
@@ -169,6 +179,26 @@ pub(super) fn act(app: &mut App, action: Action) -> Option<Command> {
             _ => {}
         },
         Action::LevelMore | Action::LevelLess => app.log.step_level(action == Action::LevelMore),
+        Action::Record => record(app),
+        Action::SaveTemplate => {
+            if app.pubsub.publish.topic.is_empty() {
+                app.notify("fill in the form first (p), then save it", true);
+            } else {
+                app.template_name.clone_from(&app.pubsub.publish.topic);
+                app.template_name_back = 0;
+                app.editing = Some(Editing::TemplateName);
+            }
+        }
+        Action::Templates => {
+            app.template_selected = 0;
+            app.overlay = Some(Overlay::Templates);
+        }
+        Action::JsonPath => {
+            app.topics.path_back = 0;
+            app.editing = Some(Editing::JsonPath);
+        }
+        Action::WindowNext => app.talkers.window = app.talkers.window.next(),
+        Action::MetricToggle => app.talkers.by_bytes = !app.talkers.by_bytes,
         Action::HistoryOlder => app.topics.history_scroll += 1,
         Action::HistoryNewer => {
             app.topics.history_scroll = app.topics.history_scroll.saturating_sub(1);
@@ -180,6 +210,13 @@ pub(super) fn act(app: &mut App, action: Action) -> Option<Command> {
 fn horizontal(app: &mut App, right: bool) {
     match app.view {
         View::Topics => app.topics.horizontal(right),
+        View::TopTalkers => {
+            app.talkers.focus = if right {
+                TalkersFocus::Clients
+            } else {
+                TalkersFocus::Topics
+            };
+        }
         View::PubSub => {
             app.pubsub.focus = if right {
                 PubSubFocus::Messages
@@ -237,7 +274,8 @@ fn enter(app: &mut App) -> Option<Command> {
                 });
             }
         }
-        View::Overview | View::Log => {}
+        View::TopTalkers => return jump(app),
+        View::Overview | View::Log | View::Bridges => {}
     }
     None
 }
@@ -257,5 +295,57 @@ fn delete_retained(app: &mut App) {
         app.overlay = Some(Overlay::Confirm(Confirm::DeleteRetained(topic)));
     } else {
         app.notify(format!("{topic} has no retained message"), true);
+    }
+}
+
+/// Top talkers' Enter: the selected topic in Topics (its branch opened, the filter
+/// cleared), or the selected client's detail.
+fn jump(app: &mut App) -> Option<Command> {
+    match app.talkers.focus {
+        TalkersFocus::Topics => {
+            let (id, _) = app
+                .top_topics()
+                .get(app.talkers.list.selected)
+                .map(|t| t.key.clone())?;
+            app.topics.filter.clear();
+            app.topics.tree.reveal(id);
+            app.topics.selected = Some(id);
+            app.topics.history_scroll = 0;
+            switch_view(app, View::Topics)
+        }
+        TalkersFocus::Clients => {
+            let id = app
+                .top_clients()
+                .get(app.talkers.clients_selected)
+                .map(|t| t.key.clone());
+            open_detail(app, id)
+        }
+    }
+}
+
+/// `R`: starts recording the delivered messages, or stops and says where they went.
+fn record(app: &mut App) {
+    use super::record::{file_name, Recording, DEFAULT_LIMIT_BYTES};
+    match app.pubsub.recording.take() {
+        Some(r) => {
+            // The loop writes what is pending before it sees the recording gone.
+            app.pubsub.recording = None;
+            app.pubsub.finished.push(r.clone());
+            app.notify(
+                format!(
+                    "recorded {} messages ({}) to {}",
+                    r.messages,
+                    crate::derive::payload::human_bytes(r.bytes),
+                    r.path.display()
+                ),
+                false,
+            );
+        }
+        None => {
+            let path = app.record_dir.join(file_name(app.now_ms));
+            app.notify(format!("recording to {}", path.display()), false);
+            app.pubsub.recording_full = false;
+            app.pubsub.recording = Some(Recording::new(path, app.now_ms, DEFAULT_LIMIT_BYTES));
+        }
     }
 }

@@ -18,10 +18,12 @@ pub enum FormField {
     ContentType,
     ResponseTopic,
     UserProperties,
+    MessageExpiry,
+    CorrelationData,
 }
 
 impl FormField {
-    pub const ALL: [FormField; 7] = [
+    pub const ALL: [FormField; 9] = [
         FormField::Topic,
         FormField::Payload,
         FormField::Qos,
@@ -29,6 +31,8 @@ impl FormField {
         FormField::ContentType,
         FormField::ResponseTopic,
         FormField::UserProperties,
+        FormField::MessageExpiry,
+        FormField::CorrelationData,
     ];
 
     #[must_use]
@@ -41,6 +45,8 @@ impl FormField {
             FormField::ContentType => "content type",
             FormField::ResponseTopic => "resp. topic",
             FormField::UserProperties => "user props",
+            FormField::MessageExpiry => "expiry (s)",
+            FormField::CorrelationData => "correlation",
         }
     }
 
@@ -68,6 +74,10 @@ pub struct PublishForm {
     pub content_type: String,
     pub response_topic: String,
     pub user_properties: String,
+    /// Message Expiry Interval in seconds; empty = none.
+    pub message_expiry: String,
+    /// Correlation Data, as text; empty = none.
+    pub correlation_data: String,
     pub field: FormField,
     /// Characters after the cursor in the focused text field (0: at the end).
     pub cursor_back: usize,
@@ -117,6 +127,12 @@ impl PublishForm {
                 FormField::UserProperties => {
                     text::edit(&mut self.user_properties, &mut self.cursor_back, key);
                 }
+                FormField::MessageExpiry => {
+                    text::edit(&mut self.message_expiry, &mut self.cursor_back, key);
+                }
+                FormField::CorrelationData => {
+                    text::edit(&mut self.correlation_data, &mut self.cursor_back, key);
+                }
             },
         }
         FieldOutcome::Edited
@@ -133,6 +149,8 @@ impl PublishForm {
             FormField::ContentType => self.content_type.clone(),
             FormField::ResponseTopic => self.response_topic.clone(),
             FormField::UserProperties => self.user_properties.clone(),
+            FormField::MessageExpiry => self.message_expiry.clone(),
+            FormField::CorrelationData => self.correlation_data.clone(),
         }
     }
 
@@ -148,6 +166,17 @@ impl PublishForm {
                 .map_err(|e| format!("response topic: {e}"))?;
         }
         let user_properties = parse_user_properties(&self.user_properties)?;
+        let expiry = self.message_expiry.trim();
+        let message_expiry_secs = if expiry.is_empty() {
+            None
+        } else {
+            // A four-byte integer [MQTT-3.3.2.3.3].
+            Some(
+                expiry
+                    .parse::<u32>()
+                    .map_err(|_| format!("message expiry {expiry:?} is not a number of seconds"))?,
+            )
+        };
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         Ok(Command::Publish {
             topic: self.topic.clone(),
@@ -157,6 +186,8 @@ impl PublishForm {
             content_type: opt(&self.content_type),
             response_topic: opt(&self.response_topic),
             user_properties,
+            message_expiry_secs,
+            correlation_data: opt(&self.correlation_data).map(|s| Bytes::from(s.into_bytes())),
         })
     }
 }

@@ -18,6 +18,12 @@ pub struct OverviewState {
     pub range: usize,
 }
 
+/// Bridges: the configured bridges (the selected one's detail below the table).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BridgesState {
+    pub list: ListState,
+}
+
 /// QoS in flight: the list of exchanges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InflightState {
@@ -135,4 +141,23 @@ pub fn inflight_rows(snapshot: &Snapshot, filter: &str) -> Vec<usize> {
             .then_with(|| list[a].client_id.cmp(&list[b].client_id))
     });
     idx
+}
+
+/// Indices into the snapshot's bridges whose name or remote contains `filter`.
+#[must_use]
+pub fn bridge_rows(snapshot: &Snapshot, filter: &str) -> Vec<usize> {
+    let Some(list) = &snapshot.bridges else {
+        return Vec::new();
+    };
+    let f = filter.to_lowercase();
+    (0..list.len())
+        .filter(|&i| {
+            f.is_empty()
+                || list[i].name.to_lowercase().contains(&f)
+                || list[i]
+                    .remote
+                    .as_deref()
+                    .is_some_and(|r| r.to_lowercase().contains(&f))
+        })
+        .collect()
 }

@@ -1,14 +1,18 @@
 //! The dashboard's whole state (`App`): the shell (view, overlay, editing, clock, the
 //! latest snapshot) and one state per view, each owning its selection, scroll and
-//! filter (`connections.rs`, `topics.rs`, `pubsub.rs`, `lists.rs`). `update` (in
-//! `update.rs`, `actions.rs`) is the only code that changes it; `watch.rs` derives what
-//! the source must send; the text fields live in `forms.rs`.
+//! filter (`connections.rs`, `topics.rs`, `pubsub.rs`, `talkers.rs`, `lists.rs`).
+//! `update` (in `update.rs`, `actions.rs`) is the only code that changes it; `watch.rs`
+//! derives what the source must send; the text fields live in `forms.rs`; `record.rs`
+//! encodes recordings and `templates.rs` holds publish templates and history.
 
 mod actions;
 mod connections;
 mod forms;
 mod lists;
 mod pubsub;
+pub mod record;
+mod talkers;
+pub mod templates;
 pub mod text;
 mod topics;
 mod update;
@@ -20,17 +24,22 @@ use midge_model::{Snapshot, Watch};
 
 pub use connections::{ConnectionsState, Table};
 pub use forms::{FormField, PublishForm, SubscribeInput};
-pub use lists::{InflightState, ListState, LogState, OverviewState, SlowState, TraceState};
+pub use lists::{
+    BridgesState, InflightState, ListState, LogState, OverviewState, SlowState, TraceState,
+};
 pub use pubsub::{PubSubFocus, PubSubState};
+pub use talkers::{Talker, TalkersFocus, TalkersState, TOP_ROWS};
 pub use topics::TopicsState;
 pub use update::update;
 
+use crate::derive::links::BridgeRates;
 use crate::derive::rates::{ClientRates, RateHistory};
 use crate::derive::ring::Ring;
 use crate::derive::topics::{TopicLimits, TopicTree};
+use crate::derive::traffic::ClientTraffic;
 use crate::Options;
 
-/// The eight views, in tab order.
+/// The ten views, in tab order (keys 1–9 and 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {
     Overview,
@@ -41,10 +50,12 @@ pub enum View {
     Slow,
     Trace,
     Log,
+    TopTalkers,
+    Bridges,
 }
 
 impl View {
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 10] = [
         View::Overview,
         View::Connections,
         View::Topics,
@@ -53,6 +64,8 @@ impl View {
         View::Slow,
         View::Trace,
         View::Log,
+        View::TopTalkers,
+        View::Bridges,
     ];
 
     /// Position in tab order (0-based).
@@ -72,6 +85,8 @@ impl View {
             View::Slow => "Slow consumers",
             View::Trace => "Trace",
             View::Log => "Log",
+            View::TopTalkers => "Top talkers",
+            View::Bridges => "Bridges",
         }
     }
 
@@ -101,6 +116,8 @@ pub enum Overlay {
     Confirm(Confirm),
     /// One delivered message, whole.
     Message(Box<midge_model::Message>),
+    /// Publish templates and history, to load into the form.
+    Templates,
 }
 
 /// Which text field has the keyboard, if any.
@@ -108,6 +125,10 @@ pub enum Overlay {
 pub enum Editing {
     /// The current view's filter.
     Filter,
+    /// The Topics view's JSON path.
+    JsonPath,
+    /// The name a publish template is saved under.
+    TemplateName,
     Publish,
     Subscribe,
 }
@@ -151,6 +172,21 @@ pub struct App {
     pub title: String,
     pub no_color: bool,
     pub log_file: Option<std::path::PathBuf>,
+    /// Which decoder each topic's payloads go through.
+    pub decoders: crate::decode::Decoders,
+    /// Where recordings are written.
+    pub record_dir: std::path::PathBuf,
+    /// Where publish templates and history are kept, if anywhere.
+    pub data_dir: Option<std::path::PathBuf>,
+    pub templates: templates::Templates,
+    /// The picker's selection.
+    pub template_selected: usize,
+    /// The name being typed for `s` (save as template), and its cursor.
+    pub template_name: String,
+    pub template_name_back: usize,
+
+    /// Sparkplug B seq/bdSeq per edge node, from tapped messages.
+    pub edge_nodes: crate::decode::sparkplug::EdgeNodes,
     /// The clock (unix ms): the newest snapshot's time or tick, whichever is later.
     pub now_ms: u64,
     /// Terminal size in cells, for mouse hit-testing and the rows the source sends.
@@ -170,6 +206,8 @@ pub struct App {
     pub snapshots_seen: u64,
     pub rates: RateHistory,
     pub client_rates: ClientRates,
+    pub bridge_rates: BridgeRates,
+    pub client_traffic: ClientTraffic,
 
     pub overview: OverviewState,
     pub connections: ConnectionsState,
@@ -179,6 +217,8 @@ pub struct App {
     pub slow: SlowState,
     pub trace: TraceState,
     pub log: LogState,
+    pub bridges: BridgesState,
+    pub talkers: TalkersState,
 
     /// The last [`Watch`] handed to the source; `None` after a failed send, so the next
     /// sync sends it again. It starts as `Watch::default()`, what a source assumes
@@ -198,6 +238,15 @@ impl App {
             title: options.title.clone(),
             no_color: options.no_color,
             log_file: options.log_file.clone(),
+            decoders: crate::decode::Decoders::new(options.decoders.clone()),
+            record_dir: options.record_dir.clone().unwrap_or_default(),
+            data_dir: options.data_dir.clone(),
+            templates: templates::Templates::default(),
+            template_selected: 0,
+            template_name: String::new(),
+            template_name_back: 0,
+
+            edge_nodes: crate::decode::sparkplug::EdgeNodes::default(),
             now_ms: 0,
             size: (80, 24),
             view: View::Overview,
@@ -211,6 +260,8 @@ impl App {
             snapshots_seen: 0,
             rates: RateHistory::default(),
             client_rates: ClientRates::default(),
+            bridge_rates: BridgeRates::default(),
+            client_traffic: ClientTraffic::default(),
             overview: OverviewState::default(),
             connections: ConnectionsState::default(),
             topics: TopicsState::new(TopicTree::new(limits.topics)),
@@ -219,6 +270,8 @@ impl App {
             slow: SlowState::default(),
             trace: TraceState::new(Ring::new(limits.trace_lines, limits.trace_lines * 512)),
             log: LogState::new(Ring::new(limits.log_lines, limits.log_lines * 512)),
+            bridges: BridgesState::default(),
+            talkers: TalkersState::default(),
             watch_sent: Some(Watch::default()),
         }
     }
@@ -235,6 +288,8 @@ impl App {
             View::Slow => Some(&self.slow.list),
             View::Trace => Some(&self.trace.list),
             View::Log => Some(&self.log.list),
+            View::Bridges => Some(&self.bridges.list),
+            View::TopTalkers => Some(&self.talkers.list),
         }
     }
 
@@ -247,6 +302,8 @@ impl App {
             View::Slow => Some(&mut self.slow.list),
             View::Trace => Some(&mut self.trace.list),
             View::Log => Some(&mut self.log.list),
+            View::Bridges => Some(&mut self.bridges.list),
+            View::TopTalkers => Some(&mut self.talkers.list),
         }
     }
 
@@ -340,7 +397,29 @@ impl App {
         c.subscriptions
             .len()
             .max(c.queue_preview.len())
+            .max(
+                c.sn.as_ref()
+                    .map_or(0, |sn| sn.topic_ids.len().max(sn.buffered.len())),
+            )
             .max(inflight)
+    }
+
+    /// Indices into the snapshot's bridges, filtered by name or remote, in config order.
+    #[must_use]
+    pub fn bridge_rows(&self) -> Vec<usize> {
+        lists::bridge_rows(&self.snapshot, self.filter_of(View::Bridges))
+    }
+
+    /// Top talkers: the ranked topics.
+    #[must_use]
+    pub fn top_topics(&self) -> Vec<Talker<(crate::derive::topics::NodeId, String)>> {
+        self.talkers.topics(&self.topics.tree, self.now_ms)
+    }
+
+    /// Top talkers: the ranked clients.
+    #[must_use]
+    pub fn top_clients(&self) -> Vec<Talker<String>> {
+        self.talkers.clients(&self.client_traffic, self.now_ms)
     }
 
     /// Shows a notice in the status line.

@@ -31,6 +31,12 @@ pub struct PubSubState {
     pub messages: Ring<Message>,
     pub paused: bool,
     pub skipped_while_paused: u64,
+    /// `R`: the delivered messages going to a JSON Lines file.
+    pub recording: Option<super::record::Recording>,
+    /// Why the last recording stopped by itself (full), shown until the next one.
+    pub recording_full: bool,
+    /// Stopped recordings whose last lines the terminal loop has yet to write.
+    pub finished: Vec<super::record::Recording>,
 }
 
 impl PubSubState {
@@ -46,6 +52,9 @@ impl PubSubState {
             messages,
             paused: false,
             skipped_while_paused: 0,
+            recording: None,
+            recording_full: false,
+            finished: Vec::new(),
         }
     }
 
@@ -68,6 +77,13 @@ impl PubSubState {
 
     /// A message delivered for one of our subscriptions (counted, not kept, while paused).
     pub fn delivered(&mut self, m: Message) {
+        // Recording keeps everything delivered, paused or not.
+        if let Some(r) = &mut self.recording {
+            if r.record(&m) == super::record::Recorded::Full {
+                self.recording_full = true;
+                self.finished.extend(self.recording.take());
+            }
+        }
         if self.paused {
             self.skipped_while_paused += 1;
         } else {

@@ -12,6 +12,10 @@ pub struct TopicsState {
     pub filter: String,
     /// How many history entries back from the newest the payload history is scrolled.
     pub history_scroll: usize,
+    /// Narrows JSON payloads (topics whose decoder is `json`), e.g. `a.b[0]`.
+    pub json_path: String,
+    /// Characters after the cursor in the JSON path being edited.
+    pub path_back: usize,
 }
 
 impl TopicsState {
@@ -22,6 +26,8 @@ impl TopicsState {
             selected: None,
             filter: String::new(),
             history_scroll: 0,
+            json_path: String::new(),
+            path_back: 0,
         }
     }
 

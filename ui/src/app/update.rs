@@ -56,13 +56,22 @@ fn on_snapshot(app: &mut App, s: std::sync::Arc<Snapshot>) {
     app.rates
         .push(s.counters_at_ms.unwrap_or(s.taken_at_ms), s.counters);
     app.client_rates.update(&s);
+    app.bridge_rates.update(&s);
+    app.client_traffic.update(&s);
     app.snapshot = s;
     app.snapshots_seen += 1;
 }
 
 fn on_event(app: &mut App, e: Event) {
     match e {
-        Event::Tap(m) => app.topics.tree.insert(&m),
+        Event::Tap(m) => {
+            // Only taps: a message can also arrive as a delivery, and counting it twice
+            // would look like a seq gap.
+            if app.decoders.for_topic(&m.topic) == Some(crate::decode::Decoder::Sparkplug) {
+                app.edge_nodes.observe(&m.topic, &m.payload);
+            }
+            app.topics.tree.insert(&m);
+        }
         Event::Delivered(m) => app.pubsub.delivered(m),
         Event::Log(l) => app.log.lines.push(l),
         Event::Trace(t) => {
@@ -113,6 +122,50 @@ fn on_overlay_key(app: &mut App, overlay: &Overlay, key: Key) -> Option<Command>
             }
             _ => None,
         },
+        Overlay::Templates => {
+            let n = app.templates.entries().len();
+            match key {
+                Key::Down | Key::Char('j') => {
+                    app.template_selected = (app.template_selected + 1).min(n.saturating_sub(1));
+                }
+                Key::Up | Key::Char('k') => {
+                    app.template_selected = app.template_selected.saturating_sub(1);
+                }
+                Key::Enter => {
+                    let picked = app
+                        .templates
+                        .entries()
+                        .get(app.template_selected)
+                        .copied()
+                        .cloned();
+                    if let Some(t) = picked {
+                        t.load_into(&mut app.pubsub.publish);
+                        app.overlay = None;
+                        app.editing = Some(Editing::Publish);
+                    }
+                }
+                Key::Char('d') => {
+                    let picked = app
+                        .templates
+                        .saved
+                        .get(app.template_selected)
+                        .map(|t| t.name.clone());
+                    if let Some(name) = picked {
+                        app.templates.delete(&name);
+                        app.notify(format!("deleted template {name}"), false);
+                        let n = app.templates.entries().len();
+                        app.template_selected = app.template_selected.min(n.saturating_sub(1));
+                    }
+                }
+                Key::Esc | Key::Char('q' | 't') => app.overlay = None,
+                Key::Ctrl('c') => {
+                    app.overlay = None;
+                    return act(app, Action::Quit);
+                }
+                _ => {}
+            }
+            None
+        }
         Overlay::Help | Overlay::Message(_) => {
             match key {
                 Key::Down | Key::Char('j') => app.help_scroll = app.help_scroll.saturating_add(1),
@@ -154,6 +207,8 @@ fn confirmed(app: &mut App, c: Confirm) -> Option<Command> {
                 content_type: None,
                 response_topic: None,
                 user_properties: Vec::new(),
+                message_expiry_secs: None,
+                correlation_data: None,
             })
         }
     }
@@ -182,6 +237,36 @@ fn on_editing_key(app: &mut App, editing: Editing, key: Key) -> Option<Command> 
             }
             None
         }
+        Editing::TemplateName => {
+            match key {
+                Key::Esc => app.editing = None,
+                Key::Enter => {
+                    let name = app.template_name.trim().to_owned();
+                    if name.is_empty() {
+                        app.notify("a template needs a name", true);
+                    } else {
+                        let t = super::templates::Template::from_form(&name, &app.pubsub.publish);
+                        app.templates.save(t);
+                        app.notify(format!("saved template {name}"), false);
+                        app.editing = None;
+                    }
+                }
+                _ => {
+                    super::text::edit(&mut app.template_name, &mut app.template_name_back, key);
+                }
+            }
+            None
+        }
+        Editing::JsonPath => {
+            match key {
+                Key::Esc | Key::Enter | Key::Tab | Key::BackTab => app.editing = None,
+                _ => {
+                    let t = &mut app.topics;
+                    super::text::edit(&mut t.json_path, &mut t.path_back, key);
+                }
+            }
+            None
+        }
         Editing::Publish => match app.pubsub.publish.key(key) {
             FieldOutcome::Edited => None,
             FieldOutcome::Leave => {
@@ -190,6 +275,7 @@ fn on_editing_key(app: &mut App, editing: Editing, key: Key) -> Option<Command> 
             }
             FieldOutcome::Submit => match app.pubsub.publish.to_command() {
                 Ok(cmd) => {
+                    app.templates.sent(&app.pubsub.publish);
                     let topic = app.pubsub.publish.topic.clone();
                     app.notify(format!("publishing to {topic}…"), false);
                     app.editing = None;

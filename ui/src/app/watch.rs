@@ -38,6 +38,7 @@ impl App {
                 );
                 (Some(q), self.trace.client.iter().cloned().collect())
             }
+            View::TopTalkers => (Some(super::TalkersState::query()), Vec::new()),
             _ => (None, Vec::new()),
         };
         let topic = if self.view == View::Topics {

@@ -134,7 +134,7 @@ fn compare(a: &ConnectionInfo, b: &ConnectionInfo, col: Column, rates: &ClientRa
 }
 
 /// Whether a session matches a typed filter (case-insensitive substring of client id,
-/// address, username or protocol).
+/// address, username or transport; exactly a protocol label or an MQTT-SN state).
 #[must_use]
 pub fn matches_filter(c: &ConnectionInfo, filter: &str) -> bool {
     if filter.is_empty() {
@@ -149,6 +149,20 @@ pub fn matches_filter(c: &ConnectionInfo, filter: &str) -> bool {
             .as_deref()
             .is_some_and(|u| u.to_lowercase().contains(&f))
         || c.protocol.label() == f
+        || c.transport
+            .as_deref()
+            .is_some_and(|t| t.to_lowercase().contains(&f))
+        || c.sn.as_ref().is_some_and(|sn| sn.state.label() == f)
+}
+
+/// The protocol column: `SN` for a client behind the MQTT-SN gateway, else the MQTT
+/// version.
+#[must_use]
+pub fn protocol_label(c: &ConnectionInfo) -> &'static str {
+    match c.transport.as_deref() {
+        Some(t) if t.starts_with("mqtt-sn") => "SN",
+        _ => c.protocol.label(),
+    }
 }
 
 /// Indices into `conns` of the rows shown, in order; ties break on client id.

@@ -14,6 +14,10 @@ pub struct Rates {
     pub bytes_in: Option<f64>,
     pub bytes_out: Option<f64>,
     pub dropped: Option<f64>,
+    /// MQTT-SN gateway datagrams.
+    pub datagrams_in: Option<f64>,
+    pub datagrams_out: Option<f64>,
+    pub datagrams_dropped: Option<f64>,
 }
 
 impl Rates {
@@ -34,6 +38,9 @@ impl Rates {
             bytes_in: r(old.bytes_received, new.bytes_received),
             bytes_out: r(old.bytes_sent, new.bytes_sent),
             dropped: r(old.publish_dropped, new.publish_dropped),
+            datagrams_in: r(old.datagrams_in, new.datagrams_in),
+            datagrams_out: r(old.datagrams_out, new.datagrams_out),
+            datagrams_dropped: r(old.datagrams_dropped, new.datagrams_dropped),
         }
     }
 }

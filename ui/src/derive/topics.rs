@@ -68,6 +68,8 @@ pub struct TopicData {
     /// unix second; `newest_sec` is the second of the newest message.
     per_second: [u32; RATE_SECONDS],
     newest_sec: u64,
+    /// Messages and bytes over the last 5 min, for Top talkers.
+    pub traffic: super::traffic::Traffic,
 }
 
 /// The topic rate is a sliding average over this many one-second buckets: it rises on
@@ -139,6 +141,8 @@ pub struct TopicTree {
     /// Messages whose topic could not be kept because the node cap was reached.
     capped_messages: u64,
     total_messages: u64,
+    /// Every tapped message, kept or not: the total a topic's share is of.
+    pub traffic: super::traffic::Traffic,
 }
 
 impl Default for TopicTree {
@@ -159,6 +163,7 @@ impl TopicTree {
             history_bytes: 0,
             capped_messages: 0,
             total_messages: 0,
+            traffic: super::traffic::Traffic::default(),
         }
     }
 
@@ -204,6 +209,14 @@ impl TopicTree {
         self.nodes.get(id)
     }
 
+    /// Every topic that had messages, with its data.
+    pub fn topics(&self) -> impl Iterator<Item = (NodeId, &TopicData)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, n.data.as_ref()?)))
+    }
+
     /// The full topic name of a node.
     #[must_use]
     pub fn path(&self, id: NodeId) -> String {
@@ -234,6 +247,7 @@ impl TopicTree {
     /// Records one message.
     pub fn insert(&mut self, msg: &Message) {
         self.total_messages += 1;
+        self.traffic.add(msg.at_ms, 1, msg.payload.len() as u64);
         let Some(id) = self.ensure(&msg.topic) else {
             self.capped_messages += 1;
             return;
@@ -265,6 +279,7 @@ impl TopicTree {
         data.count += 1;
         data.last_ms = msg.at_ms;
         data.count_rate(msg.at_ms);
+        data.traffic.add(msg.at_ms, 1, msg.payload.len() as u64);
         if msg.retain {
             data.retained = !msg.payload.is_empty();
         }
@@ -342,6 +357,18 @@ impl TopicTree {
     pub fn set_expanded(&mut self, id: NodeId, expanded: bool) {
         if let Some(n) = self.nodes.get_mut(id) {
             n.expanded = expanded;
+        }
+    }
+
+    /// Expands every ancestor of `id`, so its row shows.
+    pub fn reveal(&mut self, id: NodeId) {
+        let mut cur = self.nodes.get(id).and_then(|n| n.parent);
+        while let Some(p) = cur {
+            let Some(n) = self.nodes.get_mut(p) else {
+                break;
+            };
+            n.expanded = true;
+            cur = n.parent;
         }
     }
 

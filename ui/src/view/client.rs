@@ -11,7 +11,7 @@ use super::theme::Theme;
 use super::{cell, rcell};
 use crate::app::App;
 use crate::derive::payload::human_bytes;
-use midge_model::Direction;
+use midge_model::{Direction, SnClientInfo, SnState};
 
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
     let title = format!(" Client {id} — Esc back, x kick ");
@@ -22,13 +22,32 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         super::centered_note(frame, inner, "this session is gone", theme.dim);
         return;
     };
-    let [info, subs, infl, queue] = Layout::vertical([
-        Constraint::Length(6),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
-    ])
-    .areas(area);
+    // An MQTT-SN client also has a topic-id table; its queue is what is buffered.
+    let (info, subs, ids, infl, queue) = if c.sn.is_some() {
+        // Few SN clients have messages in flight: that list gets only its rows.
+        let n = app.snapshot.inflight.as_ref().map_or(0, |l| {
+            l.iter().filter(|e| e.client_id == c.client_id).count()
+        });
+        let infl_h = u16::try_from(n.clamp(1, 5)).unwrap_or(5) + 3;
+        let [info, subs, ids, infl, queue] = Layout::vertical([
+            Constraint::Length(7),
+            Constraint::Fill(1),
+            Constraint::Fill(2),
+            Constraint::Max(infl_h),
+            Constraint::Fill(2),
+        ])
+        .areas(area);
+        (info, subs, Some(ids), infl, queue)
+    } else {
+        let [info, subs, infl, queue] = Layout::vertical([
+            Constraint::Length(6),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
+        (info, subs, None, infl, queue)
+    };
     let dash = || "—".to_owned();
     let lines = vec![
         Line::from(vec![
@@ -93,10 +112,56 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
             },
         )),
     ];
+    let mut lines = lines;
+    if let Some(sn) = &c.sn {
+        lines.push(Line::from(vec![
+            Span::styled("transport ", theme.dim),
+            Span::styled(
+                format!("{}  ", c.transport.as_deref().unwrap_or("mqtt-sn")),
+                theme.text,
+            ),
+            Span::styled("state ", theme.dim),
+            Span::styled(
+                sn.state.label(),
+                match sn.state {
+                    SnState::Active | SnState::Awake => theme.good,
+                    SnState::Asleep => theme.warn,
+                    SnState::Lost => theme.bad,
+                },
+            ),
+        ]));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(super::block(theme, title, true)),
         info,
     );
+    let scroll = app.connections.detail_scroll;
+    if let (Some(sn), Some(ids)) = (&c.sn, ids) {
+        let mut t = vec![Line::from(Span::styled(
+            format!("{:>6} {:<10} {}", "id", "kind", "topic"),
+            theme.header,
+        ))];
+        for (id, kind, topic) in sn.topic_ids.iter().skip(scroll) {
+            t.push(Line::from(Span::styled(
+                format!("{id:>6} {kind:<10} {topic}"),
+                theme.text,
+            )));
+        }
+        if sn.topic_ids.is_empty() {
+            t.push(Line::from(Span::styled(
+                "no topic ids registered",
+                theme.dim,
+            )));
+        }
+        frame.render_widget(
+            Paragraph::new(t).block(super::block(
+                theme,
+                format!(" Topic ids{} ", shown(scroll, ids, sn.topic_ids.len())),
+                false,
+            )),
+            ids,
+        );
+    }
 
     let mut s = vec![Line::from(Span::styled(
         format!(
@@ -111,7 +176,6 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         ),
         theme.header,
     ))];
-    let scroll = app.connections.detail_scroll;
     for sub in c.subscriptions.iter().skip(scroll) {
         s.push(Line::from(Span::styled(
             format!(
@@ -193,6 +257,10 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
         infl,
     );
 
+    if let Some(sn) = &c.sn {
+        buffered(theme, frame, queue, sn, scroll);
+        return;
+    }
     let mut q = vec![Line::from(Span::styled(
         format!("{:>3} {} {}", "qos", rcell("size", 9), "topic"),
         theme.header,
@@ -235,6 +303,37 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
     frame.render_widget(
         Paragraph::new(q).block(super::block(theme, title, false)),
         queue,
+    );
+}
+
+/// An MQTT-SN client's messages buffered while it sleeps (MQTT-SN 1.2 section 6.14).
+fn buffered(theme: &Theme, frame: &mut Frame, area: Rect, sn: &SnClientInfo, scroll: usize) {
+    let mut q = vec![Line::from(Span::styled(
+        format!("{:>3} {} {}", "qos", rcell("size", 9), "topic"),
+        theme.header,
+    ))];
+    for e in sn.buffered.iter().skip(scroll) {
+        q.push(Line::from(Span::styled(
+            format!(
+                "{:>3} {} {}",
+                e.qos,
+                rcell(&human_bytes(u64::from(e.bytes)), 9),
+                e.topic
+            ),
+            theme.text,
+        )));
+    }
+    if sn.buffered.is_empty() {
+        q.push(Line::from(Span::styled("nothing buffered", theme.dim)));
+    }
+    let title = format!(
+        " Buffered while asleep {} (first {}) ",
+        sn.buffered_total,
+        sn.buffered.len()
+    );
+    frame.render_widget(
+        Paragraph::new(q).block(super::block(theme, title, false)),
+        area,
     );
 }
 

@@ -46,15 +46,27 @@ fn value(app: &App, c: &ConnectionInfo, col: Column) -> String {
     match col {
         Column::ClientId => {
             let own = app.snapshot.source.own_client_id.as_deref() == Some(c.client_id.as_str());
+            // An MQTT-SN client's sleep state (MQTT-SN 1.2 section 6.14) beside its id.
+            let sn =
+                c.sn.as_ref()
+                    .map(|sn| format!(" ({})", sn.state.label()))
+                    .unwrap_or_default();
             format!(
-                "{}{}{}",
+                "{}{}{}{sn}",
                 if c.online { "● " } else { "○ " },
                 c.client_id,
                 if own { " (you)" } else { "" }
             )
         }
-        Column::Address => c.address.clone().unwrap_or_else(|| "—".to_owned()),
-        Column::Protocol => c.protocol.label().to_owned(),
+        Column::Address => {
+            let addr = c.address.clone().unwrap_or_else(|| "—".to_owned());
+            match c.transport.as_deref() {
+                // `mqtt-sn/udp`: the protocol column says SN, the address its carrier.
+                Some(t) => format!("{} {addr}", t.rsplit('/').next().unwrap_or(t)),
+                None => addr,
+            }
+        }
+        Column::Protocol => crate::derive::connections::protocol_label(c).to_owned(),
         Column::Username => c.username.clone().unwrap_or_else(|| "—".to_owned()),
         Column::Tls => if c.tls { "yes" } else { "no" }.to_owned(),
         Column::KeepAlive => c.keep_alive_secs.to_string(),

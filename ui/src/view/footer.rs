@@ -56,6 +56,17 @@ pub fn draw_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ("Esc", "leave"),
             ("C-u", "clear"),
         ],
+        Some(Editing::TemplateName) => vec![
+            ("type", "template name"),
+            ("Enter", "save"),
+            ("Esc", "cancel"),
+        ],
+        Some(Editing::JsonPath) => vec![
+            ("type", "JSON path"),
+            ("Enter", "keep"),
+            ("Esc", "leave"),
+            ("C-u", "clear"),
+        ],
         Some(Editing::Publish) => vec![
             ("Tab/S-Tab", "field"),
             ("Enter", "publish"),

@@ -41,24 +41,76 @@ pub fn tab_title(view: View, wide: bool) -> &'static str {
         View::Connections => "Conns",
         View::Inflight => "QoS",
         View::Slow => "Slow",
+        View::TopTalkers => "Top",
         v => v.title(),
     }
 }
 
-/// Each tab's view, x and width (cells) on the tab line.
+/// How a tab is labelled: its title, or only its key when the titles do not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabLabel {
+    Wide,
+    Short,
+    /// Only the active tab shows its (short) title; the others their key.
+    KeyOnly,
+}
+
+/// The key that selects the tab at `index` (`1`–`9`, then `0`).
 #[must_use]
-pub fn tabs(width: u16) -> Vec<(View, u16, u16)> {
-    let wide = width >= 120;
-    let mut x = 0u16;
-    View::ALL
-        .iter()
-        .map(|&v| {
-            let w = u16::try_from(tab_title(v, wide).chars().count() + 4).unwrap_or(u16::MAX);
-            let t = (v, x, w);
-            x = x.saturating_add(w + 1);
-            t
-        })
-        .collect()
+pub fn tab_key(index: usize) -> char {
+    char::from_digit(u32::try_from((index + 1) % 10).unwrap_or(0), 10).unwrap_or('?')
+}
+
+/// The text of a tab, e.g. ` 3 Topics `.
+#[must_use]
+pub fn tab_text(index: usize, view: View, active: View, label: TabLabel) -> String {
+    let key = tab_key(index);
+    match label {
+        TabLabel::Wide => format!(" {key} {} ", view.title()),
+        TabLabel::KeyOnly if view != active => format!(" {key} "),
+        _ => format!(" {key} {} ", tab_title(view, false)),
+    }
+}
+
+/// Each tab's view, x and width (cells) on the tab line, labelled as widely as fits.
+#[must_use]
+pub fn tabs(width: u16, active: View) -> Vec<(View, u16, u16)> {
+    let layout = |label: TabLabel| {
+        let mut x = 0u16;
+        View::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let n = tab_text(i, v, active, label).chars().count();
+                let w = u16::try_from(n).unwrap_or(u16::MAX);
+                let t = (v, x, w);
+                x = x.saturating_add(w + 1);
+                t
+            })
+            .collect::<Vec<_>>()
+    };
+    let label = tab_label(width, active);
+    layout(label)
+}
+
+/// The widest labelling whose tabs (and their separators) fit `width`.
+#[must_use]
+pub fn tab_label(width: u16, active: View) -> TabLabel {
+    let fits = |label: TabLabel| {
+        let total: usize = View::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| tab_text(i, v, active, label).chars().count() + 1)
+            .sum();
+        total <= usize::from(width)
+    };
+    if width >= 120 && fits(TabLabel::Wide) {
+        TabLabel::Wide
+    } else if fits(TabLabel::Short) {
+        TabLabel::Short
+    } else {
+        TabLabel::KeyOnly
+    }
 }
 
 /// Rows of a list are scrolled so that the selection stays visible (stateless, so
@@ -89,7 +141,7 @@ pub fn pubsub_split(body: Rect) -> PubSubAreas {
         Constraint::Min(20),
     ])
     .areas(body);
-    let [form, subs] = Layout::vertical([Constraint::Length(9), Constraint::Min(3)]).areas(left);
+    let [form, subs] = Layout::vertical([Constraint::Length(11), Constraint::Min(3)]).areas(left);
     PubSubAreas {
         form,
         subs,
@@ -144,6 +196,8 @@ fn list_area(view: View, body: Rect) -> Option<Rect> {
         View::Slow => Some(below_header(inner(slow_split(body)[0]))),
         View::Trace => Some(inner(trace_split(body)[0])),
         View::Log => Some(inner(body)),
+        View::Bridges => Some(below_header(inner(bridges_split(body)[0]))),
+        View::TopTalkers => None,
     }
 }
 
@@ -163,6 +217,18 @@ pub fn inflight_split(body: Rect) -> [Rect; 2] {
 /// Slow consumers: the ranking (top) and the selected client's drops (bottom).
 #[must_use]
 pub fn slow_split(body: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body)
+}
+
+/// Bridges: the table (top) and the selected bridge's detail (bottom).
+#[must_use]
+pub fn bridges_split(body: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(5), Constraint::Length(9)]).areas(body)
+}
+
+/// Top talkers: topics (top) and clients (bottom).
+#[must_use]
+pub fn talkers_split(body: Rect) -> [Rect; 2] {
     Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body)
 }
 
@@ -194,7 +260,7 @@ pub fn hit_test(app: &App, x: u16, y: u16) -> Hit {
     let area = Rect::new(0, 0, app.size.0, app.size.1);
     let c = chrome(area);
     if contains(c.tabs, x, y) {
-        return tabs(area.width)
+        return tabs(area.width, app.view)
             .into_iter()
             .find(|&(_, tx, w)| x >= tx && x < tx + w)
             .map_or(Hit::Nothing, |(v, _, _)| Hit::Tab(v));

@@ -1,6 +1,7 @@
 //! Drawing: `view(&App, &mut Frame)` composes the tab line, the current pane, the
 //! status line, the footer and any overlay. Only this module touches ratatui widgets.
 
+mod bridges;
 mod client;
 mod connections;
 pub mod fmt;
@@ -13,6 +14,7 @@ mod overlays;
 mod overview;
 mod pubsub;
 mod slow;
+mod talkers;
 pub mod theme;
 mod topics;
 mod trace;
@@ -44,6 +46,8 @@ pub fn view(app: &App, frame: &mut Frame) {
         View::Slow => slow::draw(app, &theme, frame, c.body),
         View::Trace => trace::draw(app, &theme, frame, c.body),
         View::Log => log::draw(app, &theme, frame, c.body),
+        View::Bridges => bridges::draw(app, &theme, frame, c.body),
+        View::TopTalkers => talkers::draw(app, &theme, frame, c.body),
     }
     footer::draw_status(app, &theme, frame, c.status);
     footer::draw_footer(app, &theme, frame, c.footer);
@@ -51,23 +55,21 @@ pub fn view(app: &App, frame: &mut Frame) {
         Some(Overlay::Help) => help::draw(app, &theme, frame, area),
         Some(Overlay::Confirm(q)) => overlays::confirm(&theme, frame, area, q),
         Some(Overlay::Message(m)) => overlays::message(app, &theme, frame, area, m),
+        Some(Overlay::Templates) => overlays::templates(app, &theme, frame, area),
         None => {}
     }
 }
 
 fn draw_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let wide = area.width >= 120;
+    let label = layout::tab_label(area.width, app.view);
     let mut spans = Vec::new();
-    for (i, (v, _, _)) in layout::tabs(area.width).into_iter().enumerate() {
+    for (i, &v) in View::ALL.iter().enumerate() {
         let style = if v == app.view {
             theme.tab_active
         } else {
             theme.tab
         };
-        spans.push(Span::styled(
-            format!(" {} {} ", i + 1, layout::tab_title(v, wide)),
-            style,
-        ));
+        spans.push(Span::styled(layout::tab_text(i, v, app.view, label), style));
         spans.push(Span::styled("│", theme.border));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -105,13 +105,103 @@ pub fn message(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, m: &Mess
     }
     lines.push(Line::default());
     let room = usize::from(r.height.saturating_sub(2)).saturating_sub(lines.len());
-    lines.extend(
-        payload::lines(&m.payload, room)
-            .into_iter()
-            .map(|l| Line::from(Span::styled(l, theme.text))),
-    );
+    match crate::decode::lines(&app.decoders, &m.topic, &m.payload, "", room) {
+        Some((d, body, failed)) => {
+            lines.push(Line::from(Span::styled(
+                format!("decoded as {}", d.label()),
+                theme.dim,
+            )));
+            lines.extend(body.into_iter().enumerate().map(|(i, l)| {
+                let style = if failed && i == 0 {
+                    theme.bad
+                } else {
+                    theme.text
+                };
+                Line::from(Span::styled(l, style))
+            }));
+        }
+        None => lines.extend(
+            payload::lines(&m.payload, room)
+                .into_iter()
+                .map(|l| Line::from(Span::styled(l, theme.text))),
+        ),
+    }
     frame.render_widget(
         Paragraph::new(lines).block(super::block(theme, " Message — Esc closes ", true)),
+        r,
+    );
+}
+
+/// Publish templates, then the history of sent messages: Enter loads one into the form.
+pub fn templates(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let r = centered(
+        area,
+        area.width.saturating_sub(8).min(100),
+        area.height.saturating_sub(4),
+    );
+    frame.render_widget(Clear, r);
+    let t = &app.templates;
+    let w = usize::from(r.width.saturating_sub(2));
+    let name_w = 16.min(w / 4);
+    let topic_w = (w.saturating_sub(name_w + 8) / 2).max(8);
+    let row = |name: &str, e: &crate::app::templates::Template| {
+        format!(
+            "{} {} q{}{} {}",
+            super::cell(name, name_w),
+            super::topic_cell(&e.topic, topic_w),
+            e.qos,
+            if e.retain { "r" } else { " " },
+            crate::derive::payload::clip_chars(
+                &e.payload.replace('\n', " "),
+                w.saturating_sub(name_w + topic_w + 6)
+            )
+        )
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        format!("Templates ({})", t.saved.len()),
+        theme.header,
+    ))];
+    let style = |i: usize| {
+        if i == app.template_selected {
+            theme.selected
+        } else {
+            theme.text
+        }
+    };
+    for (i, e) in t.saved.iter().enumerate() {
+        lines.push(Line::from(Span::styled(row(&e.name, e), style(i))));
+    }
+    if t.saved.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "  none yet: fill the form (p), then s saves it",
+            theme.dim,
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        format!("Sent ({}, newest first)", t.history.len()),
+        theme.header,
+    )));
+    for (i, e) in t.history.iter().enumerate() {
+        lines.push(Line::from(Span::styled(
+            row("", e),
+            style(t.saved.len() + i),
+        )));
+    }
+    // Keep the selection in view.
+    let visible = usize::from(r.height.saturating_sub(2));
+    let sel_line = app.template_selected
+        + 1
+        + usize::from(app.template_selected >= t.saved.len())
+        + usize::from(t.saved.is_empty());
+    let scroll = u16::try_from(sel_line.saturating_sub(visible.saturating_sub(1))).unwrap_or(0);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(super::block(
+                theme,
+                " Templates and history — Enter loads, d deletes, Esc closes ",
+                true,
+            )),
         r,
     );
 }

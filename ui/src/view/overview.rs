@@ -21,7 +21,9 @@ fn kv<'a>(theme: &Theme, k: &'a str, v: String) -> [Span<'a>; 2] {
 pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let s = &app.snapshot;
     let c = &s.counters;
-    let [info, charts] = Layout::vertical([Constraint::Length(7), Constraint::Min(4)]).areas(area);
+    let info_h = if c.datagrams_in.is_some() { 8 } else { 7 };
+    let [info, charts] =
+        Layout::vertical([Constraint::Length(info_h), Constraint::Min(4)]).areas(area);
     let uptime = s
         .source
         .started_at_ms
@@ -65,6 +67,33 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ));
     l4.extend(kv(theme, "received ", fmt::count(c.messages_received)));
     l4.extend(kv(theme, "sent ", fmt::count(c.messages_sent)));
+    // The MQTT-SN gateway's datagrams, when the source has a gateway.
+    let mut l6: Vec<Span> = Vec::new();
+    if let (Some(din), Some(dout)) = (c.datagrams_in, c.datagrams_out) {
+        l6.extend(kv(
+            theme,
+            "datagrams in ",
+            format!("{} ({})", fmt::thousands(din), fmt::rate(cur.datagrams_in)),
+        ));
+        l6.extend(kv(
+            theme,
+            "out ",
+            format!(
+                "{} ({})",
+                fmt::thousands(dout),
+                fmt::rate(cur.datagrams_out)
+            ),
+        ));
+        l6.extend(kv(
+            theme,
+            "dropped ",
+            format!(
+                "{} ({})",
+                fmt::count(c.datagrams_dropped),
+                fmt::rate(cur.datagrams_dropped)
+            ),
+        ));
+    }
     let mut l5: Vec<Span> = Vec::new();
     match &s.store {
         Some(st) => {
@@ -109,13 +138,16 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             "in memory (nothing survives a restart)".to_owned(),
         )),
     }
-    let lines = vec![
+    let mut lines = vec![
         Line::from(l1),
         Line::from(l2),
         Line::from(l3),
         Line::from(l4),
         Line::from(l5),
     ];
+    if !l6.is_empty() {
+        lines.push(Line::from(l6));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(super::block(theme, " Broker ", false)),
         info,

@@ -22,10 +22,21 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 fn draw_form(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let editing = app.editing == Some(Editing::Publish);
-    let title = if editing {
-        " Publish — Enter sends, Esc leaves "
+    let title: Line = if app.editing == Some(Editing::TemplateName) {
+        let w = app.template_name.chars().count() + 1;
+        let mut spans = vec![Span::styled(" Save as template: ", theme.key)];
+        spans.extend(super::edit_spans(
+            &app.template_name,
+            app.template_name_back,
+            w,
+            theme.accent,
+        ));
+        spans.push(Span::raw(" "));
+        Line::from(spans)
+    } else if editing {
+        Line::from(" Publish — Enter sends, Esc leaves ")
     } else {
-        " Publish (v5 props) — p edits "
+        Line::from(" Publish (v5 props) — p edits, s saves, t templates ")
     };
     let block = super::block(theme, title, editing);
     let inner = block.inner(area);
@@ -137,6 +148,20 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             fmt::thousands(app.pubsub.skipped_while_paused)
         ));
     }
+    if let Some(r) = &app.pubsub.recording {
+        let name = r
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        extra.push_str(&format!(
+            " · ● REC {name} {} {} · {}",
+            fmt::thousands(r.messages),
+            human_bytes(r.bytes),
+            fmt::rate(Some(r.rate(app.now_ms)))
+        ));
+    } else if app.pubsub.recording_full {
+        extra.push_str(" · recording stopped: size limit reached");
+    }
     let focused = app.pubsub.focus == PubSubFocus::Messages && app.editing.is_none();
     let block = super::block(
         theme,
@@ -191,7 +216,10 @@ fn draw_messages(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
                 super::topic_cell(&m.topic, topic_w),
                 cell(&qr, 5),
-                preview(&m.payload, payload_w)
+                crate::decode::summary(&app.decoders, &m.topic, &m.payload).map_or_else(
+                    || preview(&m.payload, payload_w),
+                    |s| crate::derive::payload::clip_chars(&s, payload_w)
+                )
             ),
             style,
         )));

@@ -20,7 +20,7 @@ use midge_topic::matches;
 /// this topic; counted here from every session when the source sent them all; `?` when
 /// it sent only a page (the count is on its way, or the source does not count);
 /// `n/a` when the source cannot see sessions.
-fn subscribers(app: &App, topic: &str) -> String {
+pub(super) fn subscribers(app: &App, topic: &str) -> String {
     if let Some((t, n)) = &app.snapshot.topic_subscribers {
         if t == topic {
             return fmt::thousands(*n);
@@ -195,15 +195,26 @@ fn draw_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: Opti
         Paragraph::new(head_lines).block(super::block(theme, " Topic ", false)),
         head,
     );
-    draw_last(app, theme, frame, last, data);
+    draw_last(app, theme, frame, last, data, &path);
     if chart_h > 0 {
         draw_chart(theme, frame, chart, &numeric);
     }
-    draw_history(app, theme, frame, hist, data);
+    draw_history(app, theme, frame, hist, data, &path);
 }
 
-fn draw_last(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &TopicData) {
+fn draw_last(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    data: &TopicData,
+    topic: &str,
+) {
     let Some(h) = data.history.back() else { return };
+    if app.decoders.for_topic(topic).is_some() {
+        draw_decoded(app, theme, frame, area, h, topic);
+        return;
+    }
     let kind = match payload::classify(&h.payload) {
         payload::PayloadKind::Empty => "empty",
         payload::PayloadKind::Number(_) => "number",
@@ -231,6 +242,67 @@ fn draw_last(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &Top
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
+/// The last payload through its topic's decoder; a decode error in red, then the raw
+/// bytes.
+fn draw_decoded(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    h: &crate::derive::topics::HistoryEntry,
+    topic: &str,
+) {
+    let t = &app.topics;
+    let editing = app.editing == Some(crate::app::Editing::JsonPath);
+    let mut title = vec![Span::styled(" Last payload · ", theme.title)];
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(node) = app.edge_nodes.describe(topic) {
+        lines.push(Line::from(Span::styled(node, theme.accent)));
+    }
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len());
+    let Some((d, body, failed)) =
+        crate::decode::lines(&app.decoders, topic, &h.payload, &t.json_path, room)
+    else {
+        return;
+    };
+    title.push(Span::styled(
+        format!(
+            "{} · {} · {} ",
+            d.label(),
+            human_bytes(h.full_len as u64),
+            fmt::clock(h.at_ms)
+        ),
+        theme.title,
+    ));
+    if d == crate::decode::Decoder::Json && (editing || !t.json_path.is_empty()) {
+        title.push(Span::styled("path ", theme.dim));
+        if editing {
+            let w = t.json_path.chars().count() + 1;
+            title.extend(super::edit_spans(
+                &t.json_path,
+                t.path_back,
+                w,
+                theme.accent,
+            ));
+            title.push(Span::raw(" "));
+        } else {
+            title.push(Span::styled(format!("{} ", t.json_path), theme.accent));
+        }
+    }
+    for (i, l) in body.into_iter().enumerate() {
+        let style = if failed && i == 0 {
+            theme.bad
+        } else {
+            theme.text
+        };
+        lines.push(Line::from(Span::styled(l, style)));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(super::block(theme, Line::from(title), false)),
+        area,
+    );
+}
+
 fn draw_chart(theme: &Theme, frame: &mut Frame, area: Rect, points: &[(f64, f64)]) {
     let (x0, x1) = (
         points.first().map_or(0.0, |p| p.0),
@@ -256,7 +328,14 @@ fn draw_chart(theme: &Theme, frame: &mut Frame, area: Rect, points: &[(f64, f64)
     frame.render_widget(chart, area);
 }
 
-fn draw_history(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &TopicData) {
+fn draw_history(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    data: &TopicData,
+    path: &str,
+) {
     let t = app.topics.tree.limits();
     let trunc = if data.history_dropped > 0 {
         format!(
@@ -290,7 +369,13 @@ fn draw_history(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, data: &
         .map(|h| {
             Line::from(vec![
                 Span::styled(format!("{} ", fmt::clock_ms(h.at_ms)), theme.dim),
-                Span::styled(payload::preview(&h.payload, w), theme.text),
+                Span::styled(
+                    crate::decode::summary(&app.decoders, path, &h.payload).map_or_else(
+                        || payload::preview(&h.payload, w),
+                        |s| payload::clip_chars(&s, w),
+                    ),
+                    theme.text,
+                ),
             ])
         })
         .collect();

@@ -14,11 +14,20 @@ pub fn options() -> Options {
         title: "midge 0.1.0".to_owned(),
         no_color: false,
         log_file: Some("/var/log/midge.log".into()),
+        decoders: vec![
+            ("factory/+/json".to_owned(), midge_ui::decode::Decoder::Json),
+            ("raw/#".to_owned(), midge_ui::decode::Decoder::Hex),
+        ],
+        ..Options::default()
     }
 }
 
 /// An App that has seen one minute of snapshots and all fixture events.
 pub fn busy_app(width: u16, height: u16) -> App {
+    app_with(width, height, fixtures::snapshot_series(240))
+}
+
+fn app_with(width: u16, height: u16, series: Vec<midge_model::Snapshot>) -> App {
     let mut app = App::new(&options());
     update(&mut app, Msg::Resize { width, height });
     // The dashboard's own subscription, typed before the clock starts (so its notice
@@ -34,13 +43,18 @@ pub fn busy_app(width: u16, height: u16) -> App {
     key(&mut app, Key::Tab);
     key(&mut app, Key::Esc);
     key(&mut app, Key::Char('1'));
-    for s in fixtures::snapshot_series(240) {
+    for s in series {
         update(&mut app, Msg::Snapshot(Arc::new(s)));
     }
     for e in fixtures::events() {
         update(&mut app, Msg::Event(e));
     }
     app
+}
+
+/// The busy broker with two bridges, an MQTT-SN client and datagram counters.
+pub fn linked_app(width: u16, height: u16) -> App {
+    app_with(width, height, fixtures::linked_series(240))
 }
 
 /// The Watch the dashboard would send now, if it changed since the last one.
