@@ -15,6 +15,7 @@ pub mod mosquitto;
 pub mod sn;
 #[cfg(test)]
 mod tests;
+pub mod url;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};

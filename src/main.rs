@@ -363,6 +363,7 @@ fn run_headless(
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        midge::mqttsn::start(&broker, &config).await?;
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }
@@ -409,6 +410,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        midge::mqttsn::start(&broker, &config).await?;
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }

@@ -137,17 +137,12 @@ pub enum Error {
     /// A listener: its address (cannot bind) or its TLS files; the message names which.
     #[error(transparent)]
     Transport(#[from] crate::transport::Error),
-    /// The MQTT-SN gateway's UDP socket (the message names the address).
-    #[error(transparent)]
-    Mqttsn(#[from] crate::mqttsn::Error),
 }
 
 /// A running broker.
 pub struct Broker {
     ctx: Arc<Context>,
     local_addrs: Vec<SocketAddr>,
-    /// The MQTT-SN gateway's bound UDP addresses, in config order.
-    sn_addrs: Vec<SocketAddr>,
     /// TLS settings of the listeners, for certificate reloads.
     listeners: crate::transport::ListenerSet,
     shutdown: watch::Sender<bool>,
@@ -193,14 +188,14 @@ impl Broker {
             drops: router.drops(),
             links: Arc::default(),
         });
-        let (sn_listeners, tcp_listeners): (Vec<_>, Vec<_>) = config
+        // UDP (MQTT-SN) listeners are the gateway's: `mqttsn::start` binds them.
+        let tcp_listeners: Vec<_> = config
             .listeners
             .iter()
+            .filter(|l| l.kind != crate::config::ListenerKind::Mqttsn)
             .cloned()
-            .partition(|l| l.kind == crate::config::ListenerKind::Mqttsn);
+            .collect();
         let bound = crate::transport::Bound::bind(&tcp_listeners).await?;
-        let gateway = crate::mqttsn::Gateway::bind(&sn_listeners, config).await?;
-        let sn_addrs = gateway.as_ref().map_or_else(Vec::new, |g| g.local_addrs());
         let local_addrs = bound.local_addrs().to_vec();
         let listeners = bound.handle();
         let (tap_tx, tap_rx) = mpsc::channel(4096);
@@ -230,13 +225,9 @@ impl Broker {
         }
         let router_task = tokio::spawn(router.run(router_rx));
         server::spawn(bound, &ctx, &shutdown_rx);
-        if let Some(gateway) = gateway {
-            gateway.spawn(Connector { ctx: ctx.clone() }, shutdown_rx.clone());
-        }
         Ok(Self {
             ctx,
             local_addrs,
-            sn_addrs,
             listeners,
             shutdown,
             router_task,
@@ -248,11 +239,6 @@ impl Broker {
     /// The bound addresses (ephemeral ports resolved), in config order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
-    }
-
-    /// The MQTT-SN gateway's UDP addresses (ephemeral ports resolved), in config order.
-    pub fn sn_addrs(&self) -> &[SocketAddr] {
-        &self.sn_addrs
     }
 
     pub fn context(&self) -> Arc<Context> {
@@ -322,10 +308,14 @@ impl Broker {
     /// whose mapped user goes in `cert_identity`), served like any socket. Returns the
     /// client's end; it closes at once when `max_connections` is reached.
     pub fn connect_peer(&self, peer: Peer) -> tokio::io::DuplexStream {
+        self.connector().connect_peer(peer)
+    }
+
+    /// A handle that opens in-process connections after this borrow ends.
+    pub fn connector(&self) -> Connector {
         Connector {
             ctx: self.ctx.clone(),
         }
-        .connect_peer(peer)
     }
 
     /// Graceful shutdown: stop accepting, disconnect every client (v5: 0x8B), wait up to

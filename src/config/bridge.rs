@@ -9,8 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::file::Cx;
+use super::url::BrokerUrl;
 use super::ConfigError;
-use crate::mqtt::BrokerUrl;
 use crate::protocol::{topic, ProtocolVersion, QoS};
 
 /// One `[[bridge]]`: a remote broker this broker connects to as a client.

@@ -7,7 +7,7 @@
 
 pub mod conn;
 pub mod tls;
-pub mod url;
+pub use crate::config::url;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

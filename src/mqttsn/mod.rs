@@ -35,6 +35,30 @@ pub enum Error {
     },
 }
 
+/// Binds `config`'s `kind = "mqttsn"` listeners and serves them for `broker` until it
+/// shuts down; returns the bound addresses (none without such a listener). The broker
+/// itself never names the gateway: the gateway reaches it as in-process clients.
+///
+/// # Errors
+/// An address that cannot be bound.
+pub async fn start(
+    broker: &crate::broker::Broker,
+    config: &Config,
+) -> Result<Vec<SocketAddr>, Error> {
+    let listeners: Vec<ListenerConfig> = config
+        .listeners
+        .iter()
+        .filter(|l| l.kind == crate::config::ListenerKind::Mqttsn)
+        .cloned()
+        .collect();
+    let Some(gateway) = Gateway::bind(&listeners, config).await? else {
+        return Ok(Vec::new());
+    };
+    let addrs = gateway.local_addrs();
+    gateway.spawn(broker.connector(), broker.shutting_down());
+    Ok(addrs)
+}
+
 /// What every gateway task shares.
 struct Common {
     cfg: MqttSnConfig,

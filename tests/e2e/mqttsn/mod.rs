@@ -192,6 +192,7 @@ pub async fn start_gateway_access(
     access: std::sync::Arc<dyn midge::broker::Access>,
     tweak: impl FnOnce(&mut Config),
 ) -> (TestBroker, SocketAddr) {
+    let mut config = None;
     let broker = start_broker_access(access, |c| {
         c.listeners.push(ListenerConfig {
             kind: ListenerKind::Mqttsn,
@@ -204,9 +205,13 @@ pub async fn start_gateway_access(
         }];
         c.mqttsn.retry_secs = 1;
         tweak(c);
+        config = Some(c.clone());
     })
     .await;
-    let sn = broker.broker.sn_addrs()[0];
+    let config = config.expect("tweaked");
+    let sn = midge::mqttsn::start(&broker.broker, &config)
+        .await
+        .expect("the gateway binds")[0];
     (broker, sn)
 }
 
