@@ -5,6 +5,7 @@
 //! share: watching a URL, waiting on the link, starting midge, an MQTT 5 client.
 
 mod admin;
+mod fallback;
 mod mosquitto;
 mod reconnect;
 
