@@ -157,12 +157,6 @@ pub struct BenchArgs {
     #[arg(long)]
     pub persistent: bool,
 
-    /// Subscribers connect to this port instead (on the same host): measures a path
-    /// between two brokers, e.g. publishing into midge and counting what its bridge
-    /// delivers to the remote
-    #[arg(long, value_name = "PORT")]
-    pub sub_port: Option<u16>,
-
     /// Generator worker threads; 1 leaves the other cores to the broker
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: u32,
@@ -190,8 +184,6 @@ fn parse_protocol(s: &str) -> Result<ProtocolVersion, UnknownProtocol> {
 pub struct BenchOptions {
     pub scenario: Scenario,
     pub addr: SocketAddr,
-    /// Where subscribers connect; `None` = `addr`.
-    pub sub_addr: Option<SocketAddr>,
     pub label: String,
     pub protocol: ProtocolVersion,
     pub qos: QoS,
@@ -222,7 +214,6 @@ impl BenchOptions {
         Self {
             scenario,
             addr,
-            sub_addr: None,
             label: addr.to_string(),
             protocol: ProtocolVersion::V3_1_1,
             qos: QoS::AtMostOnce,
@@ -257,7 +248,6 @@ impl BenchOptions {
         Ok(Self {
             scenario: a.scenario,
             addr,
-            sub_addr: a.sub_port.map(|p| SocketAddr::new(addr.ip(), p)),
             label: a
                 .label
                 .clone()

@@ -184,11 +184,7 @@ async fn connect_all(
     for i in 0..n {
         let id = format!("mb-{run}-{role}{i}");
         let filter = filters.and_then(|f| f.get(i).cloned());
-        let addr = match (&filter, o.sub_addr) {
-            (Some(_), Some(sub)) => sub,
-            _ => o.addr,
-        };
-        let (version, qos, limit) = (o.protocol, o.qos, limit.clone());
+        let (addr, version, qos, limit) = (o.addr, o.protocol, o.qos, limit.clone());
         // Only subscribers keep a session: that is what makes a broker store deliveries.
         let persistent = o.persistent && filter.is_some();
         set.spawn(async move {
