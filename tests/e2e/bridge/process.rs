@@ -126,7 +126,7 @@ async fn sighup_adds_changes_and_removes_bridges() {
             .status()
             .expect("kill runs");
         midge
-            .log_line(10.0, |l| l.contains("bridges reloaded"))
+            .log_line(20.0, |l| l.contains("bridges reloaded"))
             .await;
     };
     reload(&mut midge, with("h/#")).await;
