@@ -360,6 +360,10 @@ fn run_headless(
         .init();
     runtime()?.block_on(async {
         survive_file_size_limit();
+        // SIGHUP means reload: it must not terminate (the default action) between
+        // "listening" and the reload task; tokio keeps a registered handler for good.
+        #[cfg(unix)]
+        let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;

@@ -50,6 +50,9 @@ async fn serve(
     // subscriptions and queue bound even if the remote never comes.
     match local::connect(ctx, cfg, RECEIVE_MAXIMUM_IN, false).await {
         Ok(mut l) => {
+            if let Some(u) = local::unsubscribe_stale(ctx, cfg).await {
+                l.writer.push(&u);
+            }
             if let Some(s) = local::subscribe_out(cfg) {
                 l.writer.push(&s);
             }

@@ -112,6 +112,41 @@ pub fn subscribe_out(cfg: &BridgeConfig) -> Option<Packet> {
     (!filters.is_empty()).then(|| conn::subscribe(pid, filters, Properties::default()))
 }
 
+/// An UNSUBSCRIBE of the session's filters no `out` line asks for any more (the topic
+/// list changed while the session was kept), read from the router's view of it.
+pub async fn unsubscribe_stale(ctx: &Context, cfg: &BridgeConfig) -> Option<Packet> {
+    let (tx, rx) = oneshot::channel();
+    let q = Query::Describe {
+        clients: vec![Arc::from(cfg.client_id.as_str())],
+        inflight: 0,
+        reply: tx,
+    };
+    ctx.router.send(RouterMsg::Observe(q)).await.ok()?;
+    let described = tokio::time::timeout(TIMEOUT, rx).await.ok()?.ok()?;
+    let wanted: Vec<String> = cfg
+        .topics
+        .iter()
+        .filter(|t| t.direction.out())
+        .map(crate::config::BridgeTopic::local_filter)
+        .collect();
+    let stale: Vec<ByteStr> = described
+        .sessions
+        .first()?
+        .subscriptions
+        .iter()
+        .filter(|(f, _, _)| !wanted.iter().any(|w| w.as_str() == &**f))
+        .map(|(f, _, _)| f.clone())
+        .collect();
+    let pid = std::num::NonZeroU16::new(SUBSCRIBE_PID + 1)?;
+    (!stale.is_empty()).then(|| {
+        Packet::Unsubscribe(crate::protocol::Unsubscribe {
+            pid,
+            properties: Properties::default(),
+            filters: stale,
+        })
+    })
+}
+
 /// A graceful DISCONNECT (no will).
 pub fn disconnect() -> Packet {
     Packet::Disconnect(crate::protocol::Disconnect {

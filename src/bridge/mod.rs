@@ -79,10 +79,13 @@ impl Bridges {
                 continue;
             }
             if let Some(r) = running.remove(&name) {
-                let removed = !configs.iter().any(|c| c.name == name);
+                let next = configs.iter().find(|c| c.name == name);
                 stop(r.stop, r.task).await;
-                if removed {
+                // A new client id is a new session: the old one would queue forever.
+                if next.is_none_or(|c| c.client_id != r.config.client_id) {
                     link::forget(&self.ctx, &r.config).await;
+                }
+                if next.is_none() {
                     self.ctx.links.remove_bridge(&name);
                 }
                 stopped.push(name);

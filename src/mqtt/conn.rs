@@ -141,11 +141,16 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Send + 'static>(
     writer.push(&opts.packet());
     writer.flush().await?;
     match tokio::time::timeout(timeout, reader.read_packet()).await {
-        Ok(Ok(Some(Packet::ConnAck(ack)))) if !ack.reason.is_error() => Ok(Connected {
+        Ok(Ok(Some(Packet::ConnAck(ack)))) if ack.reason == ReasonCode::Success => Ok(Connected {
             reader,
             writer,
             connack: ack,
         }),
+        // A 3.x broker's return codes 1..=5 read as v5 reason codes below 0x80; only 1
+        // (unacceptable protocol version) is sent to a level it does not know.
+        Ok(Ok(Some(Packet::ConnAck(ack)))) if !ack.reason.is_error() => {
+            Err(ClientError::Refused(ReasonCode::UnsupportedProtocolVersion))
+        }
         Ok(Ok(Some(Packet::ConnAck(ack)))) => Err(ClientError::Refused(ack.reason)),
         Ok(Ok(None)) => Err(ClientError::Closed),
         Ok(Err(e)) => Err(e.into()),

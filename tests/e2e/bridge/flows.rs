@@ -41,7 +41,9 @@ async fn each_direction_with_prefixes_every_qos_and_no_echo() {
         p.publish1("site/sensors/1", 1, b"one").await;
         publish2(&mut p, "site/sensors/2", 2, b"two").await;
         p.publish1("site/sensors/end", 3, b"end").await;
-        let got = take(&mut remote_sub, 4).await;
+        let mut got = take(&mut remote_sub, 4).await;
+        // Order holds per QoS level only (Mosquitto delivers a QoS 2 message at PUBREL).
+        got.sort_by(|a, b| a.topic.cmp(&b.topic));
         assert_eq!(
             topics_payloads(&got),
             [
@@ -68,7 +70,8 @@ async fn each_direction_with_prefixes_every_qos_and_no_echo() {
         let (mut rp, _) = Raw::v4(m.addr(), "rpub", true).await;
         rp.publish1("remote/cmd/a", 1, b"A").await;
         publish2(&mut rp, "remote/cmd/b", 2, b"B").await;
-        let got = take(&mut local_sub, 2).await;
+        let mut got = take(&mut local_sub, 2).await;
+        got.sort_by(|a, b| a.topic.cmp(&b.topic));
         assert_eq!(
             topics_payloads(&got),
             [
@@ -270,6 +273,58 @@ async fn a_full_bridge_queue_drops_and_counts_queue_full() {
         }
     })
     .await;
+    bridges.stop_all().await;
+    midge.shutdown().await;
+}
+
+/// An ACL that refuses publishing under `local/secret/`, for anyone.
+struct DenySecret;
+
+impl midge::broker::Access for DenySecret {
+    fn authenticate(
+        &self,
+        _: Option<&str>,
+        _: Option<&[u8]>,
+    ) -> Result<(), midge::protocol::ReasonCode> {
+        Ok(())
+    }
+    fn has_acl(&self) -> bool {
+        true
+    }
+    fn allow_publish(&self, _: &str, _: Option<&str>, topic: &str) -> bool {
+        !topic.starts_with("local/secret/")
+    }
+}
+
+/// Remote → local publishes pass the local ACL under the bridge's identity: a refused
+/// one is counted as `acl` (and acknowledged to the remote, so it is not resent forever).
+#[tokio::test]
+async fn inbound_publishes_pass_the_local_acl() {
+    if !have(&[MOSQUITTO]) {
+        return;
+    }
+    let m = Mosquitto::start("").await;
+    let midge = crate::support::start_broker_access(std::sync::Arc::new(DenySecret), |_| {}).await;
+    let cfg = bridge(
+        "acl",
+        m.addr(),
+        "client_id = \"acl.test\"\ntopics = [\"# in 1 local/ \\\"\\\"\"]",
+    );
+    let mut local_sub = raw_sub(midge.addr(), "lsub", "local/#", 1).await;
+    let bridges = Bridges::start(midge.broker.context(), &[cfg]).await;
+    until_state(midge.addr(), "acl.test", "1").await;
+    let (mut rp, _) = Raw::v4(m.addr(), "rpub", true).await;
+    rp.publish1("secret/a", 1, b"no").await;
+    rp.publish1("open/a", 2, b"yes").await;
+    let got = take(&mut local_sub, 1).await;
+    assert_eq!(
+        topics_payloads(&got),
+        [("local/open/a".into(), "yes".into())]
+    );
+    no_more(&mut local_sub).await;
+    let stats = midge.broker.links().bridges()[0].clone();
+    assert_eq!(stats.dropped(BridgeDrop::Acl), 1);
+    assert_eq!(stats.forwarded_in.load(Relaxed), 1);
     bridges.stop_all().await;
     midge.shutdown().await;
 }

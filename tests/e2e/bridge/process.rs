@@ -101,31 +101,35 @@ async fn kill9_with_the_remote_down_loses_nothing_acknowledged() {
     midge.kill9().await;
 }
 
-/// SIGHUP re-reads `[[bridge]]`: an added bridge starts, a removed one stops ("0").
+/// SIGHUP re-reads `[[bridge]]`: an added bridge starts, a changed one reconnects with
+/// its new topics (the old `out` filter is dropped from its kept session), a removed one
+/// stops ("0").
 #[tokio::test]
-async fn sighup_adds_and_removes_bridges() {
+async fn sighup_adds_changes_and_removes_bridges() {
     if !have(&[MOSQUITTO]) {
         return;
     }
     let m = Mosquitto::start("").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut midge = Midge::start_with(dir.path(), &midge_config(""), None).await;
-    let mut rsub = raw_sub(m.addr(), "rsub", "h/#", 1).await;
-    let hup = |pid: u32| {
+    let mut rsub = raw_sub(m.addr(), "rsub", "#", 1).await;
+    let with = |topic: &str| {
+        midge_config(&format!(
+            "[[bridge]]\nname = \"h\"\nclient_id = \"h.test\"\naddress = \"mqtt://{}\"\ntopics = [\"{topic} out 1\"]\n",
+            m.addr()
+        ))
+    };
+    let reload = async |midge: &mut Midge, config: String| {
+        std::fs::write(dir.path().join("midge.toml"), config).expect("write");
         std::process::Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
+            .args(["-HUP", &midge.pid().to_string()])
             .status()
             .expect("kill runs");
+        midge
+            .log_line(20.0, |l| l.contains("bridges reloaded"))
+            .await;
     };
-    let with = midge_config(&format!(
-        "[[bridge]]\nname = \"h\"\nclient_id = \"h.test\"\naddress = \"mqtt://{}\"\ntopics = [\"h/# out 1\"]\n",
-        m.addr()
-    ));
-    std::fs::write(dir.path().join("midge.toml"), &with).expect("write");
-    hup(midge.pid());
-    midge
-        .log_line(10.0, |l| l.contains("bridges reloaded"))
-        .await;
+    reload(&mut midge, with("h/#")).await;
     until_state(midge.addr, "h.test", "1").await;
     let (mut p, _) = Raw::v4(midge.addr, "lpub", true).await;
     p.publish1("h/1", 1, b"one").await;
@@ -134,13 +138,18 @@ async fn sighup_adds_and_removes_bridges() {
         [("h/1".into(), "one".into())]
     );
 
-    std::fs::write(dir.path().join("midge.toml"), midge_config("")).expect("write");
-    hup(midge.pid());
-    midge
-        .log_line(10.0, |l| l.contains("bridges reloaded"))
-        .await;
+    reload(&mut midge, with("g/#")).await;
+    until_state(midge.addr, "h.test", "1").await;
+    p.publish1("h/2", 2, b"old").await;
+    p.publish1("g/1", 3, b"new").await;
+    assert_eq!(
+        topics_payloads(&take(&mut rsub, 1).await),
+        [("g/1".into(), "new".into())]
+    );
+
+    reload(&mut midge, midge_config("")).await;
     until_state(midge.addr, "h.test", "0").await;
-    p.publish1("h/2", 2, b"two").await;
+    p.publish1("g/2", 4, b"gone").await;
     no_more(&mut rsub).await;
     midge.kill9().await;
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_commands;
+mod fallback;
 mod mosquitto;
 mod reconnect;
 
