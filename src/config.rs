@@ -9,7 +9,6 @@
 //! Precedence: built-in defaults < the `-c FILE` TOML file < command-line flags; when no
 //! listener is configured anywhere, the broker listens on [`DEFAULT_LISTEN`].
 
-mod bridge;
 mod file;
 pub mod mosquitto;
 pub mod sn;
@@ -25,7 +24,7 @@ use serde::Deserialize;
 use crate::cli::Cli;
 pub use sn::{MqttSnConfig, PredefinedTopic};
 
-pub use bridge::{parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction};
+pub use file::bridge::{parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction};
 
 /// Where the broker listens when neither the config file nor `-l` names a listener.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1883));

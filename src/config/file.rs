@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod bridge;
 mod sn;
 
 use super::{
@@ -37,7 +38,7 @@ struct RawConfig {
     #[serde(default)]
     http: RawHttp,
     #[serde(default)]
-    bridge: Vec<super::bridge::RawBridge>,
+    bridge: Vec<bridge::RawBridge>,
     #[serde(default)]
     mqttsn: sn::RawMqttSn,
     #[serde(default)]

@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::codec::{encode, Flags, Message, SnQos, TopicIdType};
-use super::socket::Gone;
 use super::topics::{Outgoing, TopicTable};
 use super::Common;
 use crate::broker::links::{SnClientState, SnClientView};
@@ -27,6 +26,12 @@ use crate::protocol::{
     ReasonCode,
 };
 use crate::transport::connection::{PacketReader, PacketWriter};
+
+/// A session task ended (the socket task forgets its address and id).
+pub struct Gone {
+    pub client_id: Arc<str>,
+    pub tx: mpsc::Sender<Inbound>,
+}
 
 /// A datagram for this client's task.
 pub struct Inbound {

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::file::Cx;
-use super::url::BrokerUrl;
-use super::ConfigError;
+use super::Cx;
+use crate::config::url::BrokerUrl;
+use crate::config::ConfigError;
 use crate::protocol::{topic, ProtocolVersion, QoS};
 
 /// One `[[bridge]]`: a remote broker this broker connects to as a client.
@@ -385,7 +385,7 @@ mod tests {
         assert!(parse_topic("").is_err());
     }
 
-    fn parse(text: &str) -> Result<super::super::Config, ConfigError> {
+    fn parse(text: &str) -> Result<crate::config::Config, ConfigError> {
         super::super::Config::from_toml_str(text, std::path::Path::new("b/midge.toml"))
     }
 
