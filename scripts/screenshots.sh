@@ -17,7 +17,8 @@ WORK=$(mktemp -d)
 SOCK="midge-shots-$$"
 PIDS=()
 
-for tool in tmux mosquitto_pub mosquitto_sub rsvg-convert python3; do
+PATH="$PATH:/usr/sbin"
+for tool in tmux mosquitto mosquitto_pub mosquitto_sub rsvg-convert python3; do
     command -v "$tool" >/dev/null || {
         echo "missing $tool (apt-get install tmux mosquitto-clients librsvg2-bin fonts-dejavu-core)" >&2
         exit 1
@@ -45,14 +46,55 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# A small window and queue so the stopped consumer shows up quickly.
-cat >"$WORK/midge.toml" <<'EOF'
+# A remote broker for the live bridge (the Bridges view); a second bridge points at a
+# port nobody listens on, so the view shows one up and one down with its error.
+REMOTE_PORT=$(free_port)
+DEAD_PORT=$(free_port)
+mosquitto -p "$REMOTE_PORT" >/dev/null 2>&1 &
+PIDS+=($!)
+
+# The config of each dashboard run: a TCP and an MQTT-SN listener on $PORT / $SN_PORT, a
+# small window and queue so the stopped consumer shows up quickly, and two bridges.
+write_config() {
+    cat >"$WORK/midge.toml" <<EOF
+[[listener]]
+bind = "127.0.0.1:$PORT"
+[[listener]]
+bind = "127.0.0.1:$SN_PORT"
+kind = "mqttsn"
 [limits]
 max_inflight = 10
 max_queued_messages = 200
 [sys]
 interval_secs = 2
+[[bridge]]
+name = "cloud"
+address = "mqtt://127.0.0.1:$REMOTE_PORT"
+client_id = "cloud.edge-7"
+topics = ["home/# out 1", "cmd/# in 1"]
+[[bridge]]
+name = "backup"
+addresses = ["mqtt://127.0.0.1:$DEAD_PORT"]
+topics = ["factory/# out 1"]
 EOF
+}
+
+# An MQTT-SN sensor (raw datagrams): connects, subscribes to garden/#, and goes to sleep
+# for 10 minutes, so messages for it are buffered by the gateway.
+sn_sleeper() {
+    python3 - "$SN_PORT" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+gw = ("127.0.0.1", int(sys.argv[1]))
+def send(t, body): s.sendto(bytes([len(body) + 2, t]) + body, gw)
+send(0x04, bytes([0x04, 0x01]) + struct.pack(">H", 60) + b"soil-probe-7")   # CONNECT
+s.recv(64)                                                                      # CONNACK
+send(0x12, bytes([0x20]) + struct.pack(">H", 1) + b"garden/#")                 # SUBSCRIBE
+s.recv(64)                                                                      # SUBACK
+send(0x18, struct.pack(">H", 600))                                              # DISCONNECT(600)
+s.recv(64)
+PY
+}
 
 t() { tmux -L "$SOCK" "$@"; }
 
@@ -84,9 +126,11 @@ shot() {
     echo "screenshots/$name.png"
 }
 
-# start_dashboard COLS ROWS: midge in a fresh tmux session; sets PORT.
+# start_dashboard COLS ROWS: midge in a fresh tmux session; sets PORT and SN_PORT.
 start_dashboard() {
     PORT=$(free_port)
+    SN_PORT=$(free_port)
+    write_config
     # A fresh tmux server per size: reusing a socket races with the old server's exit.
     t kill-server 2>/dev/null || true
     SOCK="midge-shots-$$-$1x$2"
@@ -94,7 +138,7 @@ start_dashboard() {
     # message "delivery dropped" stays at info so the slow consumer does not flood.
     local log="info,midge::broker::client=debug,midge::broker::client::outbound=info"
     t new-session -d -s shot -x "$1" -y "$2" \
-        "MIDGE_LOG='$log' '$MIDGE' -c '$WORK/midge.toml' -l 127.0.0.1:$PORT --data-dir '$WORK/data' --log-file '$WORK/midge.log'; sleep 3600"
+        "MIDGE_LOG='$log' '$MIDGE' -c '$WORK/midge.toml' --data-dir '$WORK/data' --log-file '$WORK/midge.log'; sleep 3600"
     wait_for "UTC"
 }
 
@@ -151,6 +195,10 @@ subscribers() {
     pub -i lamp-ctl -V mqttv5 -r -q 1 -t home/livingroom/lamp \
         -m '{"on":true,"level":80,"color":"warm"}' -D publish content-type application/json
     pub -i fire-panel -q 2 -t alerts/fire -m 'Smoke detected in hall B'
+    # A sleeping MQTT-SN sensor with messages waiting for it.
+    sn_sleeper
+    pub -i garden-ctl -q 1 -t garden/valve/3 -m open
+    pub -i garden-ctl -q 1 -t garden/lights -m '{"scene":"dusk"}'
 }
 
 # ---- 160 × 48: every view -------------------------------------------------------------
@@ -228,11 +276,18 @@ wait_for "Top topics"
 sleep 1.2
 shot 10-top-talkers 160 48
 
-# Bridges: the [[bridge]] tables of the config (add one to midge.toml above to show a
-# live bridge; without, the view says none is configured).
+# Bridges: "cloud" up (forwarding home/# out), "backup" down with its error.
 t send-keys -t shot 0
-wait_for "Bridges"
+wait_for "cloud"
 shot 11-bridges 160 48
+
+# The sleeping MQTT-SN sensor's detail: its topic ids and buffered messages.
+t send-keys -t shot 2 / && t send-keys -t shot -l soil && t send-keys -t shot Enter
+wait_for "Connections 1 shown"
+t send-keys -t shot Enter
+wait_for "Client soil-probe-7"
+shot 12-mqtt-sn-client 160 48
+t send-keys -t shot Escape Escape
 
 # A Sparkplug B DDATA (protobuf written by hand below), decoded by topic in Topics.
 python3 - >"$WORK/ddata.bin" <<'PY'

@@ -235,17 +235,30 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<String> {
 
 /// SIGHUP re-reads TLS certificates and the password/ACL files (connections stay up), and
 /// the config file's `[[bridge]]` tables (added start, removed stop, changed reconnect).
+/// The SIGHUP listener (none where there are no signals).
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+fn hangup() -> Hangup {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+}
+
 fn reload_on_sighup(
     broker: &Broker,
     files: Option<Arc<FileAccess>>,
     bridges: midge::bridge::Bridges,
     config_path: Option<PathBuf>,
+    hup: Hangup,
 ) {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
         let listeners = broker.listeners();
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        let Some(mut hup) = hup else {
             return;
         };
         tokio::spawn(async move {
@@ -361,9 +374,9 @@ fn run_headless(
     runtime()?.block_on(async {
         survive_file_size_limit();
         // SIGHUP means reload: it must not terminate (the default action) between
-        // "listening" and the reload task; tokio keeps a registered handler for good.
-        #[cfg(unix)]
-        let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        // "listening" and the reload task, and one that arrives meanwhile must still
+        // reload, so the reload task gets this very listener.
+        let hup = hangup();
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
@@ -372,7 +385,7 @@ fn run_headless(
             midge::http::start(addr, &broker).await?;
         }
         let bridges = midge::bridge::Bridges::start(broker.context(), &config.bridges).await;
-        reload_on_sighup(&broker, files, bridges.clone(), config_path);
+        reload_on_sighup(&broker, files, bridges.clone(), config_path, hup);
         midge::transport::watch::reload_on_change(
             broker.listeners(),
             midge::transport::watch::POLL,
