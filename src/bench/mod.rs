@@ -20,6 +20,7 @@ pub mod conns;
 pub mod flow;
 pub mod report;
 pub mod scenario;
+pub mod sn;
 pub mod stats;
 pub mod sys;
 
@@ -52,6 +53,8 @@ pub enum Scenario {
     /// Open N connections (each subscribed to its own topic) and hold them; connect rate,
     /// failures and the broker's RSS per connection.
     Conns,
+    /// P MQTT-SN publishers over UDP (the gateway at `--sn-port`) → 1 MQTT subscriber.
+    Snfanin,
 }
 
 impl Scenario {
@@ -62,6 +65,7 @@ impl Scenario {
             Self::Pairs => "pairs",
             Self::Latency => "latency",
             Self::Conns => "conns",
+            Self::Snfanin => "snfanin",
         }
     }
 }
@@ -80,6 +84,10 @@ pub struct BenchArgs {
     /// Broker port
     #[arg(short, long, default_value_t = 1883)]
     pub port: u16,
+
+    /// snfanin: the MQTT-SN gateway's UDP port on the same host
+    #[arg(long, default_value_t = 1884)]
+    pub sn_port: u16,
 
     /// MQTT version: 3.1.1 or 5
     #[arg(long = "protocol", default_value = "3.1.1", value_parser = parse_protocol)]
@@ -184,6 +192,8 @@ fn parse_protocol(s: &str) -> Result<ProtocolVersion, UnknownProtocol> {
 pub struct BenchOptions {
     pub scenario: Scenario,
     pub addr: SocketAddr,
+    /// snfanin: the MQTT-SN gateway's UDP port on `addr`'s host.
+    pub sn_port: u16,
     pub label: String,
     pub protocol: ProtocolVersion,
     pub qos: QoS,
@@ -214,6 +224,7 @@ impl BenchOptions {
         Self {
             scenario,
             addr,
+            sn_port: 1884,
             label: addr.to_string(),
             protocol: ProtocolVersion::V3_1_1,
             qos: QoS::AtMostOnce,
@@ -248,6 +259,7 @@ impl BenchOptions {
         Ok(Self {
             scenario: a.scenario,
             addr,
+            sn_port: a.sn_port,
             label: a
                 .label
                 .clone()

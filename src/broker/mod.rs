@@ -170,7 +170,7 @@ impl Broker {
             .cloned()
             .partition(|l| l.kind == crate::config::ListenerKind::Mqttsn);
         let bound = crate::transport::Bound::bind(&tcp_listeners).await?;
-        let gateway = crate::mqttsn::Gateway::bind(&sn_listeners, config).await?;
+        let gateway = crate::mqttsn::Gateway::bind(&sn_listeners, config)?;
         let sn_addrs = gateway.as_ref().map_or_else(Vec::new, |g| g.local_addrs());
         let local_addrs = bound.local_addrs().to_vec();
         let listeners = bound.handle();
