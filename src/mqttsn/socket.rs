@@ -274,7 +274,8 @@ impl Socket {
         }
     }
 
-    /// §6.1: ADVERTISE(GwId, Duration) to the broadcast address on our port.
+    /// §6.1: ADVERTISE(GwId, Duration) to `advertise_address`, by default the broadcast
+    /// address on our port.
     async fn advertise(&self) {
         let Ok(local) = self.sock.local_addr() else {
             return;
@@ -283,7 +284,11 @@ impl Socket {
             gw_id: self.common.cfg.gateway_id,
             duration: u16::try_from(self.common.cfg.advertise_interval_secs).unwrap_or(u16::MAX),
         };
-        let to = SocketAddr::from((Ipv4Addr::BROADCAST, local.port()));
+        let to = self
+            .common
+            .cfg
+            .advertise_address
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::BROADCAST, local.port())));
         match self.sock.send_to(&encode(&msg), to).await {
             Ok(_) => {
                 self.common.links.sn.datagrams_out.fetch_add(1, Relaxed);

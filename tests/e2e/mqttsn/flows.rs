@@ -361,3 +361,21 @@ async fn three_hundred_clients_with_a_qos1_message_in_flight_get_no_congestion()
     }
     drop(tcp.quiet().await);
 }
+
+#[tokio::test]
+async fn advertise_every_interval_to_the_advertise_address() {
+    let listener = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let to = listener.local_addr().expect("addr");
+    let (_b, _gw) = start_gateway(|c| {
+        c.mqttsn.gateway_id = 9;
+        c.mqttsn.advertise_interval_secs = 1;
+        c.mqttsn.advertise_address = Some(to);
+    })
+    .await;
+    let mut buf = [0u8; 64];
+    // At start-up, then every interval: ADVERTISE gw id 9, duration 1 s.
+    for _ in 0..2 {
+        let n = within(3.0, listener.recv(&mut buf)).await.expect("recv");
+        assert_eq!(&buf[..n], &[0x05, 0x00, 0x09, 0x00, 0x01]);
+    }
+}
