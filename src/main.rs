@@ -280,6 +280,7 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        midge::mqttsn::start(&config, &broker)?;
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }
@@ -320,6 +321,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
+        midge::mqttsn::start(&config, &broker)?;
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }

@@ -4,13 +4,17 @@
 //! most `--inflight` unacknowledged, capped at 32). The subscriber and the credit window
 //! are those of the other scenarios, so loss is counted by sequence number: UDP may lose
 //! QoS 0 datagrams, and a QoS 1 publish the gateway never acknowledged is `unacked`.
+//!
+//! The few SN messages it needs are written here from the spec's tables (MQTT-SN 1.2
+//! section 5.4), not with `crate::mqttsn`: the load generator stays independent of the
+//! gateway it measures (and of the broker it lives in).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -21,7 +25,6 @@ use super::report::{Latency, ScenarioReport};
 use super::stats::{Stamp, HEADER_LEN};
 use super::sys::CpuMeter;
 use super::{run_id, BenchError, BenchOptions};
-use crate::mqttsn::codec::{decode, encode, Flags, Message, ReturnCode, SnQos};
 use crate::protocol::QoS;
 
 /// The QoS 1 window of one SN publisher (the gateway answers "congestion" past 64).
@@ -33,29 +36,59 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
     move |e| BenchError::Io(what.to_owned(), e)
 }
 
-/// Sends `m` and waits (bounded) for the answer of type `want`.
-async fn ask(
-    sock: &UdpSocket,
-    m: &Message,
-    want: fn(&Message) -> bool,
-) -> Result<Message, BenchError> {
+const CONNECT: u8 = 0x04;
+const CONNACK: u8 = 0x05;
+const REGISTER: u8 = 0x0a;
+const REGACK: u8 = 0x0b;
+const PUBLISH: u8 = 0x0c;
+const PUBACK: u8 = 0x0d;
+const DISCONNECT: u8 = 0x18;
+
+/// One SN message: Length (one octet, or 0x01 and two), MsgType, body.
+fn sn(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 4);
+    match u8::try_from(body.len() + 2) {
+        Ok(n) if n != 1 => v.push(n),
+        _ => {
+            v.push(0x01);
+            v.extend(
+                u16::try_from(body.len() + 4)
+                    .unwrap_or(u16::MAX)
+                    .to_be_bytes(),
+            );
+        }
+    }
+    v.push(kind);
+    v.extend_from_slice(body);
+    v
+}
+
+/// The MsgType and body of a datagram, if its length field is right.
+fn parse(d: &[u8]) -> Option<(u8, &[u8])> {
+    let (len, header) = match d.first()? {
+        0x01 => (usize::from(u16::from_be_bytes([*d.get(1)?, *d.get(2)?])), 3),
+        &n => (usize::from(n), 1),
+    };
+    (len == d.len() && len > header).then(|| (d[header], &d[header + 1..]))
+}
+
+/// Sends `m` and waits (bounded) for an answer of type `want`; returns its body.
+async fn ask(sock: &UdpSocket, m: &[u8], want: u8) -> Result<Vec<u8>, BenchError> {
     let mut buf = vec![0u8; 2048];
     for _ in 0..3 {
-        sock.send(&encode(m))
-            .await
-            .map_err(io("send to the gateway"))?;
+        sock.send(m).await.map_err(io("send to the gateway"))?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while let Ok(r) = tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
             let n = r.map_err(io("receive from the gateway"))?;
-            if let Ok(got) = decode(Bytes::copy_from_slice(&buf[..n])) {
-                if want(&got) {
-                    return Ok(got);
+            if let Some((kind, body)) = parse(&buf[..n]) {
+                if kind == want {
+                    return Ok(body.to_vec());
                 }
             }
         }
     }
     Err(BenchError::Protocol(format!(
-        "no answer from the MQTT-SN gateway to {m:?}"
+        "no answer 0x{want:02x} from the MQTT-SN gateway"
     )))
 }
 
@@ -72,38 +105,21 @@ async fn sn_connect(gw: SocketAddr, id: &str, topic: &str) -> Result<(UdpSocket,
     sock.connect(gw)
         .await
         .map_err(io("connect the UDP socket"))?;
-    let connect = Message::Connect {
-        flags: Flags {
-            clean_session: true,
-            ..Flags::default()
-        },
-        protocol_id: 1,
-        duration: 300,
-        client_id: Bytes::from(id.to_owned()),
-    };
-    match ask(&sock, &connect, |m| matches!(m, Message::ConnAck { .. })).await? {
-        Message::ConnAck {
-            code: ReturnCode::Accepted,
-        } => {}
-        other => {
-            return Err(BenchError::Protocol(format!(
-                "gateway refused CONNECT: {other:?}"
-            )))
-        }
+    // Flags: clean session; protocol id 1; duration 300 s.
+    let mut body = vec![0x04, 0x01, 0x01, 0x2c];
+    body.extend_from_slice(id.as_bytes());
+    let ack = ask(&sock, &sn(CONNECT, &body), CONNACK).await?;
+    if ack != [0x00] {
+        return Err(BenchError::Protocol(format!(
+            "gateway refused CONNECT: {ack:02x?}"
+        )));
     }
-    let register = Message::Register {
-        topic_id: 0,
-        msg_id: 1,
-        topic_name: Bytes::from(topic.to_owned()),
-    };
-    match ask(&sock, &register, |m| matches!(m, Message::RegAck { .. })).await? {
-        Message::RegAck {
-            topic_id,
-            code: ReturnCode::Accepted,
-            ..
-        } => Ok((sock, topic_id)),
-        other => Err(BenchError::Protocol(format!(
-            "gateway refused REGISTER: {other:?}"
+    let mut body = vec![0x00, 0x00, 0x00, 0x01];
+    body.extend_from_slice(topic.as_bytes());
+    match ask(&sock, &sn(REGISTER, &body), REGACK).await?[..] {
+        [hi, lo, _, _, 0x00] => Ok((sock, u16::from_be_bytes([hi, lo]))),
+        ref other => Err(BenchError::Protocol(format!(
+            "gateway refused REGISTER: {other:02x?}"
         ))),
     }
 }
@@ -132,20 +148,16 @@ async fn sn_publisher(
     let mut buf = vec![0u8; 2048];
     let mut inflight = 0usize;
     let mut msg_id = 1u16;
-    let sn_qos = if qos == QoS::AtMostOnce {
-        SnQos::AtMostOnce
-    } else {
-        SnQos::AtLeastOnce
-    };
+    let qos1 = qos != QoS::AtMostOnce;
     let mut body = BytesMut::zeroed(payload.max(HEADER_LEN));
     while Instant::now() < until {
         // Acknowledgements that arrived meanwhile.
         while let Ok(n) = sock.try_recv(&mut buf) {
-            if let Ok(Message::PubAck { .. }) = decode(Bytes::copy_from_slice(&buf[..n])) {
+            if parse(&buf[..n]).is_some_and(|(k, _)| k == PUBACK) {
                 inflight = inflight.saturating_sub(1);
             }
         }
-        if sn_qos == SnQos::AtLeastOnce && inflight >= MAX_INFLIGHT {
+        if qos1 && inflight >= MAX_INFLIGHT {
             let _ = tokio::time::timeout(Duration::from_millis(50), sock.readable()).await;
             continue;
         }
@@ -166,24 +178,16 @@ async fn sn_publisher(
         }
         .write(&mut body);
         msg_id = msg_id.wrapping_add(1).max(2);
-        let m = Message::Publish {
-            flags: Flags {
-                qos: sn_qos,
-                ..Flags::default()
-            },
-            topic_id,
-            msg_id: if sn_qos == SnQos::AtMostOnce {
-                0
-            } else {
-                msg_id
-            },
-            data: Bytes::copy_from_slice(&body),
-        };
-        sock.send(&encode(&m))
+        // Flags: QoS 0 or 1 (bits 6-5), topic id type normal.
+        let mut m = vec![if qos1 { 0x20 } else { 0x00 }];
+        m.extend(topic_id.to_be_bytes());
+        m.extend(if qos1 { msg_id } else { 0 }.to_be_bytes());
+        m.extend_from_slice(&body);
+        sock.send(&sn(PUBLISH, &m))
             .await
             .map_err(io("send to the gateway"))?;
         shared.sent[index].fetch_add(1, Ordering::Relaxed);
-        if sn_qos == SnQos::AtLeastOnce {
+        if qos1 {
             inflight += 1;
         }
     }
@@ -191,7 +195,7 @@ async fn sn_publisher(
     while inflight > 0 {
         match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
             Ok(Ok(n)) => {
-                if let Ok(Message::PubAck { .. }) = decode(Bytes::copy_from_slice(&buf[..n])) {
+                if parse(&buf[..n]).is_some_and(|(k, _)| k == PUBACK) {
                     inflight -= 1;
                 }
             }
@@ -199,9 +203,7 @@ async fn sn_publisher(
         }
     }
     r.unacked = inflight as u64;
-    let _ = sock
-        .send(&encode(&Message::Disconnect { duration: None }))
-        .await;
+    let _ = sock.send(&sn(DISCONNECT, &[])).await;
     Ok(r)
 }
 
@@ -294,4 +296,26 @@ pub async fn run(o: &BenchOptions) -> Result<ScenarioReport, BenchError> {
         broker_cpu_pct: broker_cpu,
         ..ScenarioReport::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_as_the_spec_writes_them() {
+        assert_eq!(sn(PUBACK, &[0, 1, 0, 2, 0]), [7, 0x0d, 0, 1, 0, 2, 0]);
+        let long = sn(PUBLISH, &[0u8; 300]);
+        assert_eq!(
+            (&long[..4], long.len()),
+            (&[0x01, 0x01, 0x30, 0x0c][..], 304)
+        );
+        assert_eq!(
+            parse(&long).map(|(k, b)| (k, b.len())),
+            Some((PUBLISH, 300))
+        );
+        assert_eq!(parse(&[3, CONNACK, 0]), Some((CONNACK, &[0u8][..])));
+        assert_eq!(parse(&[4, CONNACK, 0]), None);
+        assert_eq!(parse(&[]), None);
+    }
 }

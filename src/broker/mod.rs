@@ -108,17 +108,12 @@ pub enum Error {
     /// A listener: its address (cannot bind) or its TLS files; the message names which.
     #[error(transparent)]
     Transport(#[from] crate::transport::Error),
-    /// The MQTT-SN gateway's UDP socket (the message names the address).
-    #[error(transparent)]
-    Mqttsn(#[from] crate::mqttsn::Error),
 }
 
 /// A running broker.
 pub struct Broker {
     ctx: Arc<Context>,
     local_addrs: Vec<SocketAddr>,
-    /// The MQTT-SN gateway's bound UDP addresses, in config order.
-    sn_addrs: Vec<SocketAddr>,
     /// TLS settings of the listeners, for certificate reloads.
     listeners: crate::transport::ListenerSet,
     shutdown: watch::Sender<bool>,
@@ -164,14 +159,14 @@ impl Broker {
             drops: router.drops(),
             links: Arc::default(),
         });
-        let (sn_listeners, tcp_listeners): (Vec<_>, Vec<_>) = config
+        // UDP (MQTT-SN) listeners are the gateway's: it is started beside the broker.
+        let stream_listeners: Vec<_> = config
             .listeners
             .iter()
+            .filter(|l| l.kind != crate::config::ListenerKind::Mqttsn)
             .cloned()
-            .partition(|l| l.kind == crate::config::ListenerKind::Mqttsn);
-        let bound = crate::transport::Bound::bind(&tcp_listeners).await?;
-        let gateway = crate::mqttsn::Gateway::bind(&sn_listeners, config)?;
-        let sn_addrs = gateway.as_ref().map_or_else(Vec::new, |g| g.local_addrs());
+            .collect();
+        let bound = crate::transport::Bound::bind(&stream_listeners).await?;
         let local_addrs = bound.local_addrs().to_vec();
         let listeners = bound.handle();
         let (tap_tx, tap_rx) = mpsc::channel(4096);
@@ -200,13 +195,9 @@ impl Broker {
         }
         let router_task = tokio::spawn(router.run(router_rx));
         server::spawn(bound, &ctx, &shutdown_rx);
-        if let Some(gateway) = gateway {
-            gateway.spawn(Connector { ctx: ctx.clone() }, shutdown_rx.clone());
-        }
         Ok(Self {
             ctx,
             local_addrs,
-            sn_addrs,
             listeners,
             shutdown,
             router_task,
@@ -220,9 +211,12 @@ impl Broker {
         &self.local_addrs
     }
 
-    /// The MQTT-SN gateway's UDP addresses (ephemeral ports resolved), in config order.
-    pub fn sn_addrs(&self) -> &[SocketAddr] {
-        &self.sn_addrs
+    /// Opens in-process connections for a component started beside the broker (the
+    /// MQTT-SN gateway).
+    pub fn connector(&self) -> Connector {
+        Connector {
+            ctx: self.ctx.clone(),
+        }
     }
 
     pub fn context(&self) -> Arc<Context> {

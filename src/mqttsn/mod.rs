@@ -13,6 +13,8 @@ mod flows;
 mod registry;
 mod session;
 mod socket;
+#[cfg(test)]
+mod tests;
 mod topics;
 
 use std::net::SocketAddr;
@@ -23,8 +25,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::broker::links::Links;
-use crate::broker::Connector;
-use crate::config::{Config, ListenerConfig, MqttSnConfig};
+use crate::broker::{Broker, Connector};
+use crate::config::{Config, ListenerConfig, ListenerKind, MqttSnConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,6 +35,27 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Binds the `kind = "mqttsn"` listeners of `config` and serves them for `broker` until
+/// it shuts down. Returns their addresses (ephemeral ports resolved), in config order;
+/// none without such a listener. Must run inside a Tokio runtime.
+///
+/// # Errors
+/// An address that cannot be bound.
+pub fn start(config: &Config, broker: &Broker) -> Result<Vec<SocketAddr>, Error> {
+    let listeners: Vec<_> = config
+        .listeners
+        .iter()
+        .filter(|l| l.kind == ListenerKind::Mqttsn)
+        .cloned()
+        .collect();
+    let Some(gateway) = Gateway::bind(&listeners, config)? else {
+        return Ok(Vec::new());
+    };
+    let addrs = gateway.local_addrs();
+    gateway.spawn(broker.connector(), broker.shutting_down());
+    Ok(addrs)
 }
 
 /// What every gateway task shares.

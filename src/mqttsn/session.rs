@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::codec::{encode, Flags, Message, SnQos, TopicIdType};
-use super::socket::Gone;
 use super::topics::{Outgoing, TopicTable};
 use super::Common;
 use crate::broker::links::{SnClientState, SnClientView};
@@ -32,6 +31,12 @@ use crate::transport::connection::{PacketReader, PacketWriter};
 pub struct Inbound {
     pub from: SocketAddr,
     pub msg: Message,
+}
+
+/// A session task ended (to its socket task, which forgets its address).
+pub struct Gone {
+    pub client_id: Arc<str>,
+    pub tx: mpsc::Sender<Inbound>,
 }
 
 type Reader = PacketReader<ReadHalf<DuplexStream>>;

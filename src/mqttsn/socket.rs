@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::codec::{decode, encode, Message, SnQos, TopicIdType};
-use super::session::{self, Inbound};
+use super::session::{self, Gone, Inbound};
 use super::topics::short_name;
 use super::Common;
 use crate::broker::links::SnDrop;
@@ -32,12 +32,6 @@ const MAX_BUCKETS: usize = 65_536;
 struct Handle {
     client_id: Arc<str>,
     tx: mpsc::Sender<Inbound>,
-}
-
-/// A session task ended.
-pub struct Gone {
-    pub client_id: Arc<str>,
-    pub tx: mpsc::Sender<Inbound>,
 }
 
 /// A token bucket per source address.
