@@ -52,6 +52,14 @@ async fn unknown_topic_ids_are_rejected_with_0x02() {
     // Wildcards cannot be registered.
     sn.send(&register(0, 7, "a/#")).await;
     sn.expect(&regack(0, 7, 0x03)).await;
+    // CONNECT without a client id, or for another protocol id: refused with 0x03.
+    let other = Sn::open(gw).await;
+    other.send(&connect(0x04, 60, "")).await;
+    other.expect(&msg(CONNACK, &[0x03])).await;
+    let mut bad = connect(0x04, 60, "x");
+    bad[3] = 0x02;
+    other.send(&bad).await;
+    other.expect(&msg(CONNACK, &[0x03])).await;
 }
 
 #[tokio::test]
