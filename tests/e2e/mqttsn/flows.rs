@@ -374,7 +374,7 @@ async fn three_hundred_clients_with_a_qos1_message_in_flight_get_no_congestion()
 async fn advertise_every_interval_to_the_advertise_address() {
     let listener = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let to = listener.local_addr().expect("addr");
-    let (_b, _gw) = start_gateway(|c| {
+    let (_b, gw) = start_gateway(|c| {
         c.mqttsn.gateway_id = 9;
         c.mqttsn.advertise_interval_secs = 1;
         c.mqttsn.advertise_address = Some(to);
@@ -384,6 +384,17 @@ async fn advertise_every_interval_to_the_advertise_address() {
     // At start-up, then every interval: ADVERTISE gw id 9, duration 1 s.
     for _ in 0..2 {
         let n = within(3.0, listener.recv(&mut buf)).await.expect("recv");
+        assert_eq!(&buf[..n], &[0x05, 0x00, 0x09, 0x00, 0x01]);
+    }
+    // SEARCHGW: GWINFO to the sender and to the broadcast address.
+    let sn = Sn::open(gw).await;
+    sn.send(&[0x03, 0x01, 0x00]).await;
+    sn.expect(&[0x03, 0x02, 0x09]).await;
+    loop {
+        let n = within(3.0, listener.recv(&mut buf)).await.expect("recv");
+        if buf[..n] == [0x03, 0x02, 0x09] {
+            break;
+        }
         assert_eq!(&buf[..n], &[0x05, 0x00, 0x09, 0x00, 0x01]);
     }
 }
