@@ -280,7 +280,7 @@ fn run_headless(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
-        midge::mqttsn::start(&config, &broker)?;
+        midge::mqttsn::start(&broker, &config).await?;
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }
@@ -321,7 +321,7 @@ fn run_dashboard(config: Config) -> anyhow::Result<()> {
         raise_open_file_limit(&config);
         let (access, files) = access_from(&config)?;
         let broker = Broker::start(&config, access).await?;
-        midge::mqttsn::start(&config, &broker)?;
+        midge::mqttsn::start(&broker, &config).await?;
         if let Some(addr) = config.http {
             midge::http::start(addr, &broker).await?;
         }

@@ -85,10 +85,6 @@ pub struct BenchArgs {
     #[arg(short, long, default_value_t = 1883)]
     pub port: u16,
 
-    /// snfanin: the MQTT-SN gateway's UDP port on the same host
-    #[arg(long, default_value_t = 1884)]
-    pub sn_port: u16,
-
     /// MQTT version: 3.1.1 or 5
     #[arg(long = "protocol", default_value = "3.1.1", value_parser = parse_protocol)]
     pub protocol: ProtocolVersion,
@@ -172,6 +168,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// snfanin: the MQTT-SN gateway's UDP port on the same host
+    #[arg(long, default_value_t = 1884)]
+    pub sn_port: u16,
 }
 
 /// `--protocol` named no version the bench speaks (clap prints it with the flag).
@@ -192,8 +192,6 @@ fn parse_protocol(s: &str) -> Result<ProtocolVersion, UnknownProtocol> {
 pub struct BenchOptions {
     pub scenario: Scenario,
     pub addr: SocketAddr,
-    /// snfanin: the MQTT-SN gateway's UDP port on `addr`'s host.
-    pub sn_port: u16,
     pub label: String,
     pub protocol: ProtocolVersion,
     pub qos: QoS,
@@ -216,6 +214,8 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Subscribers keep persistent sessions.
     pub persistent: bool,
+    /// snfanin: the MQTT-SN gateway's UDP port on `addr`'s host.
+    pub sn_port: u16,
 }
 
 impl BenchOptions {
@@ -224,7 +224,6 @@ impl BenchOptions {
         Self {
             scenario,
             addr,
-            sn_port: 1884,
             label: addr.to_string(),
             protocol: ProtocolVersion::V3_1_1,
             qos: QoS::AtMostOnce,
@@ -244,6 +243,7 @@ impl BenchOptions {
             broker_pid: None,
             persistent: false,
             progress: false,
+            sn_port: 1884,
         }
     }
 
@@ -259,7 +259,6 @@ impl BenchOptions {
         Ok(Self {
             scenario: a.scenario,
             addr,
-            sn_port: a.sn_port,
             label: a
                 .label
                 .clone()
@@ -282,6 +281,7 @@ impl BenchOptions {
             broker_pid: a.broker_pid,
             persistent: a.persistent,
             progress: !a.json && std::io::stderr().is_terminal(),
+            sn_port: a.sn_port,
         })
     }
 }

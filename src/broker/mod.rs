@@ -159,14 +159,14 @@ impl Broker {
             drops: router.drops(),
             links: Arc::default(),
         });
-        // UDP (MQTT-SN) listeners are the gateway's: it is started beside the broker.
-        let stream_listeners: Vec<_> = config
+        // UDP (MQTT-SN) listeners are the gateway's: `mqttsn::start` binds them.
+        let tcp_listeners: Vec<_> = config
             .listeners
             .iter()
             .filter(|l| l.kind != crate::config::ListenerKind::Mqttsn)
             .cloned()
             .collect();
-        let bound = crate::transport::Bound::bind(&stream_listeners).await?;
+        let bound = crate::transport::Bound::bind(&tcp_listeners).await?;
         let local_addrs = bound.local_addrs().to_vec();
         let listeners = bound.handle();
         let (tap_tx, tap_rx) = mpsc::channel(4096);
@@ -209,14 +209,6 @@ impl Broker {
     /// The bound addresses (ephemeral ports resolved), in config order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
-    }
-
-    /// Opens in-process connections for a component started beside the broker (the
-    /// MQTT-SN gateway).
-    pub fn connector(&self) -> Connector {
-        Connector {
-            ctx: self.ctx.clone(),
-        }
     }
 
     pub fn context(&self) -> Arc<Context> {
@@ -286,10 +278,14 @@ impl Broker {
     /// whose mapped user goes in `cert_identity`), served like any socket. Returns the
     /// client's end; it closes at once when `max_connections` is reached.
     pub fn connect_peer(&self, peer: Peer) -> tokio::io::DuplexStream {
+        self.connector().connect_peer(peer)
+    }
+
+    /// A handle that opens in-process connections after this borrow ends.
+    pub fn connector(&self) -> Connector {
         Connector {
             ctx: self.ctx.clone(),
         }
-        .connect_peer(peer)
     }
 
     /// Graceful shutdown: stop accepting, disconnect every client (v5: 0x8B), wait up to

@@ -25,8 +25,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::broker::links::Links;
-use crate::broker::{Broker, Connector};
-use crate::config::{Config, ListenerConfig, ListenerKind, MqttSnConfig};
+use crate::broker::Connector;
+use crate::config::{Config, ListenerConfig, MqttSnConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,20 +37,23 @@ pub enum Error {
     },
 }
 
-/// Binds the `kind = "mqttsn"` listeners of `config` and serves them for `broker` until
-/// it shuts down. Returns their addresses (ephemeral ports resolved), in config order;
-/// none without such a listener. Must run inside a Tokio runtime.
+/// Binds `config`'s `kind = "mqttsn"` listeners and serves them for `broker` until it
+/// shuts down; returns the bound addresses (none without such a listener). The broker
+/// itself never names the gateway: the gateway reaches it as in-process clients.
 ///
 /// # Errors
 /// An address that cannot be bound.
-pub fn start(config: &Config, broker: &Broker) -> Result<Vec<SocketAddr>, Error> {
-    let listeners: Vec<_> = config
+pub async fn start(
+    broker: &crate::broker::Broker,
+    config: &Config,
+) -> Result<Vec<SocketAddr>, Error> {
+    let listeners: Vec<ListenerConfig> = config
         .listeners
         .iter()
-        .filter(|l| l.kind == ListenerKind::Mqttsn)
+        .filter(|l| l.kind == crate::config::ListenerKind::Mqttsn)
         .cloned()
         .collect();
-    let Some(gateway) = Gateway::bind(&listeners, config)? else {
+    let Some(gateway) = Gateway::bind(&listeners, config).await? else {
         return Ok(Vec::new());
     };
     let addrs = gateway.local_addrs();
@@ -99,7 +102,10 @@ impl Gateway {
     ///
     /// # Errors
     /// An address that cannot be bound.
-    pub fn bind(listeners: &[ListenerConfig], config: &Config) -> Result<Option<Gateway>, Error> {
+    pub async fn bind(
+        listeners: &[ListenerConfig],
+        config: &Config,
+    ) -> Result<Option<Gateway>, Error> {
         if listeners.is_empty() {
             return Ok(None);
         }

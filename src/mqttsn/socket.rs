@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::codec::{decode, encode, Message, ReturnCode, SnQos, TopicIdType};
+use super::codec::{decode, encode, Message, SnQos, TopicIdType};
 use super::session::{self, Gone, Inbound};
 use super::topics::short_name;
 use super::Common;
@@ -140,7 +140,7 @@ impl Socket {
                 };
                 // §5.3.9: a ClientId of 1 to 23 characters (longer ones are served too).
                 if id.is_empty() {
-                    let code = ReturnCode::NotSupported;
+                    let code = super::codec::ReturnCode::NotSupported;
                     self.send_to(Message::ConnAck { code }, from);
                     return;
                 }

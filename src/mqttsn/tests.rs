@@ -35,7 +35,7 @@ async fn gateway() -> (Broker, UdpSocket) {
         allow_anonymous: true,
     });
     let broker = Broker::start(&config, access).await.expect("broker");
-    let gw = super::start(&config, &broker).expect("gateway")[0];
+    let gw = super::start(&broker, &config).await.expect("gateway")[0];
     let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     sock.connect(gw).await.expect("connect");
     (broker, sock)

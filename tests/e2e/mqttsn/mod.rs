@@ -17,7 +17,7 @@ use std::time::Duration;
 use midge::config::{Config, ListenerConfig, ListenerKind, PredefinedTopic};
 use tokio::net::UdpSocket;
 
-use crate::support::{within, QUIET};
+use crate::support::{start_broker_access, within, TestBroker, QUIET};
 
 /// Message types (MQTT-SN 1.2 section 5.3.2).
 pub const CONNACK: u8 = 0x05;
@@ -177,7 +177,7 @@ pub fn parse_publish(d: &[u8]) -> (u8, u16, u16, Vec<u8>) {
 
 /// A broker with a TCP listener and an MQTT-SN listener on 127.0.0.1:0, predefined
 /// topic 1 = "sensors/temperature", T_retry 1 s; returns it and the gateway's address.
-pub async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> (Gw, SocketAddr) {
+pub async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> (TestBroker, SocketAddr) {
     start_gateway_access(
         std::sync::Arc::new(midge::broker::Open {
             allow_anonymous: true,
@@ -187,55 +187,32 @@ pub async fn start_gateway(tweak: impl FnOnce(&mut Config)) -> (Gw, SocketAddr) 
     .await
 }
 
-/// A broker and its gateway, in the test's runtime.
-pub struct Gw {
-    pub broker: midge::broker::Broker,
-    addr: SocketAddr,
-}
-
-impl Gw {
-    /// The TCP listener's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-}
-
-/// [`start_gateway`] with `access` deciding who may connect (as `start_broker_access`,
-/// plus the gateway, which is started beside the broker as `main.rs` does).
+/// [`start_gateway`] with `access` deciding who may connect.
 pub async fn start_gateway_access(
     access: std::sync::Arc<dyn midge::broker::Access>,
     tweak: impl FnOnce(&mut Config),
-) -> (Gw, SocketAddr) {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("literal");
-    let mut c = Config {
-        listeners: vec![
-            ListenerConfig::tcp(any),
-            ListenerConfig {
-                kind: ListenerKind::Mqttsn,
-                ..ListenerConfig::tcp(any)
-            },
-        ],
-        ..Config::default()
-    };
-    c.storage.in_memory = true;
-    c.sys.interval_secs = 0;
-    c.mqttsn.predefined = vec![PredefinedTopic {
-        client_id: None,
-        id: 1,
-        topic: "sensors/temperature".into(),
-    }];
-    c.mqttsn.retry_secs = 1;
-    tweak(&mut c);
-    let broker = within(10.0, midge::broker::Broker::start(&c, access))
+) -> (TestBroker, SocketAddr) {
+    let mut config = None;
+    let broker = start_broker_access(access, |c| {
+        c.listeners.push(ListenerConfig {
+            kind: ListenerKind::Mqttsn,
+            ..ListenerConfig::tcp("127.0.0.1:0".parse().expect("literal"))
+        });
+        c.mqttsn.predefined = vec![PredefinedTopic {
+            client_id: None,
+            id: 1,
+            topic: "sensors/temperature".into(),
+        }];
+        c.mqttsn.retry_secs = 1;
+        tweak(c);
+        config = Some(c.clone());
+    })
+    .await;
+    let config = config.expect("tweaked");
+    let sn = midge::mqttsn::start(&broker.broker, &config)
         .await
-        .expect("broker starts");
-    let sn = midge::mqttsn::start(&c, &broker).expect("gateway starts")[0];
-    let addr = broker.local_addrs()[0];
-    (Gw { broker, addr }, sn)
+        .expect("the gateway binds")[0];
+    (broker, sn)
 }
 
 /// Waits until `f` holds, checking every 20 ms, for at most 5 s.
