@@ -20,6 +20,7 @@ pub mod conns;
 pub mod flow;
 pub mod report;
 pub mod scenario;
+pub mod sn;
 pub mod stats;
 pub mod sys;
 
@@ -52,6 +53,8 @@ pub enum Scenario {
     /// Open N connections (each subscribed to its own topic) and hold them; connect rate,
     /// failures and the broker's RSS per connection.
     Conns,
+    /// P MQTT-SN publishers over UDP (the gateway at `--sn-port`) → 1 MQTT subscriber.
+    Snfanin,
 }
 
 impl Scenario {
@@ -62,6 +65,7 @@ impl Scenario {
             Self::Pairs => "pairs",
             Self::Latency => "latency",
             Self::Conns => "conns",
+            Self::Snfanin => "snfanin",
         }
     }
 }
@@ -174,6 +178,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    /// snfanin: the MQTT-SN gateway's UDP port on the same host
+    #[arg(long, default_value_t = 1884)]
+    pub sn_port: u16,
 }
 
 /// `--protocol` named no version the bench speaks (clap prints it with the flag).
@@ -218,6 +226,8 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Subscribers keep persistent sessions.
     pub persistent: bool,
+    /// snfanin: the MQTT-SN gateway's UDP port on `addr`'s host.
+    pub sn_port: u16,
 }
 
 impl BenchOptions {
@@ -246,6 +256,7 @@ impl BenchOptions {
             broker_pid: None,
             persistent: false,
             progress: false,
+            sn_port: 1884,
         }
     }
 
@@ -294,6 +305,7 @@ impl BenchOptions {
             broker_pid: a.broker_pid,
             persistent: a.persistent,
             progress: !a.json && std::io::stderr().is_terminal(),
+            sn_port: a.sn_port,
         })
     }
 }

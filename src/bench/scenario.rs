@@ -51,7 +51,7 @@ fn layout(o: &BenchOptions, run: &str) -> Layout {
             sub_sources: (0..o.pairs).map(|i| vec![i]).collect(),
             fanout: 1,
         },
-        Scenario::Latency | Scenario::Conns => Layout {
+        Scenario::Latency | Scenario::Conns | Scenario::Snfanin => Layout {
             pub_topics: vec![format!("{base}/lat")],
             sub_filters: vec![format!("{base}/lat")],
             sub_sources: vec![vec![0]],
@@ -64,6 +64,9 @@ fn layout(o: &BenchOptions, run: &str) -> Layout {
 pub async fn run_scenario(o: &BenchOptions) -> Result<ScenarioReport, BenchError> {
     if o.scenario == Scenario::Conns {
         return super::conns::run(o).await;
+    }
+    if o.scenario == Scenario::Snfanin {
+        return super::sn::run(o).await;
     }
     if o.payload < super::stats::HEADER_LEN {
         return Err(BenchError::Usage(format!(

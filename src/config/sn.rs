@@ -19,6 +19,9 @@ pub struct MqttSnConfig {
     pub gateway_id: u8,
     /// ADVERTISE broadcast period in seconds; 0 = off. Default 900 (15 minutes).
     pub advertise_interval_secs: u64,
+    /// Where ADVERTISE goes; `None` (default): 255.255.255.255 on the listener's port.
+    /// A multicast group (as Paho's `MulticastIP`) or a unicast address also work.
+    pub advertise_address: Option<std::net::SocketAddr>,
     /// The inline `predefined` list and the `predefined_topics_file` rows together.
     pub predefined: Vec<PredefinedTopic>,
     /// SN client id (or `*` for every client) → the broker user it acts as. MQTT-SN 1.2
@@ -40,6 +43,7 @@ impl Default for MqttSnConfig {
         MqttSnConfig {
             gateway_id: 1,
             advertise_interval_secs: 900,
+            advertise_address: None,
             predefined: Vec::new(),
             users: BTreeMap::new(),
             retry_secs: 10,

@@ -13,6 +13,8 @@ mod flows;
 mod registry;
 mod session;
 mod socket;
+#[cfg(test)]
+mod tests;
 mod topics;
 
 use std::net::SocketAddr;
@@ -70,6 +72,22 @@ struct Common {
     max_buffered: usize,
 }
 
+/// Bytes the kernel may hold for a gateway socket (capped by `net.core.rmem_max`): a
+/// burst of datagrams waits there instead of being dropped while the socket task runs.
+const RECV_BUFFER: usize = 4 << 20;
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the default still works, with more drops under bursts.
+    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+    // ADVERTISE is a broadcast (§6.1); failing to allow it only loses that.
+    let _ = sock.set_broadcast(true);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
 /// Bound UDP sockets, not yet serving.
 pub struct Gateway {
     sockets: Vec<Arc<UdpSocket>>,
@@ -79,7 +97,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds every `kind = "mqttsn"` listener; `None` when there is none.
+    /// Binds every `kind = "mqttsn"` listener; `None` when there is none. Must run inside
+    /// a Tokio runtime.
     ///
     /// # Errors
     /// An address that cannot be bound.
@@ -96,10 +115,8 @@ impl Gateway {
                 addr: l.bind,
                 source,
             };
-            let sock = UdpSocket::bind(l.bind).await.map_err(err)?;
+            let sock = bind_udp(l.bind).map_err(err)?;
             let addr = sock.local_addr().map_err(err)?;
-            // ADVERTISE is a broadcast (§6.1); failing to allow it only loses that.
-            let _ = sock.set_broadcast(true);
             tracing::info!(target: "midge::transport", address = %addr, transport = "mqtt-sn/udp", "MQTT-SN gateway listening");
             sockets.push(Arc::new(sock));
         }

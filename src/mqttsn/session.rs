@@ -39,6 +39,12 @@ pub struct Inbound {
     pub msg: Message,
 }
 
+/// A session task ended (to its socket task, which forgets its address).
+pub struct Gone {
+    pub client_id: Arc<str>,
+    pub tx: mpsc::Sender<Inbound>,
+}
+
 type Reader = PacketReader<ReadHalf<DuplexStream>>;
 type Writer = PacketWriter<WriteHalf<DuplexStream>>;
 
@@ -174,6 +180,8 @@ pub(super) struct Session {
     /// SN → broker QoS 1/2 publishes: msg id → topic id (echoed in PUBACK).
     pub pubs: HashMap<u16, u16>,
     pub done: bool,
+    /// Ended by [`Session::lost`] (not by DISCONNECT).
+    pub lost: bool,
 }
 
 /// Starts the task of a new client; its first message is the CONNECT.
@@ -208,9 +216,16 @@ pub(super) fn spawn(
             subs: HashMap::new(),
             pubs: HashMap::new(),
             done: false,
+            lost: false,
         };
         s.run(rx).await;
-        s.common.links.sn.remove_client(&client_id);
+        if s.lost && !s.clean {
+            // The broker keeps the session: the dashboard shows it as lost until the
+            // client connects again.
+            s.publish_view();
+        } else {
+            s.common.links.sn.remove_client(&client_id);
+        }
         let _ = gone
             .send(Gone {
                 client_id,
@@ -321,6 +336,7 @@ impl Session {
         }
         self.close_broker().await;
         self.done = true;
+        self.lost = true;
     }
 
     pub(super) async fn close_broker(&mut self) {
@@ -456,6 +472,7 @@ impl Session {
     /// Publishes the dashboard's view of this client.
     pub(super) fn publish_view(&self) {
         let state = match self.state {
+            _ if self.lost => SnClientState::Lost,
             State::Asleep => SnClientState::Asleep,
             State::Awake => SnClientState::Awake,
             _ => SnClientState::Active,

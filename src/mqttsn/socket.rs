@@ -113,14 +113,18 @@ impl Socket {
             }
         };
         match msg {
-            // §6.1: answered with GWINFO; a gateway answers to the sender's address.
-            Message::SearchGw { .. } => self.send_to(
-                Message::GwInfo {
+            // §6.1: answered with GWINFO, broadcast (other clients searching learn of us
+            // too) and to the sender, whose network may not carry the broadcast.
+            Message::SearchGw { .. } => {
+                let info = Message::GwInfo {
                     gw_id: self.common.cfg.gateway_id,
                     gw_add: Bytes::new(),
-                },
-                from,
-            ),
+                };
+                if let Some(all) = self.broadcast_address() {
+                    self.send_to(info.clone(), all);
+                }
+                self.send_to(info, from);
+            }
             Message::Publish {
                 flags,
                 topic_id,
@@ -134,6 +138,12 @@ impl Socket {
                     sn.drop_one(SnDrop::Malformed);
                     return;
                 };
+                // §5.3.9: a ClientId of 1 to 23 characters (longer ones are served too).
+                if id.is_empty() {
+                    let code = super::codec::ReturnCode::NotSupported;
+                    self.send_to(Message::ConnAck { code }, from);
+                    return;
+                }
                 let id: Arc<str> = Arc::from(id);
                 self.rebind(&id, from, true);
                 self.dispatch(from, msg);
@@ -268,16 +278,27 @@ impl Socket {
         }
     }
 
-    /// §6.1: ADVERTISE(GwId, Duration) to the broadcast address on our port.
+    /// Where broadcasts go: `advertise_address`, by default 255.255.255.255 on our port.
+    fn broadcast_address(&self) -> Option<SocketAddr> {
+        let port = self.sock.local_addr().ok()?.port();
+        Some(
+            self.common
+                .cfg
+                .advertise_address
+                .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::BROADCAST, port))),
+        )
+    }
+
+    /// §6.1: ADVERTISE(GwId, Duration) to `advertise_address`, by default the broadcast
+    /// address on our port.
     async fn advertise(&self) {
-        let Ok(local) = self.sock.local_addr() else {
+        let Some(to) = self.broadcast_address() else {
             return;
         };
         let msg = Message::Advertise {
             gw_id: self.common.cfg.gateway_id,
             duration: u16::try_from(self.common.cfg.advertise_interval_secs).unwrap_or(u16::MAX),
         };
-        let to = SocketAddr::from((Ipv4Addr::BROADCAST, local.port()));
         match self.sock.send_to(&encode(&msg), to).await {
             Ok(_) => {
                 self.common.links.sn.datagrams_out.fetch_add(1, Relaxed);

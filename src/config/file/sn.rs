@@ -17,6 +17,7 @@ use crate::protocol::topic::valid_topic_name;
 pub(super) struct RawMqttSn {
     gateway_id: Option<Spanned<i64>>,
     advertise_interval_secs: Option<Spanned<i64>>,
+    advertise_address: Option<Spanned<String>>,
     #[serde(default)]
     predefined: Vec<RawPredefined>,
     predefined_topics_file: Option<Spanned<String>>,
@@ -103,6 +104,18 @@ impl Cx<'_> {
                     i64::from(u16::MAX),
                 )?
                 .unwrap_or(d.advertise_interval_secs),
+            advertise_address: raw
+                .advertise_address
+                .map(|a| {
+                    a.get_ref().parse().map_err(|_| {
+                        self.invalid(
+                            "[mqttsn] advertise_address",
+                            a.span(),
+                            "not an IP:PORT address (e.g. \"255.255.255.255:1884\")",
+                        )
+                    })
+                })
+                .transpose()?,
             predefined,
             users,
             retry_secs: self
@@ -208,6 +221,10 @@ mod tests {
                 "defined twice",
             ),
             ("[mqttsn]\nsurprise = 1\n", "unknown field"),
+            (
+                "[mqttsn]\nadvertise_address = \"everyone\"\n",
+                ":2: [mqttsn] advertise_address = \"everyone\": not an IP:PORT",
+            ),
             (
                 "[[listener]]\nbind = \"127.0.0.1:1\"\nkind = \"mqttsn\"\n[listener.tls]\ncert = \"c\"\nkey = \"k\"\n",
                 "DTLS is not offered",

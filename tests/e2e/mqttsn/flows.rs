@@ -52,6 +52,14 @@ async fn unknown_topic_ids_are_rejected_with_0x02() {
     // Wildcards cannot be registered.
     sn.send(&register(0, 7, "a/#")).await;
     sn.expect(&regack(0, 7, 0x03)).await;
+    // CONNECT without a client id, or for another protocol id: refused with 0x03.
+    let other = Sn::open(gw).await;
+    other.send(&connect(0x04, 60, "")).await;
+    other.expect(&msg(CONNACK, &[0x03])).await;
+    let mut bad = connect(0x04, 60, "x");
+    bad[3] = 0x02;
+    other.send(&bad).await;
+    other.expect(&msg(CONNACK, &[0x03])).await;
 }
 
 #[tokio::test]
@@ -360,4 +368,33 @@ async fn three_hundred_clients_with_a_qos1_message_in_flight_get_no_congestion()
         sn.expect(&puback(0x6d6d, 7, 0x00)).await;
     }
     drop(tcp.quiet().await);
+}
+
+#[tokio::test]
+async fn advertise_every_interval_to_the_advertise_address() {
+    let listener = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let to = listener.local_addr().expect("addr");
+    let (_b, gw) = start_gateway(|c| {
+        c.mqttsn.gateway_id = 9;
+        c.mqttsn.advertise_interval_secs = 1;
+        c.mqttsn.advertise_address = Some(to);
+    })
+    .await;
+    let mut buf = [0u8; 64];
+    // At start-up, then every interval: ADVERTISE gw id 9, duration 1 s.
+    for _ in 0..2 {
+        let n = within(3.0, listener.recv(&mut buf)).await.expect("recv");
+        assert_eq!(&buf[..n], &[0x05, 0x00, 0x09, 0x00, 0x01]);
+    }
+    // SEARCHGW: GWINFO to the sender and to the broadcast address.
+    let sn = Sn::open(gw).await;
+    sn.send(&[0x03, 0x01, 0x00]).await;
+    sn.expect(&[0x03, 0x02, 0x09]).await;
+    loop {
+        let n = within(3.0, listener.recv(&mut buf)).await.expect("recv");
+        if buf[..n] == [0x03, 0x02, 0x09] {
+            break;
+        }
+        assert_eq!(&buf[..n], &[0x05, 0x00, 0x09, 0x00, 0x01]);
+    }
 }

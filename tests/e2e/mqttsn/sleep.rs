@@ -112,3 +112,27 @@ async fn oversleeping_client_is_lost_and_its_will_published() {
         ("will/dozer", &b"overslept"[..])
     );
 }
+
+#[tokio::test]
+async fn a_lost_persistent_client_is_shown_lost_until_it_connects_again() {
+    let (b, gw) = start_gateway(|_| {}).await;
+    let links = b.broker.links();
+    let sn = Sn::connected(gw, "napper", 0x00, 60).await; // clean session false
+    sn.send(&msg(0x18, &1u16.to_be_bytes())).await; // sleep 1 s, never wake
+    sn.expect(&[0x02, 0x18]).await;
+    until(|| {
+        links
+            .sn
+            .client("napper")
+            .is_some_and(|v| v.state == SnClientState::Lost)
+    })
+    .await;
+    assert_eq!(links.sn.counts(), [0, 0, 0, 1]);
+    let sn = Sn::connected(gw, "napper", 0x00, 60).await;
+    sn.send(&[0x02, 0x16]).await;
+    sn.expect(&[0x02, 0x17]).await;
+    assert_eq!(
+        links.sn.client("napper").map(|v| v.state),
+        Some(SnClientState::Active)
+    );
+}
