@@ -27,12 +27,6 @@ use crate::protocol::{
 };
 use crate::transport::connection::{PacketReader, PacketWriter};
 
-/// A session task ended (the socket task forgets its address and id).
-pub struct Gone {
-    pub client_id: Arc<str>,
-    pub tx: mpsc::Sender<Inbound>,
-}
-
 /// A datagram for this client's task.
 pub struct Inbound {
     pub from: SocketAddr,
