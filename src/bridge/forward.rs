@@ -20,18 +20,15 @@ use tokio::time::Instant;
 
 use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
 use crate::config::BridgeConfig;
-use crate::mqtt::conn::{ClientError, Connected, KeepAlive, PidAlloc};
-use crate::mqtt::Io;
+use crate::mqtt::conn::{ClientError, KeepAlive, PidAlloc};
 use crate::protocol::{Ack, ByteStr, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
 
 use super::local::{Local, LOCAL_KEEP_ALIVE, SUBSCRIBE_PID};
+use super::remote::Remote;
 use super::topics;
 
 /// Packets handled between two flushes, per side.
 const BATCH: usize = 256;
-
-/// The remote side's connection.
-pub type Remote = Connected<Box<dyn Io>>;
 
 /// Why a connected period ended.
 #[derive(Debug, thiserror::Error)]

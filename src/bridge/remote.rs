@@ -13,7 +13,8 @@ use crate::mqtt::conn::{self, ClientError, ConnectOptions};
 use crate::mqtt::{tls, BrokerUrl, Io, OpenError, TlsOptions};
 use crate::protocol::{Packet, Properties, SubscriptionOptions};
 
-use super::forward::Remote;
+/// The remote side's connection.
+pub type Remote = conn::Connected<Box<dyn Io>>;
 
 /// How long opening the connection, and then the CONNACK, may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
