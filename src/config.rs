@@ -13,7 +13,6 @@ mod bridge;
 mod file;
 #[cfg(test)]
 mod tests;
-pub mod url;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -23,7 +22,6 @@ use serde::Deserialize;
 use crate::cli::Cli;
 
 pub use bridge::{parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction};
-pub use url::{BrokerUrl, UrlError};
 
 /// Where the broker listens when neither the config file nor `-l` names a listener.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1883));

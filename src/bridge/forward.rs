@@ -12,7 +12,7 @@
 //! id and the remote is acknowledged only when the local broker has acknowledged (after
 //! the ACL, and after storing it for persistent subscribers).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::watch;
@@ -20,17 +20,18 @@ use tokio::time::Instant;
 
 use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
 use crate::config::BridgeConfig;
-use crate::mqtt::conn::{ClientError, KeepAlive, PidAlloc};
-use crate::protocol::{
-    Ack, ByteStr, Packet, PacketId, Properties, Publish, QoS, QosPid, ReasonCode,
-};
+use crate::mqtt::conn::{ClientError, Connected, KeepAlive, PidAlloc};
+use crate::mqtt::Io;
+use crate::protocol::{Ack, ByteStr, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
 
 use super::local::{Local, LOCAL_KEEP_ALIVE, SUBSCRIBE_PID};
-use super::remote::Remote;
 use super::topics;
 
 /// Packets handled between two flushes, per side.
 const BATCH: usize = 256;
+
+/// The remote side's connection.
+pub type Remote = Connected<Box<dyn Io>>;
 
 /// Why a connected period ended.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +65,10 @@ pub struct Forward<'a> {
     remote_sub_pid: Option<PacketId>,
     ka: KeepAlive,
     /// The remote's v5 Maximum QoS [MQTT-3.2.2-11]: higher QoS goes out at this one.
-    remote_max_qos: QoS,
+    remote_max_qos: crate::protocol::QoS,
     /// Local QoS 2 messages sent below QoS 2: the local exchange is finished here (PUBREC
     /// when the remote has it, PUBCOMP for the local PUBREL).
-    downgraded: HashSet<PacketId>,
+    downgraded: std::collections::HashSet<PacketId>,
 }
 
 impl<'a> Forward<'a> {
@@ -88,11 +89,11 @@ impl<'a> Forward<'a> {
             remote_sub_pid: None,
             ka: KeepAlive::new(cfg.keep_alive_secs),
             remote_max_qos: match remote.connack.properties.maximum_qos {
-                Some(0) => QoS::AtMostOnce,
-                Some(1) => QoS::AtLeastOnce,
-                _ => QoS::ExactlyOnce,
+                Some(0) => crate::protocol::QoS::AtMostOnce,
+                Some(1) => crate::protocol::QoS::AtLeastOnce,
+                _ => crate::protocol::QoS::ExactlyOnce,
             },
-            downgraded: HashSet::new(),
+            downgraded: std::collections::HashSet::new(),
         }
     }
 
@@ -393,6 +394,7 @@ impl<'a> Forward<'a> {
             ack_local(local, p.qos_pid);
             return;
         };
+        use crate::protocol::QoS;
         let sent = match (qos_pid, self.remote_max_qos) {
             (QosPid::Level2(l), QoS::AtLeastOnce) => {
                 self.downgraded.insert(l);

@@ -13,8 +13,7 @@ use crate::mqtt::conn::{self, ClientError, ConnectOptions};
 use crate::mqtt::{tls, BrokerUrl, Io, OpenError, TlsOptions};
 use crate::protocol::{Packet, Properties, SubscriptionOptions};
 
-/// The remote side's connection.
-pub type Remote = conn::Connected<Box<dyn Io>>;
+use super::forward::Remote;
 
 /// How long opening the connection, and then the CONNACK, may take.
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::url::BrokerUrl;
+use super::file::Cx;
 use super::ConfigError;
+use crate::mqtt::BrokerUrl;
 use crate::protocol::{topic, ProtocolVersion, QoS};
-use std::fmt::Display;
-use std::ops::Range;
 
 /// One `[[bridge]]`: a remote broker this broker connects to as a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,28 +116,15 @@ pub(super) struct RawBridge {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawBridgeTls {
+struct RawBridgeTls {
     ca: Option<Spanned<String>>,
     cert: Option<Spanned<String>>,
     key: Option<Spanned<String>>,
     insecure: Option<bool>,
 }
 
-/// What validating a table needs from the file layer (which implements it, so this module
-/// does not name it): errors with file and line, paths relative to the file, ranges.
-pub(super) trait Checks {
-    fn invalid(&self, key: &str, span: Range<usize>, reason: impl Display) -> ConfigError;
-    fn named_file(&self, key: &str, value: &Spanned<String>) -> Result<PathBuf, ConfigError>;
-    fn int<T: TryFrom<i64>>(
-        &self,
-        key: &str,
-        value: Option<&Spanned<i64>>,
-        min: i64,
-        max: i64,
-    ) -> Result<Option<T>, ConfigError>;
-    fn line(&self, offset: usize) -> usize;
-
-    fn bridges(&self, raw: Vec<RawBridge>) -> Result<Vec<BridgeConfig>, ConfigError> {
+impl Cx<'_> {
+    pub(super) fn bridges(&self, raw: Vec<RawBridge>) -> Result<Vec<BridgeConfig>, ConfigError> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
         for b in raw {

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::bridge::Checks as _;
 use super::{
     AuthConfig, Config, ConfigError, Limits, ListenerConfig, ListenerKind, StorageConfig, SyncMode,
     SysConfig, TlsConfig, MAX_PACKET_SIZE_LIMIT, MIN_PACKET_SIZE,
@@ -410,27 +409,6 @@ impl Cx<'_> {
                 )?
                 .unwrap_or(d.sync_interval_ms),
         })
-    }
-}
-
-impl super::bridge::Checks for Cx<'_> {
-    fn invalid(&self, key: &str, span: Range<usize>, reason: impl Display) -> ConfigError {
-        Cx::invalid(self, key, span, reason)
-    }
-    fn named_file(&self, key: &str, value: &Spanned<String>) -> Result<PathBuf, ConfigError> {
-        Cx::named_file(self, key, value)
-    }
-    fn int<T: TryFrom<i64>>(
-        &self,
-        key: &str,
-        value: Option<&Spanned<i64>>,
-        min: i64,
-        max: i64,
-    ) -> Result<Option<T>, ConfigError> {
-        Cx::int(self, key, value, min, max)
-    }
-    fn line(&self, offset: usize) -> usize {
-        Cx::line(self, offset)
     }
 }
 

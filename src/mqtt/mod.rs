@@ -1,6 +1,5 @@
 //! midge's own MQTT client core, shared by everything that talks to a broker as a client
-//! (`midge monitor`, the dashboard's in-process client, bridges): broker URLs ([`url`],
-//! kept in `config` so the configuration can check them without a cycle),
+//! (`midge monitor`, the dashboard's in-process client, bridges): broker URLs ([`url`]),
 //! the TCP/TLS connection ([`tls`]), and the protocol steps every client repeats
 //! ([`conn`]: CONNECT/CONNACK for 3.1, 3.1.1 and 5 with the v5 → 3.1.1 fallback, packet
 //! ids, SUBSCRIBE, keep-alive with round-trip time). It owns no policy: what to publish,
@@ -8,8 +7,7 @@
 
 pub mod conn;
 pub mod tls;
-/// Broker URLs live with the configuration (a `[[bridge]]` address is one), below us.
-pub use crate::config::url;
+pub mod url;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

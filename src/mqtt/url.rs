@@ -1,4 +1,4 @@
-//! A broker URL (`midge monitor URL`, a `[[bridge]]` address): `mqtt://[user[:pass]@]host[:port]` (port 1883) or
+//! The `midge monitor` URL: `mqtt://[user[:pass]@]host[:port]` (port 1883) or
 //! `mqtts://…` (TLS, port 8883). User and password are percent-decoded; an IPv6 host is
 //! written in brackets (`mqtt://[::1]:1883`).
 
