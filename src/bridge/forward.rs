@@ -61,6 +61,11 @@ pub struct Forward<'a> {
     remote_subscribed: bool,
     remote_sub_pid: Option<PacketId>,
     ka: KeepAlive,
+    /// The remote's v5 Maximum QoS [MQTT-3.2.2-11]: higher QoS goes out at this one.
+    remote_max_qos: crate::protocol::QoS,
+    /// Local QoS 2 messages sent below QoS 2: the local exchange is finished here (PUBREC
+    /// when the remote has it, PUBCOMP for the local PUBREL).
+    downgraded: std::collections::HashSet<PacketId>,
 }
 
 impl<'a> Forward<'a> {
@@ -80,6 +85,12 @@ impl<'a> Forward<'a> {
             remote_subscribed: false,
             remote_sub_pid: None,
             ka: KeepAlive::new(cfg.keep_alive_secs),
+            remote_max_qos: match remote.connack.properties.maximum_qos {
+                Some(0) => crate::protocol::QoS::AtMostOnce,
+                Some(1) => crate::protocol::QoS::AtLeastOnce,
+                _ => crate::protocol::QoS::ExactlyOnce,
+            },
+            downgraded: std::collections::HashSet::new(),
         }
     }
 
@@ -195,7 +206,11 @@ impl<'a> Forward<'a> {
             Packet::Publish(p) => self.inbound(p, remote, local),
             Packet::PubAck(a) => {
                 self.remote_ack_result(a.reason);
-                local.writer.push(&Packet::PubAck(Ack::new(a.pid)));
+                if self.downgraded.contains(&a.pid) {
+                    local.writer.push(&Packet::PubRec(Ack::new(a.pid)));
+                } else {
+                    local.writer.push(&Packet::PubAck(Ack::new(a.pid)));
+                }
             }
             Packet::PubRec(a) => {
                 // Counted at PUBCOMP; a refusal ends the flow here (v5).
@@ -309,7 +324,11 @@ impl<'a> Forward<'a> {
         match p {
             Packet::Publish(p) => self.outbound(p, remote, local),
             Packet::PubRel(a) => {
-                remote.writer.push(&Packet::PubRel(Ack::new(a.pid)));
+                if self.downgraded.remove(&a.pid) {
+                    local.writer.push(&Packet::PubComp(Ack::new(a.pid)));
+                } else {
+                    remote.writer.push(&Packet::PubRel(Ack::new(a.pid)));
+                }
             }
             Packet::PubAck(a) => {
                 if let Some(r) = self.in_local.remove(&a.pid) {
@@ -372,9 +391,22 @@ impl<'a> Forward<'a> {
             ack_local(local, p.qos_pid);
             return;
         };
+        use crate::protocol::QoS;
+        let sent = match (qos_pid, self.remote_max_qos) {
+            (QosPid::Level2(l), QoS::AtLeastOnce) => {
+                self.downgraded.insert(l);
+                QosPid::Level1(l)
+            }
+            (QosPid::Level2(l), QoS::AtMostOnce) => {
+                self.downgraded.insert(l);
+                QosPid::Level0
+            }
+            (QosPid::Level1(_), QoS::AtMostOnce) => QosPid::Level0,
+            (q, _) => q,
+        };
         let out = Packet::Publish(Publish {
-            dup: p.dup,
-            qos_pid,
+            dup: p.dup && sent != QosPid::Level0,
+            qos_pid: sent,
             retain: p.retain,
             topic: ByteStr::from(topic),
             properties: if self.remote_v5 {
@@ -390,8 +422,10 @@ impl<'a> Forward<'a> {
             return;
         }
         remote.writer.push(&out);
-        if qos_pid == QosPid::Level0 {
+        if sent == QosPid::Level0 {
+            // Nothing will come back: the local exchange goes on from here.
             self.stats.forwarded_out.fetch_add(1, Relaxed);
+            ack_local(local, qos_pid);
         }
     }
 }

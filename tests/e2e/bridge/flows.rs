@@ -328,3 +328,44 @@ async fn inbound_publishes_pass_the_local_acl() {
     bridges.stop_all().await;
     midge.shutdown().await;
 }
+
+/// A v5 remote whose Maximum QoS is 1 (Mosquitto's `max_qos 1`, which disconnects a client
+/// that sends QoS 2): QoS 2 messages go out at QoS 1, once each, and the local QoS 2
+/// exchange still completes (nothing stays queued).
+#[tokio::test]
+async fn qos2_goes_out_at_the_remotes_maximum_qos() {
+    if !have(&[MOSQUITTO]) {
+        return;
+    }
+    let m = Mosquitto::start_listener("", "max_qos 1").await;
+    let midge = start_broker().await;
+    let cfg = bridge(
+        "mq",
+        m.addr(),
+        "protocol = \"5\"\nclient_id = \"mq.test\"\ntopics = [\"q/# out 2\"]",
+    );
+    let mut rsub = raw_sub(m.addr(), "rsub", "q/#", 1).await;
+    let bridges = Bridges::start(midge.broker.context(), std::slice::from_ref(&cfg)).await;
+    until_state(midge.addr(), "mq.test", "1").await;
+    let (mut p, _) = Raw::v4(midge.addr(), "lpub", true).await;
+    publish2(&mut p, "q/1", 1, b"one").await;
+    publish2(&mut p, "q/2", 2, b"two").await;
+    let got = take(&mut rsub, 2).await;
+    assert_eq!(
+        topics_payloads(&got),
+        [("q/1".into(), "one".into()), ("q/2".into(), "two".into())]
+    );
+    assert!(got.iter().all(|p| p.qos_pid.qos() == QoS::AtLeastOnce));
+    no_more(&mut rsub).await;
+    let stats = midge.broker.links().bridges()[0].clone();
+    assert_eq!(stats.forwarded_out.load(Relaxed), 2);
+    assert_eq!(stats.connects.load(Relaxed), 1, "never disconnected");
+    within(10.0, async {
+        while stats.queued_messages.load(Relaxed) != 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    bridges.stop_all().await;
+    midge.shutdown().await;
+}
