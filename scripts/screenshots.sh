@@ -282,7 +282,10 @@ wait_for "cloud"
 shot 11-bridges 160 48
 
 # The sleeping MQTT-SN sensor's detail: its topic ids and buffered messages.
-t send-keys -t shot 2 / && t send-keys -t shot -l soil && t send-keys -t shot Enter
+# The Connections filter still holds "historian" from above: clear it first.
+t send-keys -t shot 2 /
+for _ in $(seq 12); do t send-keys -t shot BSpace; done
+t send-keys -t shot -l soil && t send-keys -t shot Enter
 wait_for "Connections 1 shown"
 t send-keys -t shot Enter
 wait_for "Client soil-probe-7"

@@ -212,10 +212,7 @@ pub async fn watch_queue(ctx: Arc<Context>, stats: Arc<BridgeStats>) {
         stats
             .queued_messages
             .store(s.queued as u64 + inflight, Relaxed);
-        stats.queued_bytes.store(
-            s.queue_head.iter().map(|q| u64::from(q.bytes)).sum(),
-            Relaxed,
-        );
+        stats.queued_bytes.store(s.queued_bytes, Relaxed);
         let oldest = s.queue_head.first().map_or(0, |q| {
             let age = crate::broker::clock::now().saturating_duration_since(q.received_at);
             crate::os::unix_ms_now().saturating_sub(age.as_millis() as u64)

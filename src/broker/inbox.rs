@@ -178,6 +178,15 @@ impl Inbox {
         std::mem::take(&mut q.items)
     }
 
+    /// Payload bytes waiting (walks the inbox: for a few sessions a second, not per message).
+    pub fn bytes(&self) -> u64 {
+        self.lock()
+            .items
+            .iter()
+            .map(|d| d.msg.payload.len() as u64)
+            .sum()
+    }
+
     /// The first `n` entries, for the dashboard.
     pub fn head<T>(&self, n: usize, f: impl Fn(&Delivery) -> T) -> Vec<T> {
         self.lock().items.iter().take(n).map(f).collect()

@@ -109,6 +109,8 @@ pub struct Session {
     inflight: VecDeque<InflightOut>,
     /// Messages waiting for the window or for the client to come back.
     queue: VecDeque<Delivery>,
+    /// Payload bytes in `queue` (a bridge shows its backlog in bytes).
+    queued_bytes: u64,
     max_queued: usize,
     /// min(max_inflight, the client's Receive Maximum) [MQTT-3.3.4-9].
     window: usize,
@@ -163,6 +165,7 @@ impl Session {
             client_id,
             inflight: VecDeque::new(),
             queue: VecDeque::new(),
+            queued_bytes: 0,
             max_queued,
             window: usize::from(window.max(1)),
             next_pid: 0,
@@ -206,6 +209,22 @@ impl Session {
         self.queue.len()
     }
 
+    /// Payload bytes of the queued messages.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued_bytes
+    }
+
+    fn push_queue(&mut self, d: Delivery) {
+        self.queued_bytes += d.msg.payload.len() as u64;
+        self.queue.push_back(d);
+    }
+
+    fn pop_queue(&mut self) -> Option<Delivery> {
+        let d = self.queue.pop_front()?;
+        self.queued_bytes = self.queued_bytes.saturating_sub(d.msg.payload.len() as u64);
+        Some(d)
+    }
+
     pub fn queue(&self) -> impl Iterator<Item = &Delivery> {
         self.queue.iter()
     }
@@ -234,7 +253,7 @@ impl Session {
 
     /// At start-up: a stored message not yet sent.
     pub fn restore_queued(&mut self, d: Delivery) {
-        self.queue.push_back(d);
+        self.push_queue(d);
     }
 
     /// At start-up: a stored message in flight.
@@ -259,7 +278,7 @@ impl Session {
             self.forget(&d);
             return Err(DropReason::QueueFull);
         }
-        self.queue.push_back(d);
+        self.push_queue(d);
         Ok(())
     }
 
@@ -268,7 +287,7 @@ impl Session {
         loop {
             let front = self.queue.front()?;
             if front.msg.is_expired(now) {
-                if let Some(d) = self.queue.pop_front() {
+                if let Some(d) = self.pop_queue() {
                     self.forget(&d);
                 }
                 self.dropped.add(DropReason::Expired);
@@ -277,7 +296,7 @@ impl Session {
             if front.qos != QoS::AtMostOnce && !self.window_open() {
                 return None;
             }
-            return self.queue.pop_front();
+            return self.pop_queue();
         }
     }
 

@@ -128,3 +128,21 @@ fn inbound_qos2_dedup() {
     assert!(s.on_pubrel(pid));
     assert!(!s.on_pubrel(pid));
 }
+
+#[test]
+fn queued_bytes_follow_the_queue() {
+    let now = Instant::now();
+    let mut s = session();
+    for _ in 0..3 {
+        s.enqueue(delivery(QoS::AtLeastOnce), false).expect("room");
+    }
+    // QoS 0 is not kept for an offline session: no bytes either.
+    s.enqueue(delivery(QoS::AtMostOnce), false)
+        .expect("ignored");
+    assert_eq!((s.queued(), s.queued_bytes()), (3, 3));
+    let d = s.next_queued(now).expect("one");
+    s.start(d, now);
+    assert_eq!((s.queued(), s.queued_bytes()), (2, 2));
+    s.restore_queued(delivery(QoS::ExactlyOnce));
+    assert_eq!(s.queued_bytes(), 3);
+}

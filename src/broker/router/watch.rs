@@ -85,6 +85,8 @@ pub struct SessionDetail {
     /// The head of the queue (online: the inbox; offline: the session's queue).
     pub queue_head: Vec<Queued>,
     pub queued: usize,
+    /// Payload bytes queued (online: in the inbox; offline: in the session's queue).
+    pub queued_bytes: u64,
     pub queue_capacity: usize,
     /// Offline: outgoing messages in flight and incoming QoS 2 awaiting PUBREL.
     pub offline_inflight: Option<(u32, u32)>,
@@ -193,15 +195,22 @@ impl Router {
             if !seen.insert(id) {
                 continue;
             }
-            let (queue_head, queue_capacity, offline_inflight) = match (&e.online, &e.session) {
-                (Some(o), _) => (o.inbox.head(QUEUE_HEAD, queued), o.inbox.capacity(), None),
-                (None, Some(s)) => (
-                    s.queue().take(QUEUE_HEAD).map(queued).collect(),
-                    s.max_queued(),
-                    Some((s.inflight_len() as u32, s.inbound_pending() as u32)),
-                ),
-                (None, None) => (Vec::new(), self.options.max_queued, None),
-            };
+            let (queue_head, queued_bytes, queue_capacity, offline_inflight) =
+                match (&e.online, &e.session) {
+                    (Some(o), _) => (
+                        o.inbox.head(QUEUE_HEAD, queued),
+                        o.inbox.bytes(),
+                        o.inbox.capacity(),
+                        None,
+                    ),
+                    (None, Some(s)) => (
+                        s.queue().take(QUEUE_HEAD).map(queued).collect(),
+                        s.queued_bytes(),
+                        s.max_queued(),
+                        Some((s.inflight_len() as u32, s.inbound_pending() as u32)),
+                    ),
+                    (None, None) => (Vec::new(), 0, self.options.max_queued, None),
+                };
             out.sessions.push(SessionDetail {
                 client: id.clone(),
                 subscriptions: e
@@ -211,6 +220,7 @@ impl Router {
                     .collect(),
                 queue_head,
                 queued: e.queued(),
+                queued_bytes,
                 queue_capacity,
                 offline_inflight,
             });
