@@ -22,8 +22,7 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// In flight from the remote to us at once (our v5 Receive Maximum there).
 const RECEIVE_MAXIMUM_IN: u16 = 100;
-/// In flight from the local broker to a v3 remote (which announces no Receive Maximum);
-/// the broker caps it at `[limits] max_inflight`.
+/// In flight from the local broker to a v3 remote (which announces no Receive Maximum).
 const RECEIVE_MAXIMUM_V3: u16 = 1000;
 
 /// Run the bridge until `stop` turns true.

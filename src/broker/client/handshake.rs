@@ -84,7 +84,7 @@ where
             internal: peer.internal,
             bridge: is_bridge(&connect, &peer),
         };
-        let registered = register(&connect, info, peer.max_queued, &ctx).await?;
+        let registered = register(&connect, info, &peer, &ctx).await?;
         Ok::<_, Refusal>((client_id, assigned, keep_alive, registered))
     };
     let (client_id, assigned, keep_alive, registered) = match steps.await {
@@ -319,9 +319,10 @@ fn keep_alive(connect: &Connect, max: u16) -> Result<KeepAlive, Refusal> {
 async fn register(
     connect: &Connect,
     info: ClientInfo,
-    max_queued: Option<usize>,
+    peer: &super::Peer,
     ctx: &Context,
 ) -> Result<Registered, Refusal> {
+    let max_queued = peer.max_queued;
     let props = &connect.properties;
     let session_expiry = if connect.protocol.is_v5() {
         props.session_expiry_interval.unwrap_or(0)
@@ -330,10 +331,14 @@ async fn register(
     } else {
         u32::MAX
     };
-    let window = ctx
-        .options
-        .max_inflight
-        .min(props.receive_maximum.unwrap_or(u16::MAX));
+    // One of our bridges asks for the remote's Receive Maximum: its window is the
+    // remote's, not `max_inflight` (a bridge is one connection carrying many clients').
+    let cap = if peer.bridge {
+        u16::MAX
+    } else {
+        ctx.options.max_inflight
+    };
+    let window = cap.min(props.receive_maximum.unwrap_or(u16::MAX));
     let conn_id = ctx.next_conn_id.fetch_add(1, Relaxed);
     ctx.metrics.connections_total.fetch_add(1, Relaxed);
     let client_id = info.client_id.clone();
