@@ -22,8 +22,10 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// In flight from the remote to us at once (our v5 Receive Maximum there).
 const RECEIVE_MAXIMUM_IN: u16 = 100;
-/// In flight from the local broker to a v3 remote (which announces no Receive Maximum).
-const RECEIVE_MAXIMUM_V3: u16 = 1000;
+/// In flight from the local broker to the remote at most: its Receive Maximum up to this
+/// (a v3 remote announces none). The session scans its window to pick a packet id, so
+/// 65,535 (a v5 remote that leaves Receive Maximum out) would cost per message.
+const WINDOW_MAX: u16 = 1000;
 
 /// Run the bridge until `stop` turns true.
 pub async fn run(
@@ -81,15 +83,12 @@ async fn serve(
         };
         match res {
             Ok((mut rem, url)) => {
-                let window =
-                    rem.connack
-                        .properties
-                        .receive_maximum
-                        .unwrap_or(if cfg.protocol.is_v5() {
-                            u16::MAX
-                        } else {
-                            RECEIVE_MAXIMUM_V3
-                        });
+                let window = rem
+                    .connack
+                    .properties
+                    .receive_maximum
+                    .unwrap_or(WINDOW_MAX)
+                    .min(WINDOW_MAX);
                 match local::connect(ctx, cfg, window, false).await {
                     Ok(mut loc) => {
                         if let Some(s) = local::subscribe_out(cfg) {
