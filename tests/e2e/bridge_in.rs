@@ -307,3 +307,49 @@ fn free_port() -> u16 {
 fn addr(port: u16) -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// Under an ACL that says nothing of `$SYS`, a bridge still reports its own state (its
+/// will and its retained "1"), and nothing else there.
+#[tokio::test]
+async fn a_bridge_reports_its_state_under_an_acl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acl = dir.path().join("acl");
+    std::fs::write(&acl, "topic readwrite t/#\ntopic read $SYS/#\n").expect("write acl");
+    let access = std::sync::Arc::new(
+        midge::broker::FileAccess::load(true, None, Some(acl)).expect("acl loads"),
+    );
+    let broker = crate::support::start_broker_access(access, |_| {}).await;
+    let (mut bridge, ack) = Raw::connect_with(
+        broker.addr(),
+        ProtocolVersion::V3_1_1,
+        &bridge_connect(0x84, "site.bridge"),
+    )
+    .await;
+    assert!(
+        !ack.reason.is_error(),
+        "the bridge's will on its state: {ack:?}"
+    );
+    bridge
+        .send(&b::publish(STATE, 0, 0, false, true, b"1", None))
+        .await;
+    bridge
+        .send(&b::publish(
+            "$SYS/broker/other",
+            0,
+            0,
+            false,
+            true,
+            b"x",
+            None,
+        ))
+        .await;
+    bridge.sync().await;
+    let mut watcher = raw_sub(broker.addr(), "watcher", "$SYS/broker/#", 0).await;
+    let state = within(5.0, watcher.recv_publish()).await;
+    assert_eq!(
+        (state.topic.to_string(), &state.payload[..]),
+        (STATE.to_owned(), &b"1"[..])
+    );
+    assert!(watcher.quiet().await.is_empty(), "only its own state");
+    broker.shutdown().await;
+}

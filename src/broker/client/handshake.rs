@@ -264,12 +264,15 @@ fn will_allowed(
     let Some(will) = &connect.will else {
         return Ok(());
     };
+    // A bridge's own state topic is always its to report, whatever the ACL says.
+    if is_bridge(connect, peer) && crate::broker::access::bridge_state_topic(&will.topic, client_id)
+    {
+        return Ok(());
+    }
     let access = &ctx.options.access;
-    let reserved = crate::broker::access::reserved_for_broker(&will.topic)
-        && !(is_bridge(connect, peer)
-            && crate::broker::access::bridge_state_topic(&will.topic, client_id));
     if !peer.internal
-        && (reserved || access.has_acl() && !access.allow_publish(client_id, username, &will.topic))
+        && (crate::broker::access::reserved_for_broker(&will.topic)
+            || access.has_acl() && !access.allow_publish(client_id, username, &will.topic))
     {
         return Err(Refusal::WillTopic(will.topic.to_string()));
     }

@@ -157,10 +157,12 @@ where
         let mut reason = ReasonCode::Success;
         let access = &self.ctx.options.access;
         let info = &self.stats.info;
-        let reserved = crate::broker::access::reserved_for_broker(&topic)
-            && !(info.bridge && crate::broker::access::bridge_state_topic(&topic, &self.client_id));
+        // A bridge's own state topic is always its to report, whatever the ACL says.
+        let own_state =
+            info.bridge && crate::broker::access::bridge_state_topic(&topic, &self.client_id);
         if !info.internal
-            && (reserved
+            && !own_state
+            && (crate::broker::access::reserved_for_broker(&topic)
                 || access.has_acl()
                     && !access.allow_publish(
                         &self.client_id,

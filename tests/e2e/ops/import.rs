@@ -134,9 +134,11 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mosquitto_config_round_trips_through_midge() {
-    if !have(&[MOSQUITTO_PASSWD, MOSQUITTO_PUB, MOSQUITTO_SUB]) {
+    if !have(&[MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_PUB, MOSQUITTO_SUB]) {
         return;
     }
+    // The bridge's far end: a real Mosquitto.
+    let remote = crate::bridge::Mosquitto::start("").await;
     let pki = Pki::new();
     let tls = pki.server("server");
     let dir = pki.dir.path();
@@ -154,7 +156,12 @@ async fn a_mosquitto_config_round_trips_through_midge() {
     .await;
     assert!(made.status.success(), "{made:?}");
     let acl = dir.join("acl");
-    std::fs::write(&acl, "user alice\ntopic readwrite sensors/#\n").expect("write acl");
+    // The bridge's local side has no username: the anonymous section lets it read sensors/#.
+    std::fs::write(
+        &acl,
+        "topic read sensors/#\nuser alice\ntopic readwrite sensors/#\n",
+    )
+    .expect("write acl");
     let (plain, secure) = (free_port(), free_port());
     let conf = format!(
         "# written by the e2e test\n\
@@ -167,12 +174,15 @@ async fn a_mosquitto_config_round_trips_through_midge() {
          max_inflight_messages 10\n\
          persistence true\npersistence_location {}/data/\n\
          sys_interval 0\n\
-         log_type all\n",
+         log_type all\n\
+         connection cloud\naddress 127.0.0.1:{}\nremote_clientid site.cloud\n\
+         topic sensors/# out 1\n",
         tls.cert.display(),
         tls.key.display(),
         passwd.display(),
         acl.display(),
         dir.display(),
+        remote.port,
     );
     let conf_path = dir.join("mosquitto.conf");
     std::fs::write(&conf_path, conf).expect("write conf");
@@ -224,6 +234,27 @@ async fn a_mosquitto_config_round_trips_through_midge() {
     let out = run("mosquitto_sub", &args).await;
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
+    // The `connection` carried as a [[bridge]]: the retained message reaches the remote.
+    let args = [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &remote.port.to_string(),
+        "-t",
+        "sensors/#",
+        "-C",
+        "1",
+        "-W",
+        "10",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = run("mosquitto_sub", &args).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "hello",
+        "{toml}"
+    );
     let mut args = vec![
         "-h".to_owned(),
         "127.0.0.1".into(),
