@@ -5,11 +5,9 @@
 //! Mosquitto with a default bridge configuration into midge; and the loop guard's
 //! `midge-origin` property between two v5 bridge connections.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use midge::protocol::{Packet, ProtocolVersion};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::bytes as b;
 use crate::support::{have, raw_sub, start_broker, within, Raw, MOSQUITTO};
@@ -225,31 +223,13 @@ async fn a_default_mosquitto_bridge_into_midge() {
     let broker = start_broker().await;
     let mut state = raw_sub(broker.addr(), "state", "$SYS/broker/connection/+/state", 0).await;
     let mut central = raw_sub(broker.addr(), "central", "site/#", 1).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             log_dest stderr\nlog_type all\n\
-             connection central\naddress 127.0.0.1:{}\nremote_clientid site.bridge\n\
-             topic site/# out 1\ntopic cmd/# in 1\n",
-            broker.port()
-        ),
-    )
-    .expect("write conf");
-    let mut mosq = tokio::process::Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mosquitto runs");
-    let mut lines = BufReader::new(mosq.stderr.take().expect("stderr")).lines();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mosq = crate::bridge::Mosquitto::start(&format!(
+        "connection central\naddress 127.0.0.1:{}\nremote_clientid site.bridge\n\
+         topic site/# out 1\ntopic cmd/# in 1\n",
+        broker.port()
+    ))
+    .await;
+    let port = mosq.port;
 
     // The bridge says "1" on its own state topic (retained) once connected.
     let up = within(10.0, async {
@@ -295,13 +275,8 @@ async fn a_default_mosquitto_bridge_into_midge() {
             "duplicate at central: {p:?}"
         );
     }
-    let _ = mosq.kill().await;
+    drop(mosq);
     broker.shutdown().await;
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn addr(port: u16) -> std::net::SocketAddr {
