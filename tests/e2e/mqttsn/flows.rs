@@ -248,6 +248,25 @@ async fn qos2_both_ways() {
     assert!(matches!(pubr.recv().await, Packet::PubRec(_)));
 }
 
+/// §6.5 / PUBACK return code 0x01: a client with 64 QoS 2 publishes still open (no PUBREL
+/// yet) gets "rejected: congestion" for the next; once one completes, it is taken again.
+#[tokio::test]
+async fn too_many_open_publishes_are_rejected_with_congestion() {
+    let (_b, gw) = start_gateway(|_| {}).await;
+    let sn = Sn::connected(gw, "busy", 0x04, 60).await;
+    let id = sn.register(1, "busy/up").await;
+    for msg_id in 10..74 {
+        sn.send(&publish(0x40, id, msg_id, b"x")).await;
+        sn.expect(&msg_id_only(0x0f, msg_id)).await; // PUBREC, then no PUBREL yet
+    }
+    sn.send(&publish(0x40, id, 74, b"x")).await;
+    sn.expect(&puback(id, 74, 0x01)).await;
+    sn.send(&msg_id_only(0x10, 10)).await; // PUBREL
+    sn.expect(&msg_id_only(0x0e, 10)).await; // PUBCOMP
+    sn.send(&publish(0x40, id, 74, b"x")).await;
+    sn.expect(&msg_id_only(0x0f, 74)).await;
+}
+
 #[tokio::test]
 async fn unanswered_publish_is_retransmitted_with_dup_then_the_client_is_lost() {
     let (b, gw) = start_gateway(|c| c.mqttsn.max_retries = 2).await;
