@@ -93,13 +93,15 @@ where
         f();
     }
     let mut pids = PidAlloc::default();
-    let mut tap_pid = None;
-    if !opts.tap_filters.is_empty() {
+    // One SUBSCRIBE per tap filter: a broker that cannot take one (rumqttd 0.20 serves
+    // nothing at all for `$SYS/#` + `#` in one packet) still gets the others.
+    let mut tap_pids = Vec::with_capacity(opts.tap_filters.len());
+    for filter in &opts.tap_filters {
         let pid = pids.next_id();
-        tap_pid = Some(pid);
+        tap_pids.push(pid);
         writer.push(&subscribe(
             pid,
-            &opts.tap_filters,
+            std::slice::from_ref(filter),
             QoS::AtMostOnce,
             TAP_SUB_ID,
         ));
@@ -204,7 +206,7 @@ where
                     Packet::PubRec(a) => {
                         writer.push(&Packet::PubRel(Ack::new(a.pid)));
                     }
-                    Packet::SubAck(s) if Some(s.pid) != tap_pid => {
+                    Packet::SubAck(s) if !tap_pids.contains(&s.pid) => {
                         let text = match s.reasons.first() {
                             Some(r) if r.is_error() => format!("subscribe refused: {r:?}"),
                             Some(r) => format!("subscribed (granted QoS {})", *r as u8),

@@ -36,6 +36,8 @@ pub use tls::TlsOptions;
 pub use url::{BrokerUrl, UrlError};
 
 /// How often the dashboard gets a snapshot, and a watching midge is asked for one.
+/// A connection closed this soon after connecting was closed for its `$SYS/#` tap.
+const SYS_REFUSED_WITHIN: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_millis(250);
 /// How often a broker that has not answered on the admin channel is asked again.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
@@ -268,6 +270,8 @@ async fn connection_loop(
     } else {
         None
     };
+    // Whether to tap `$SYS/#`: rumqttd 0.20 closes a connection that subscribes to it.
+    let mut sys_tap = true;
     loop {
         let attempt = async {
             let io =
@@ -282,6 +286,7 @@ async fn connection_loop(
         };
         match io {
             Ok(io) => {
+                let began = tokio::time::Instant::now();
                 let went = serve(
                     io,
                     &opts,
@@ -290,12 +295,22 @@ async fn connection_loop(
                     &mut commands,
                     &dropped,
                     &mut subscriptions,
+                    sys_tap,
                 )
                 .await;
                 let was_up = set_connected(&shared, false);
                 match went {
                     Served::UiGone => return,
                     Served::Ended(e) => {
+                        if was_up && sys_tap && began.elapsed() < SYS_REFUSED_WITHIN {
+                            sys_tap = false;
+                            notice(format!(
+                                "{} closed the connection after the $SYS/# subscription; \
+                                 watching without $SYS",
+                                opts.url
+                            ));
+                            continue;
+                        }
                         if !was_up && opts.protocol.is_v5() && e.suggests_v3() {
                             opts.protocol = ProtocolVersion::V3_1_1;
                             notice(format!("{} refused MQTT 5 ({e}); trying 3.1.1", opts.url));
@@ -347,6 +362,7 @@ async fn serve(
     commands: &mut mpsc::Receiver<Command>,
     dropped: &Arc<AtomicU64>,
     subscriptions: &mut BTreeMap<String, u8>,
+    sys_tap: bool,
 ) -> Served {
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     for (filter, qos) in subscriptions.iter() {
@@ -378,7 +394,11 @@ async fn serve(
         password: opts.url.password.clone().map(Bytes::from),
         keep_alive_secs: 30,
         protocol: opts.protocol,
-        tap_filters: vec!["#".to_owned(), "$SYS/#".to_owned()],
+        tap_filters: if sys_tap {
+            vec!["#".to_owned(), "$SYS/#".to_owned()]
+        } else {
+            vec!["#".to_owned()]
+        },
     };
     let drive = client::drive_with(
         io,

@@ -63,3 +63,81 @@ async fn monitor_falls_back_to_3_1_1_when_a_broker_refuses_5() {
         "{seen:?}"
     );
 }
+
+/// rumqttd 0.20's v4 listener speaks MQTT 3.1.1 only: `midge monitor` falls back and
+/// shows its traffic. rumqttd comes from crates.io (`scripts/test-deps` installs it into
+/// `bench/.tools`, where `bench/compare.sh` finds it too).
+#[tokio::test]
+async fn monitor_watches_rumqttd_over_3_1_1() {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/.tools/bin/rumqttd");
+    if !bin.exists() {
+        let why = "bench/.tools/bin/rumqttd missing: scripts/test-deps installs it \
+                   (cargo install rumqttd --version 0.20.0 --root bench/.tools)";
+        assert!(
+            !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
+            "{why}"
+        );
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    if !crate::support::have(&[crate::support::MOSQUITTO_PUB]) {
+        return;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("rumqttd.toml");
+    let template = include_str!("../../../bench/rumqttd.toml");
+    std::fs::write(&conf, template.replace("@PORT@", &port.to_string())).expect("write conf");
+    let _rumqttd = tokio::process::Command::new(&bin)
+        .args(["-q", "-c"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("rumqttd runs");
+    crate::support::within(10.0, async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let mut link = watch(&format!("mqtt://127.0.0.1:{port}"));
+    let mut seen = Vec::new();
+    until_snapshot(&mut link, &mut seen, "connected", |s| s.source.connected).await;
+    // The monitor's `#` subscription may land after the first publish: repeat until seen.
+    let p = port.to_string();
+    crate::support::within(15.0, async {
+        loop {
+            let _ = tokio::process::Command::new("mosquitto_pub")
+                .args(["-p", &p, "-V", "mqttv311", "-t", "rumq/t", "-m", "hi"])
+                .status()
+                .await;
+            let got = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                until_event(
+                    &mut link,
+                    &mut seen,
+                    "rumqttd traffic",
+                    |e| matches!(e, Event::Tap(m) if m.topic == "rumq/t"),
+                ),
+            )
+            .await;
+            if got.is_ok() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Notice(t) if t.contains("trying 3.1.1"))),
+        "{seen:?}"
+    );
+}
