@@ -75,6 +75,8 @@ pub struct RemoteOptions {
     pub client_id: String,
     /// MQTT 5 first; 3.1.1 once the broker refused 5.
     pub protocol: ProtocolVersion,
+    /// Tap `$SYS/#` too; off once the broker dropped the connection for it (rumqttd 0.20).
+    pub sys_tap: bool,
 }
 
 impl RemoteOptions {
@@ -90,6 +92,7 @@ impl RemoteOptions {
             tls: TlsOptions::default(),
             client_id,
             protocol: ProtocolVersion::V5,
+            sys_tap: true,
         }
     }
 }
@@ -270,8 +273,6 @@ async fn connection_loop(
     } else {
         None
     };
-    // Whether to tap `$SYS/#`: rumqttd 0.20 closes a connection that subscribes to it.
-    let mut sys_tap = true;
     loop {
         let attempt = async {
             let io =
@@ -295,15 +296,14 @@ async fn connection_loop(
                     &mut commands,
                     &dropped,
                     &mut subscriptions,
-                    sys_tap,
                 )
                 .await;
                 let was_up = set_connected(&shared, false);
                 match went {
                     Served::UiGone => return,
                     Served::Ended(e) => {
-                        if was_up && sys_tap && began.elapsed() < SYS_REFUSED_WITHIN {
-                            sys_tap = false;
+                        if was_up && opts.sys_tap && began.elapsed() < SYS_REFUSED_WITHIN {
+                            opts.sys_tap = false;
                             notice(format!(
                                 "{} closed the connection after the $SYS/# subscription; \
                                  watching without $SYS",
@@ -362,7 +362,6 @@ async fn serve(
     commands: &mut mpsc::Receiver<Command>,
     dropped: &Arc<AtomicU64>,
     subscriptions: &mut BTreeMap<String, u8>,
-    sys_tap: bool,
 ) -> Served {
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     for (filter, qos) in subscriptions.iter() {
@@ -394,7 +393,7 @@ async fn serve(
         password: opts.url.password.clone().map(Bytes::from),
         keep_alive_secs: 30,
         protocol: opts.protocol,
-        tap_filters: if sys_tap {
+        tap_filters: if opts.sys_tap {
             vec!["#".to_owned(), "$SYS/#".to_owned()]
         } else {
             vec!["#".to_owned()]
