@@ -238,7 +238,7 @@ fn build_snapshot(opts: &RemoteOptions, s: &mut Shared, dropped: u64) -> Snapsho
         counters_at_ms,
         connections: None,
         page: None,
-        topic_subscribers: None,
+        subscribers: Vec::new(),
         inflight: None,
         drops: None,
         events_dropped: dropped,

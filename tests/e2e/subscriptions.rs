@@ -354,3 +354,38 @@ async fn subscribe_then_publish(addr: std::net::SocketAddr, runs: u16, with_conn
     }
     delivered
 }
+
+/// The dashboard's subscriber counts (Topics, Top talkers) come from the broker: each
+/// watched topic with the sessions subscribed to it, whoever is online.
+#[tokio::test]
+async fn the_observer_counts_subscribers_of_watched_topics() {
+    let broker = start_broker().await;
+    let _a = raw_sub(broker.addr(), "a", "s/#", 0).await;
+    let _b = raw_sub(broker.addr(), "b", "s/x", 1).await;
+    let _c = raw_sub(broker.addr(), "c", "other", 0).await;
+    let watch = midge_model::Watch {
+        topic: Some("s/x".into()),
+        topics: vec!["s/y".into(), "nobody/here".into()],
+        ..midge_model::Watch::default()
+    };
+    let snap = within(
+        5.0,
+        broker
+            .broker
+            .observer()
+            .snapshot(watch, midge::broker::observe::SourceFacts::default()),
+    )
+    .await
+    .expect("a snapshot");
+    let mut counts = snap.subscribers;
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("nobody/here".to_owned(), 0),
+            ("s/x".to_owned(), 2),
+            ("s/y".to_owned(), 1)
+        ]
+    );
+    broker.shutdown().await;
+}

@@ -31,6 +31,8 @@ pub use snapshot::SourceFacts;
 pub const IDLE: Duration = Duration::from_secs(5);
 /// Slow consumers sent beside the table's page.
 const SLOW_ROWS: usize = 100;
+/// Topics whose subscribers one snapshot counts at most.
+const SUBSCRIBER_TOPICS: usize = 64;
 /// In-flight messages sent at most.
 const INFLIGHT_ROWS: usize = 1000;
 
@@ -191,6 +193,24 @@ impl Task {
         rx.await.ok()
     }
 
+    /// Subscriber counts for the watched topics (a trie walk each, on the router: capped).
+    async fn subscribers(&self, watch: &Watch) -> Vec<(String, u64)> {
+        let mut topics: Vec<String> = watch.topic.iter().chain(&watch.topics).cloned().collect();
+        topics.retain(|t| crate::protocol::topic::valid_topic_name(t));
+        topics.sort_unstable();
+        topics.dedup();
+        topics.truncate(SUBSCRIBER_TOPICS);
+        if topics.is_empty() {
+            return Vec::new();
+        }
+        let (reply, rx) = oneshot::channel();
+        let q = Query::Subscribers { topics, reply };
+        if self.parts.router.send(RouterMsg::Observe(q)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
     /// The snapshot for `watch`: the table's page, the watched clients and the slowest
     /// consumers, described by the router in one round trip. `None`: the router is gone.
     async fn build(
@@ -209,6 +229,7 @@ impl Task {
             self.ask(Vec::new(), 0).await?;
         }
         self.drain_feed();
+        let subscribers = self.subscribers(watch).await;
         let now_ms = unix_ms(SystemTime::now());
         self.index.tick(&self.parts.metrics, now_ms);
         let page = match &watch.table {
@@ -270,7 +291,7 @@ impl Task {
                 answers: watch.table.clone().unwrap_or_default(),
             }),
             connections: Some(connections),
-            topic_subscribers: None,
+            subscribers,
             inflight: Some(snapshot::inflight(
                 self.index.with_inflight(),
                 &described,

@@ -601,3 +601,6 @@ async fn expired_messages_are_not_delivered() {
 #[cfg(test)]
 #[path = "recent_tests.rs"]
 mod recent_tests;
+
+#[path = "watch_tests.rs"]
+mod watch_tests;

@@ -65,6 +65,11 @@ pub enum Query {
         client: ClientId,
         reply: oneshot::Sender<Option<Arc<ClientStats>>>,
     },
+    /// For each topic, the sessions (online or not) with a subscription matching it.
+    Subscribers {
+        topics: Vec<String>,
+        reply: oneshot::Sender<Vec<(String, u64)>>,
+    },
 }
 
 /// The reply to [`Query::Describe`].
@@ -167,6 +172,21 @@ impl Router {
             }
             Query::Stats { client, reply } => {
                 let _ = reply.send(self.clients.get(&client).map(|e| e.stats.clone()));
+            }
+            Query::Subscribers { topics, reply } => {
+                let mut matched = Vec::new();
+                let counts = topics
+                    .into_iter()
+                    .map(|t| {
+                        matched.clear();
+                        self.trie.matches(&t, &|_| true, &mut matched);
+                        let mut ids: Vec<&ClientId> = matched.iter().map(|m| &m.client).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        (t, ids.len() as u64)
+                    })
+                    .collect();
+                let _ = reply.send(counts);
             }
         }
     }

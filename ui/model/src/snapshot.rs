@@ -18,8 +18,9 @@ pub struct Snapshot {
     /// Set when the source sorted, filtered and paged `connections` for the last
     /// [`crate::Watch`]; the dashboard then shows them in this order.
     pub page: Option<crate::Page>,
-    /// Sessions with a subscription matching [`crate::Watch::topic`], when asked and known.
-    pub topic_subscribers: Option<(String, u64)>,
+    /// Sessions with a subscription matching each topic of [`crate::Watch::topic`] and
+    /// [`crate::Watch::topics`], when the source counts them (empty otherwise).
+    pub subscribers: Vec<(String, u64)>,
     /// Every QoS 1/2 message in flight across all sessions; `None` when unknown.
     pub inflight: Option<Vec<InflightInfo>>,
     /// Dropped messages aggregated by (client, topic, reason); bounded by the source.

@@ -57,6 +57,8 @@ pub struct Watch {
     pub clients: Vec<String>,
     /// The topic whose subscriber count the Topics view shows.
     pub topic: Option<String>,
+    /// More topics whose subscriber counts a view shows (Top talkers' rows).
+    pub topics: Vec<String>,
 }
 
 /// How a paging source answered [`Watch::table`].

@@ -46,10 +46,19 @@ impl App {
         } else {
             None
         };
+        // Top talkers' topic rows, in name order (their ranks change every turn; the set
+        // changes far less, and only a change is sent).
+        let mut topics: Vec<String> = if self.view == View::TopTalkers {
+            self.top_topics().into_iter().map(|t| t.key.1).collect()
+        } else {
+            Vec::new()
+        };
+        topics.sort_unstable();
         Watch {
             table,
             clients,
             topic,
+            topics,
         }
     }
 

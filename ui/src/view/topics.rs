@@ -21,10 +21,8 @@ use midge_topic::matches;
 /// it sent only a page (the count is on its way, or the source does not count);
 /// `n/a` when the source cannot see sessions.
 pub(super) fn subscribers(app: &App, topic: &str) -> String {
-    if let Some((t, n)) = &app.snapshot.topic_subscribers {
-        if t == topic {
-            return fmt::thousands(*n);
-        }
+    if let Some((_, n)) = app.snapshot.subscribers.iter().find(|(t, _)| t == topic) {
+        return fmt::thousands(*n);
     }
     let Some(conns) = app.snapshot.connections.as_ref() else {
         return fmt::NA.to_owned();

@@ -76,6 +76,10 @@ fn top_talkers_rank_and_jump() {
     assert!(q.descending);
     let topics = app.top_topics();
     assert_eq!(topics[0].key.1, "sensors/kitchen/temperature");
+    // …and for the subscriber counts of the topics it ranks, in name order.
+    let mut names: Vec<String> = topics.iter().map(|t| t.key.1.clone()).collect();
+    names.sort();
+    assert_eq!(w.topics, names);
     assert!(
         topics.windows(2).all(|w| w[0].msgs >= w[1].msgs),
         "busiest first"

@@ -59,6 +59,7 @@ fn watch_follows_view_sort_filter_and_is_not_repeated() {
             }),
             clients: Vec::new(),
             topic: None,
+            topics: Vec::new(),
         }
     );
     assert_eq!(sync(&mut app), None, "unchanged: not sent again");
@@ -226,11 +227,11 @@ fn topic_subscribers_from_the_source_or_unknown() {
     update(&mut app, Msg::Snapshot(Arc::new(s.clone())));
     assert_eq!(subscribers(&app), "?");
     // The source's count for this topic.
-    s.topic_subscribers = Some((topic.clone(), 12_345));
+    s.subscribers = vec![(topic.clone(), 12_345)];
     update(&mut app, Msg::Snapshot(Arc::new(s.clone())));
     assert_eq!(subscribers(&app), "12,345");
     // A count for another topic is not this one's.
-    s.topic_subscribers = Some(("home/other".to_owned(), 7));
+    s.subscribers = vec![("home/other".to_owned(), 7)];
     update(&mut app, Msg::Snapshot(Arc::new(s)));
     assert_eq!(subscribers(&app), "?");
     // The whole tree, nothing selected: its first row is the $SYS branch, no topic.
