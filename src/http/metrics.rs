@@ -117,6 +117,12 @@ impl Sources {
             "Connections closed for a malformed packet.",
             m.protocol_errors.load(Relaxed),
         );
+        one(
+            "midge_bridge_loop_dropped_total",
+            "counter",
+            "Bridged messages not routed again: back at the broker they started on, or here before by another bridge path.",
+            m.loop_dropped.load(Relaxed),
+        );
         let store = self.store.as_ref().map(crate::storage::Store::stats);
         let read = |f: fn(&crate::storage::StoreStats) -> u64| store.as_deref().map_or(0, f);
         one(
