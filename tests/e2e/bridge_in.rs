@@ -210,6 +210,14 @@ async fn midge_origin_delivers_once_per_broker() {
         local.quiet().await.is_empty(),
         "a message came back round a loop"
     );
+    // Both were counted (midge_bridge_loop_dropped_total).
+    let looped = broker.broker.metrics();
+    assert_eq!(
+        looped
+            .loop_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     broker.shutdown().await;
 }
 
