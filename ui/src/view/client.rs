@@ -68,11 +68,17 @@ pub fn draw(app: &App, theme: &Theme, frame: &mut Frame, area: Rect, id: &str) {
                 theme.text,
             ),
             Span::styled(
-                format!(
-                    "MQTT {}  {}",
-                    c.protocol.label(),
-                    if c.tls { "TLS" } else { "plain" }
-                ),
+                // An MQTT-SN client's broker session is MQTT 5 inside the gateway; what
+                // the device speaks is MQTT-SN over UDP.
+                if c.sn.is_some() {
+                    "MQTT-SN 1.2  UDP".to_owned()
+                } else {
+                    format!(
+                        "MQTT {}  {}",
+                        c.protocol.label(),
+                        if c.tls { "TLS" } else { "plain" }
+                    )
+                },
                 theme.text,
             ),
         ]),
