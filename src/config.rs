@@ -24,7 +24,9 @@ use serde::Deserialize;
 use crate::cli::Cli;
 pub use sn::{MqttSnConfig, PredefinedTopic};
 
-pub use file::bridge::{parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction};
+pub use file::bridge::{
+    parse_topic, BridgeConfig, BridgeTls, BridgeTopic, Direction, TopicLineError,
+};
 
 /// Where the broker listens when neither the config file nor `-l` names a listener.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1883));

@@ -66,16 +66,24 @@ pub struct Record {
     pub user_properties: Vec<(String, String)>,
 }
 
+/// Why a recorded line's payload cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("payload_base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    #[error("both payload and payload_base64")]
+    Both,
+}
+
 impl Record {
-    fn payload(&self) -> Result<Bytes, String> {
+    fn payload(&self) -> Result<Bytes, PayloadError> {
         match (&self.payload, &self.payload_base64) {
             (Some(p), None) => Ok(Bytes::from(p.clone().into_bytes())),
-            (None, Some(b)) => base64::engine::general_purpose::STANDARD
-                .decode(b)
-                .map(Bytes::from)
-                .map_err(|e| format!("payload_base64: {e}")),
+            (None, Some(b)) => Ok(Bytes::from(
+                base64::engine::general_purpose::STANDARD.decode(b)?,
+            )),
             (None, None) => Ok(Bytes::new()),
-            (Some(_), Some(_)) => Err("both payload and payload_base64".to_owned()),
+            (Some(_), Some(_)) => Err(PayloadError::Both),
         }
     }
 }
@@ -115,7 +123,7 @@ pub fn read(path: &Path) -> Result<Vec<(Record, Bytes)>, ReplayError> {
         if !crate::protocol::topic::valid_topic_name(&r.topic) {
             return Err(bad(format!("{:?} is not a valid topic name", r.topic)));
         }
-        let payload = r.payload().map_err(bad)?;
+        let payload = r.payload().map_err(|e| bad(e.to_string()))?;
         out.push((r, payload));
     }
     Ok(out)

@@ -178,8 +178,9 @@ impl Cx<'_> {
                 .topics
                 .iter()
                 .map(|t| {
-                    parse_topic(t.get_ref())
-                        .map_err(|why| self.invalid("[[bridge]] topics", t.span(), why))
+                    parse_topic(t.get_ref()).map_err(|why| {
+                        self.invalid("[[bridge]] topics", t.span(), &why.to_string())
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let tls = b.tls.as_ref().map(|t| self.bridge_tls(t)).transpose()?;
@@ -274,23 +275,40 @@ impl Cx<'_> {
     }
 }
 
+/// Why a `topic` line is not one (the message is for the config's reader).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicLineError {
+    #[error("expected: pattern [out|in|both [qos [local-prefix remote-prefix]]]")]
+    Shape,
+    #[error("unknown direction {0:?}: out, in or both")]
+    Direction(String),
+    #[error("QoS {0:?} out of range: 0, 1 or 2")]
+    Qos(String),
+    #[error("prefix {0:?} must not contain wildcards")]
+    WildcardPrefix(String),
+    #[error("an empty pattern needs a prefix")]
+    EmptyPattern,
+    #[error("{0:?} is not a valid topic filter")]
+    Filter(String),
+}
+
 /// A Mosquitto `topic` line: `pattern [out|in|both [qos [local-prefix remote-prefix]]]`.
 ///
 /// # Errors
-/// The reason, for the user.
-pub fn parse_topic(line: &str) -> Result<BridgeTopic, String> {
+/// What is wrong with the line.
+pub fn parse_topic(line: &str) -> Result<BridgeTopic, TopicLineError> {
     let words: Vec<&str> = line
         .split_whitespace()
         .map(|w| if w == "\"\"" { "" } else { w })
         .collect();
     if words.is_empty() || words.len() > 5 || words.len() == 4 {
-        return Err("expected: pattern [out|in|both [qos [local-prefix remote-prefix]]]".into());
+        return Err(TopicLineError::Shape);
     }
     let direction = match words.get(1).copied() {
         None | Some("out") => Direction::Out,
         Some("in") => Direction::In,
         Some("both") => Direction::Both,
-        Some(other) => return Err(format!("unknown direction {other:?}: out, in or both")),
+        Some(other) => return Err(TopicLineError::Direction(other.to_owned())),
     };
     let qos = match words.get(2) {
         None => QoS::AtMostOnce,
@@ -298,7 +316,7 @@ pub fn parse_topic(line: &str) -> Result<BridgeTopic, String> {
             .parse::<u8>()
             .ok()
             .and_then(|q| QoS::try_from(q).ok())
-            .ok_or_else(|| format!("QoS {q:?} out of range: 0, 1 or 2"))?,
+            .ok_or_else(|| TopicLineError::Qos((*q).to_owned()))?,
     };
     let (local_prefix, remote_prefix) = (
         words.get(3).copied().unwrap_or_default(),
@@ -306,12 +324,12 @@ pub fn parse_topic(line: &str) -> Result<BridgeTopic, String> {
     );
     for p in [local_prefix, remote_prefix] {
         if p.contains(['#', '+']) {
-            return Err(format!("prefix {p:?} must not contain wildcards"));
+            return Err(TopicLineError::WildcardPrefix(p.to_owned()));
         }
     }
     let pattern = words[0].to_owned();
     if pattern.is_empty() && local_prefix.is_empty() && remote_prefix.is_empty() {
-        return Err("an empty pattern needs a prefix".into());
+        return Err(TopicLineError::EmptyPattern);
     }
     let t = BridgeTopic {
         pattern,
@@ -322,7 +340,7 @@ pub fn parse_topic(line: &str) -> Result<BridgeTopic, String> {
     };
     for f in [t.local_filter(), t.remote_filter()] {
         if !topic::valid_filter(&f) {
-            return Err(format!("{f:?} is not a valid topic filter"));
+            return Err(TopicLineError::Filter(f));
         }
     }
     Ok(t)
@@ -377,8 +395,8 @@ mod tests {
         );
         assert_eq!(t.map(|t| t.remote_filter()).as_deref(), Some("site1/#"));
         assert_eq!(parse_topic("a").map(|t| t.qos), Ok(QoS::AtMostOnce));
-        assert!(parse_topic("a sideways").is_err_and(|e| e.contains("direction")));
-        assert!(parse_topic("a out 3").is_err_and(|e| e.contains("QoS")));
+        assert!(parse_topic("a sideways").is_err_and(|e| e.to_string().contains("direction")));
+        assert!(parse_topic("a out 3").is_err_and(|e| e.to_string().contains("QoS")));
         assert!(parse_topic("a out 1 x/").is_err());
         assert!(parse_topic("a/#/b").is_err());
         assert!(parse_topic("a out 1 x/# y/").is_err());
