@@ -178,9 +178,8 @@ impl Cx<'_> {
                 .topics
                 .iter()
                 .map(|t| {
-                    parse_topic(t.get_ref()).map_err(|why| {
-                        self.invalid("[[bridge]] topics", t.span(), &why.to_string())
-                    })
+                    parse_topic(t.get_ref())
+                        .map_err(|why| self.invalid("[[bridge]] topics", t.span(), why.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let tls = b.tls.as_ref().map(|t| self.bridge_tls(t)).transpose()?;
