@@ -7,12 +7,7 @@ use std::time::Duration;
 
 use midge::protocol::Packet;
 
-use crate::support::{raw_sub, spawn_midge_with, within, Raw, Read};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use crate::support::{free_port, raw_sub, spawn_midge_with, within, Raw, Read};
 
 /// A midge listening on `port` with one v5 `# both` bridge to `to`; killed on drop.
 async fn midge(

@@ -5,13 +5,12 @@
 //! `support::have`.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{have, MOSQUITTO_PUB, MOSQUITTO_SUB, TMUX};
+use crate::support::{free_port, have, MOSQUITTO_PUB, MOSQUITTO_SUB, TMUX};
 
 /// Upper bound for anything the screen or a process should show.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
@@ -19,12 +18,6 @@ pub(crate) const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
 
 static SESSIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-pub(crate) fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
 
 /// A tmux server of our own (`-L midge-test-<pid>-<n>`), killed on drop.
 pub(crate) struct Tmux {

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dashboard::{free_port, line_with, quit_and_check, wait_exit, Reap, Tmux};
+use crate::dashboard::{line_with, quit_and_check, wait_exit, Reap, Tmux};
+use crate::support::free_port;
 use crate::support::{have, MOSQUITTO_PUB, MOSQUITTO_SUB, TMUX};
 
 /// The dashboard on `port`, run from `dir` (where `R` writes), its data in `dir/data`.

@@ -528,3 +528,23 @@ pub async fn spawn_midge_with(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, found.into_iter().flatten().collect())
 }
+
+/// A free TCP port on 127.0.0.1 (bound, read, released: a config file needs a number).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Poll until something accepts TCP on `port` (a broker process is starting).
+pub async fn until_listening(port: u16) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -82,10 +82,7 @@ async fn mosquitto_accepts(passwd: &Path, user: &str, pass: &str) {
 
 /// Mosquitto listening on a free port, or `None` if it exited (port taken).
 async fn start_mosquitto(passwd: &Path) -> Option<(u16, tokio::process::Child)> {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = crate::support::free_port();
     let dir = passwd.parent().expect("dir");
     // `user root`: as root (CI containers) Mosquitto would otherwise switch to the
     // `mosquitto` user, who cannot read our 0600 file; as anyone else it is ignored.

@@ -187,7 +187,7 @@ async fn tls_with_the_right_ca_and_a_wrong_one() {
     }
     let pki = super::process::Pki::new();
     let other = super::process::Pki::new();
-    let plain = super::free_port();
+    let plain = crate::support::free_port();
     let m = Mosquitto::start_listener(
         &format!("listener {plain} 127.0.0.1"),
         &format!(
@@ -252,7 +252,7 @@ async fn tls_with_the_right_ca_and_a_wrong_one() {
 /// bound, not `[limits]`); the overflow is dropped and counted as `queue_full`.
 #[tokio::test]
 async fn a_full_bridge_queue_drops_and_counts_queue_full() {
-    let nobody = super::free_port();
+    let nobody = crate::support::free_port();
     let midge = start_broker().await;
     let cfg = bridge(
         "full",

@@ -16,26 +16,7 @@ use midge::config::{BridgeConfig, Config};
 use midge::protocol::{Packet, Publish, QosPid};
 
 use crate::bytes as b;
-use crate::support::{raw_sub, Raw, Read, WAIT};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Poll until something accepts TCP on `port` (the broker process is starting).
-async fn until_listening(port: u16) {
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::support::{free_port, raw_sub, until_listening, Raw, Read, WAIT};
 
 /// A Mosquitto process on 127.0.0.1, killed on drop; can be stopped and started again
 /// on the same port (with `persistence true` it keeps its sessions across).

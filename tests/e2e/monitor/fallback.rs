@@ -83,10 +83,7 @@ async fn monitor_watches_rumqttd_over_3_1_1() {
     if !crate::support::have(&[crate::support::MOSQUITTO_PUB]) {
         return;
     }
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = crate::support::free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("rumqttd.toml");
     let template = include_str!("../../../bench/rumqttd.toml");
@@ -99,15 +96,7 @@ async fn monitor_watches_rumqttd_over_3_1_1() {
         .kill_on_drop(true)
         .spawn()
         .expect("rumqttd runs");
-    crate::support::within(10.0, async {
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    crate::support::until_listening(port).await;
     let mut link = watch(&format!("mqtt://127.0.0.1:{port}"));
     let mut seen = Vec::new();
     until_snapshot(&mut link, &mut seen, "connected", |s| s.source.connected).await;

@@ -12,30 +12,11 @@ use midge_ui::{update, App, Key, Msg, Options};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-use super::{until_event, until_snapshot, watch, WAIT};
-use crate::support::{have, MOSQUITTO, MOSQUITTO_PUB, OPENSSL};
+use super::{until_event, until_snapshot, watch};
+use crate::support::{free_port, have, until_listening, MOSQUITTO, MOSQUITTO_PUB, OPENSSL};
 
 fn tap_on(topic: &'static str) -> impl Fn(&Event) -> bool {
     move |e| matches!(e, Event::Tap(m) if m.topic == topic)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Poll until something accepts TCP on `port` (the broker process is starting).
-async fn until_listening(port: u16) {
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A Mosquitto process on 127.0.0.1, killed on drop.

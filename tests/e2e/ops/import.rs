@@ -13,7 +13,7 @@ use tokio::process::Command;
 
 use crate::bytes as b;
 use crate::support::{
-    have, within, Raw, MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_PUB, MOSQUITTO_SUB,
+    free_port, have, within, Raw, MOSQUITTO, MOSQUITTO_PASSWD, MOSQUITTO_PUB, MOSQUITTO_SUB,
 };
 use crate::transport::pki::{run, Pki};
 
@@ -122,14 +122,6 @@ async fn the_debian_example_config_imports_and_checks() {
             "conf.d is read, not noted:\n{toml}"
         );
     }
-}
-
-/// A free port on 127.0.0.1 (bound, then released: a config file needs a number).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
