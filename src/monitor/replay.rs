@@ -1,7 +1,7 @@
 //! `midge replay FILE [URL]`: publishes a recording made in the dashboard (Pub/Sub, `R`;
 //! JSON Lines, one message a line, see `midge_ui::app::record`) to any broker, at the
 //! recorded pace (`--speed N` times faster) or as fast as the broker acknowledges.
-//! A thin MQTT 5 publisher on midge's own codec (one stream, one message in flight for
+//! An MQTT 5 publisher on midge's client core (`crate::mqtt`; one message in flight for
 //! QoS 1/2), with an indicatif progress bar on stderr.
 
 use std::io::BufRead as _;
@@ -10,19 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::remote::{tls, BrokerUrl, RemoteError, TlsOptions};
-use crate::protocol::{
-    decode, encode, Ack, ByteStr, Connect, Disconnect, Packet, Properties, ProtocolVersion,
-    Publish, QosPid, ReasonCode,
-};
+use crate::mqtt::conn::{handshake, ClientError, ConnectOptions, Connected, PidAlloc};
+use crate::protocol::{Ack, ByteStr, Disconnect, Packet, Properties, Publish, QosPid, ReasonCode};
 
 /// Waiting longer than this for CONNACK or an acknowledgement fails the replay.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_PACKET: u32 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -41,6 +37,8 @@ pub enum ReplayError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Open(#[from] crate::mqtt::OpenError),
+    #[error("the broker: {0}")]
+    Client(#[from] ClientError),
     #[error("the broker: {0}")]
     Protocol(String),
     #[error("{0}")]
@@ -129,12 +127,10 @@ pub fn read(path: &Path) -> Result<Vec<(Record, Bytes)>, ReplayError> {
     Ok(out)
 }
 
-/// The publishing end: one MQTT 5 connection.
+/// The publishing end: one MQTT 5 connection, on the client core in [`crate::mqtt`].
 struct Publisher {
-    io: Box<dyn super::remote::Io>,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
-    next_pid: u16,
+    conn: Connected<Box<dyn super::remote::Io>>,
+    pids: PidAlloc,
 }
 
 impl Publisher {
@@ -145,63 +141,30 @@ impl Publisher {
             None
         };
         let io = tls::open(url, connector.as_ref()).await?;
-        let mut p = Self {
-            io,
-            rbuf: BytesMut::with_capacity(4096),
-            wbuf: BytesMut::with_capacity(64 * 1024),
-            next_pid: 0,
-        };
-        let connect = Connect {
-            protocol: ProtocolVersion::V5,
-            clean_start: true,
-            keep_alive: 60,
-            properties: Properties::default(),
-            client_id: ByteStr::from(format!("midge-replay-{}", std::process::id())),
-            will: None,
-            username: url.username.as_deref().map(ByteStr::from),
-            password: url
-                .password
-                .as_ref()
-                .map(|p| Bytes::from(p.clone().into_bytes())),
-            bridge: false,
-        };
-        p.send(&Packet::Connect(Box::new(connect))).await?;
-        match p.next().await? {
-            Packet::ConnAck(a) if a.reason == ReasonCode::Success => Ok(p),
-            Packet::ConnAck(a) => Err(ReplayError::Protocol(format!(
-                "connection refused: {:?}",
-                a.reason
-            ))),
-            other => Err(ReplayError::Protocol(format!(
-                "expected CONNACK, got {}",
-                other.name()
-            ))),
-        }
+        let mut opts = ConnectOptions::new(&format!("midge-replay-{}", std::process::id()), 60);
+        opts.username.clone_from(&url.username);
+        opts.password = url.password.clone().map(Bytes::from);
+        let conn = handshake(io, &opts, ACK_TIMEOUT).await?;
+        Ok(Self {
+            conn,
+            pids: PidAlloc::default(),
+        })
     }
 
     async fn send(&mut self, packet: &Packet) -> Result<(), ReplayError> {
-        encode(packet, ProtocolVersion::V5, &mut self.wbuf);
-        self.io.write_all(&self.wbuf).await?;
-        self.wbuf.clear();
+        self.conn.writer.push(packet);
+        self.conn.writer.flush().await?;
         Ok(())
     }
 
     /// The next packet, within [`ACK_TIMEOUT`].
     async fn next(&mut self) -> Result<Packet, ReplayError> {
-        tokio::time::timeout(ACK_TIMEOUT, async {
-            loop {
-                if let Some(p) = decode(&mut self.rbuf, ProtocolVersion::V5, MAX_PACKET)
-                    .map_err(|e| ReplayError::Protocol(format!("bad packet: {e}")))?
-                {
-                    return Ok(p);
-                }
-                if self.io.read_buf(&mut self.rbuf).await? == 0 {
-                    return Err(ReplayError::Protocol("closed the connection".to_owned()));
-                }
-            }
-        })
-        .await
-        .map_err(|_| ReplayError::Protocol("no answer in 10 s".to_owned()))?
+        match tokio::time::timeout(ACK_TIMEOUT, self.conn.reader.read_packet()).await {
+            Ok(Ok(Some(p))) => Ok(p),
+            Ok(Ok(None)) => Err(ReplayError::Protocol("closed the connection".to_owned())),
+            Ok(Err(e)) => Err(ReplayError::Protocol(format!("bad packet: {e}"))),
+            Err(_) => Err(ReplayError::Protocol("no answer in 10 s".to_owned())),
+        }
     }
 
     /// Waits for the acknowledgement `want` of `pid`, answering nothing else.
@@ -228,8 +191,7 @@ impl Publisher {
     }
 
     async fn publish(&mut self, r: &Record, payload: Bytes) -> Result<(), ReplayError> {
-        self.next_pid = self.next_pid.wrapping_add(1).max(1);
-        let pid = NonZeroU16::new(self.next_pid).unwrap_or(NonZeroU16::MIN);
+        let pid = self.pids.next_id();
         let qos_pid = match r.qos {
             0 => QosPid::Level0,
             1 => QosPid::Level1(pid),
@@ -269,7 +231,7 @@ impl Publisher {
         let _ = self
             .send(&Packet::Disconnect(Disconnect::new(ReasonCode::Success)))
             .await;
-        let _ = self.io.shutdown().await;
+        let _ = self.conn.writer.shutdown().await;
     }
 }
 
