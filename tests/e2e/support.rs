@@ -490,9 +490,22 @@ pub async fn spawn_midge_with(
     env: &[(&str, &str)],
     logged: &[&str],
 ) -> (tokio::process::Child, Vec<SocketAddr>) {
+    let mut all = vec!["--in-memory", "-l", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    spawn_midge_args(&all, env, logged).await
+}
+
+/// The real `midge --headless` with exactly `args` (no default listener or storage);
+/// returns it and, for each of `logged`, the `address=` of the first log line containing
+/// it that no earlier marker took (so `["listening"; 2]` gets two listeners in order).
+pub async fn spawn_midge_args(
+    args: &[&str],
+    env: &[(&str, &str)],
+    logged: &[&str],
+) -> (tokio::process::Child, Vec<SocketAddr>) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_midge"))
-        .args(["--headless", "--in-memory", "-l", "127.0.0.1:0"])
+        .arg("--headless")
         .args(args)
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")
@@ -519,6 +532,7 @@ pub async fn spawn_midge_with(
             for (want, slot) in logged.iter().zip(found.iter_mut()) {
                 if slot.is_none() && line.contains(want) {
                     *slot = Some(addr.parse().expect("a socket address"));
+                    break;
                 }
             }
         }

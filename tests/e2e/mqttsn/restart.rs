@@ -4,9 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use super::*;
@@ -22,48 +20,18 @@ async fn spawn(dir: &Path) -> (Child, SocketAddr, SocketAddr) {
          kind = \"mqttsn\"\n[sys]\ninterval_secs = 0\n",
     )
     .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_midge"))
-        .arg("--headless")
-        .arg("-c")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("NO_COLOR", "1")
-        .env("MIDGE_LOG", "warn,midge::transport=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("midge runs");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (mut tcp, mut sn) = (None, None);
-    within(20.0, async {
-        while tcp.is_none() || sn.is_none() {
-            let line = lines
-                .next_line()
-                .await
-                .expect("stderr")
-                .expect("midge exited");
-            let Some(rest) = line.split("address=").nth(1) else {
-                continue;
-            };
-            let addr: SocketAddr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .parse()
-                .expect("addr");
-            if line.contains("MQTT-SN") {
-                sn = Some(addr);
-            } else {
-                tcp = Some(addr);
-            }
-        }
-    })
+    let (config, data) = (
+        config.to_string_lossy().into_owned(),
+        dir.join("data").to_string_lossy().into_owned(),
+    );
+    // The MQTT-SN listener logs "MQTT-SN gateway listening", the TCP one transport="mqtt".
+    let (child, addrs) = crate::support::spawn_midge_args(
+        &["-c", &config, "--data-dir", &data],
+        &[],
+        &["transport=\"mqtt\"", "MQTT-SN"],
+    )
     .await;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, tcp.expect("tcp"), sn.expect("sn"))
+    (child, addrs[0], addrs[1])
 }
 
 async fn term(mut child: Child) {
