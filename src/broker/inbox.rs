@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use super::message::Delivery;
+use super::park;
 use crate::protocol::{PacketId, ReasonCode};
 
 #[derive(Debug)]
@@ -38,6 +39,8 @@ struct Inner {
     disconnect: Option<ReasonCode>,
     /// QoS 2 ids whose PUBREL may go out: their released state is durable.
     released: Vec<PacketId>,
+    /// The connection is parked (no task): what would wake the task wakes it instead.
+    parked: Option<park::Waker>,
 }
 
 /// What other tasks asked of the client since it last looked.
@@ -85,12 +88,34 @@ impl Inbox {
             q.items.push_back(d);
             // Only the first item needs a wake-up: the client re-checks the queue under
             // this lock before it waits again, so later ones are found with it.
-            q.wants_items && q.items.len() == 1
+            if q.wants_items && q.items.len() == 1 {
+                Some(q.parked.take())
+            } else {
+                None
+            }
         };
-        if wake {
-            self.ready.notify_one();
+        match wake {
+            Some(Some(parked)) => parked.wake(),
+            Some(None) => self.ready.notify_one(),
+            None => {}
         }
         Ok(())
+    }
+
+    /// The client task is about to park: from now on a wake-up goes through `waker`.
+    /// Refused (`false`) when something already waits for the task.
+    pub fn park(&self, waker: park::Waker) -> bool {
+        let mut q = self.lock();
+        if !q.items.is_empty() || self.signalled() || q.closed {
+            return false;
+        }
+        q.parked = Some(waker);
+        true
+    }
+
+    /// The connection has a task again (woken or not: a socket event resumes it too).
+    pub fn unpark(&self) {
+        self.lock().parked = None;
     }
 
     /// Whether pushes should wake the client task; returns whether items wait already
@@ -123,7 +148,11 @@ impl Inbox {
     /// A signal was stored: flag it and wake the client whatever it waits for.
     fn signal(&self) {
         self.signalled.store(true, Ordering::Release);
-        self.ready.notify_one();
+        let parked = self.lock().parked.take();
+        match parked {
+            Some(parked) => parked.wake(),
+            None => self.ready.notify_one(),
+        }
     }
 
     /// Whether `take_signals` has something.

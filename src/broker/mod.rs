@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod links;
 pub mod message;
 pub mod observe;
+pub mod park;
 pub mod persist;
 pub mod retained;
 pub mod router;
@@ -115,6 +116,8 @@ pub struct Context {
     pub drops: Arc<drops::DropLog>,
     /// Bridges' and the MQTT-SN gateway's published statistics.
     pub links: Arc<links::Links>,
+    /// Where idle plain-TCP connections wait without a task; `None`: they never park.
+    pub parking: Option<park::ParkingLot>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +190,7 @@ impl Broker {
             store,
             drops: router.drops(),
             links: Arc::default(),
+            parking: park::ParkingLot::start(metrics.clone()),
         });
         // UDP (MQTT-SN) listeners are the gateway's: `mqttsn::start` binds them.
         let tcp_listeners: Vec<_> = config

@@ -26,6 +26,10 @@ pub struct Metrics {
     pub loop_dropped: AtomicU64,
     /// Gauge: clients online now.
     pub clients_connected: AtomicU64,
+    /// Gauge: idle connections parked without a task (`broker::park`).
+    pub parked: AtomicU64,
+    /// Parked connections served again (woken by their socket, a delivery or keep-alive).
+    pub resumed: AtomicU64,
     /// Gauge: the most clients online at once.
     pub clients_maximum: AtomicU64,
     /// Gauge: sessions kept, online and offline (the router's client table).

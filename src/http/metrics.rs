@@ -106,6 +106,18 @@ impl Sources {
             m.connections_total.load(Relaxed),
         );
         one(
+            "midge_connections_parked",
+            "gauge",
+            "Idle connections parked without a task of their own.",
+            m.parked.load(Relaxed),
+        );
+        one(
+            "midge_connections_resumed_total",
+            "counter",
+            "Parked connections served again (a packet, a delivery or keep-alive woke them).",
+            m.resumed.load(Relaxed),
+        );
+        one(
             "midge_auth_failures_total",
             "counter",
             "Failed authentications since start.",

@@ -144,6 +144,44 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     }
 }
 
+impl<R> PacketReader<R> {
+    /// Bytes read but not yet decoded (a parked connection has none).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The same reader (buffer, version, limits) over another stream; the old one comes
+    /// back (parking swaps the socket out and back in).
+    pub fn swap_inner<R2>(self, inner: R2) -> (PacketReader<R2>, R) {
+        let reader = PacketReader {
+            inner,
+            buf: self.buf,
+            version: self.version,
+            max_packet_size: self.max_packet_size,
+            last_size: self.last_size,
+            next_read: self.next_read,
+        };
+        (reader, self.inner)
+    }
+}
+
+impl<W> PacketWriter<W> {
+    /// Encoded bytes not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// As [`PacketReader::swap_inner`].
+    pub fn swap_inner<W2>(self, inner: W2) -> (PacketWriter<W2>, W) {
+        let writer = PacketWriter {
+            inner,
+            buf: self.buf,
+            version: self.version,
+        };
+        (writer, self.inner)
+    }
+}
+
 /// The outbound half: packets are encoded into one buffer and written with as few
 /// syscalls as possible (many packets per write).
 pub struct PacketWriter<W> {
@@ -173,10 +211,6 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         let before = self.buf.len();
         p.encode(self.version, &mut self.buf);
         self.buf.len() - before
-    }
-
-    pub fn pending(&self) -> usize {
-        self.buf.len()
     }
 
     /// Write some of the pending bytes (one syscall). Cancel-safe: nothing is lost if

@@ -20,6 +20,11 @@ impl<S> Counted<S> {
     pub fn new(inner: S, open: OpenConnection) -> Self {
         Self { inner, _open: open }
     }
+
+    /// The stream and its guard, apart (to park the bare socket).
+    pub fn into_parts(self) -> (S, OpenConnection) {
+        (self.inner, self._open)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

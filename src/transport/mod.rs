@@ -15,6 +15,7 @@ pub mod connection;
 mod counted;
 mod flush;
 pub mod listener;
+mod park;
 pub mod tls;
 pub mod watch;
 pub mod ws;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 pub use counted::Counted;
 pub use flush::Flushing;
 pub use listener::{Bound, ListenerSet};
+pub use park::{Parkable, Socket};
 pub use ws::WsStream;
 
 /// Why a listener could not be set up (at start-up or on reload). Every message names the

@@ -24,6 +24,7 @@ mod malformed;
 mod monitor;
 mod mqttsn;
 mod ops;
+mod park;
 mod publish;
 mod retained;
 mod sessions;

@@ -3,7 +3,6 @@
 //! registration with the router, and the CONNACK. A step that says no returns a
 //! `Refusal`, answered by `refuse` in one place.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -48,7 +47,7 @@ pub(super) async fn connect<S>(
     stream: S,
     peer: super::Peer,
     ctx: Arc<Context>,
-) -> Option<Client<S, S>>
+) -> Option<Client<ReadHalf<S>, WriteHalf<S>>>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -128,8 +127,7 @@ where
         session_expiry,
         // [MQTT-3.1.2-24]: 1.5 × keep-alive.
         keep_alive: (ka > 0).then(|| Duration::from_millis(ka * 1500)),
-        aliases_in: HashMap::new(),
-        aliases_out: HashMap::new(),
+        aliases: None,
         alias_out_max,
         max_out,
         pending_acks: Default::default(),
@@ -137,6 +135,8 @@ where
         rate: Default::default(),
         detail_generation: u64::MAX,
         read_at,
+        last_rx: tokio::time::Instant::now(),
+        park_after: super::park::PARK_MIN,
     })
 }
 

@@ -23,8 +23,8 @@ use crate::storage::{Keyspace, Op};
 
 impl<R, W> Client<R, W>
 where
-    R: AsyncRead + Send + 'static,
-    W: AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     /// Handle one inbound packet without waiting; what needs the router or an await comes
     /// back as `Next` (small: no packet is held across the event loop's awaits, which
@@ -326,12 +326,13 @@ where
             });
         }
         if p.topic.is_empty() {
-            match self.aliases_in.get(&alias) {
+            match self.aliases.as_ref().and_then(|a| a.inbound.get(&alias)) {
                 Some(t) => Ok(t.clone()),
                 None => Err(Error::UnknownTopicAlias(alias)),
             }
         } else {
-            self.aliases_in.insert(alias, p.topic.clone());
+            let aliases = self.aliases.get_or_insert_with(Box::default);
+            aliases.inbound.insert(alias, p.topic.clone());
             Ok(p.topic.clone())
         }
     }

@@ -8,10 +8,12 @@ mod error;
 mod handshake;
 mod inbound;
 mod outbound;
+mod park;
 #[cfg(test)]
 mod tests;
 
 use error::Error;
+use park::Unparked;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -24,6 +26,7 @@ use tracing::Instrument;
 
 use crate::protocol::{ByteStr, Disconnect, LastWill, Packet, ProtocolVersion, ReasonCode};
 use crate::transport::connection::{PacketReader, PacketWriter};
+use crate::transport::Parkable;
 
 use super::message::{ClientId, Delivery};
 use super::persist;
@@ -120,6 +123,15 @@ impl RateLimit {
     }
 }
 
+/// A v5 connection's topic aliases.
+#[derive(Debug, Default)]
+struct Aliases {
+    /// Client → server [MQTT-3.3.2-12].
+    inbound: HashMap<u16, ByteStr>,
+    /// Server → client, up to the client's Topic Alias Maximum.
+    outbound: HashMap<ByteStr, u16>,
+}
+
 /// An acknowledgement owed to the client.
 struct PendingAck {
     pid: crate::protocol::PacketId,
@@ -134,8 +146,8 @@ struct PendingAck {
 /// A connection past CONNECT.
 struct Client<R, W> {
     ctx: Arc<Context>,
-    reader: PacketReader<ReadHalf<R>>,
-    writer: PacketWriter<WriteHalf<W>>,
+    reader: PacketReader<R>,
+    writer: PacketWriter<W>,
     version: ProtocolVersion,
     client_id: ClientId,
     conn_id: u64,
@@ -151,10 +163,8 @@ struct Client<R, W> {
     session_expiry: u32,
     /// 1.5 × keep-alive [MQTT-3.1.2-24]; `None` when keep-alive is 0.
     keep_alive: Option<Duration>,
-    /// Client → server topic aliases [MQTT-3.3.2-12].
-    aliases_in: HashMap<u16, ByteStr>,
-    /// Server → client topic aliases, up to the client's Topic Alias Maximum.
-    aliases_out: HashMap<ByteStr, u16>,
+    /// v5 topic aliases, once the first is used (most clients use none).
+    aliases: Option<Box<Aliases>>,
     alias_out_max: u16,
     /// The client's Maximum Packet Size [MQTT-3.1.2-24]: nothing larger is sent.
     max_out: u32,
@@ -169,6 +179,10 @@ struct Client<R, W> {
     /// When the bytes being handled were read: where a SUBSCRIBE or PUBLISH stands
     /// among other clients' packets (the router orders them by it).
     read_at: std::time::Instant,
+    /// When the last packet came (keep-alive counts from it, across parking).
+    last_rx: tokio::time::Instant,
+    /// Quiet time after which the connection parks (adapts to how soon it is woken).
+    park_after: Duration,
 }
 
 /// Serve one accepted byte stream: the CONNECT handshake runs here; the connection then
@@ -177,7 +191,7 @@ struct Client<R, W> {
 /// per-connection log span — because idle connections are most of a broker's memory.
 pub async fn serve<S>(stream: S, peer: Peer, permit: OwnedSemaphorePermit, ctx: Arc<Context>)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Parkable + Unpin + Send + 'static,
 {
     let span =
         tracing::info_span!("conn", address = %peer.address, client_id = tracing::field::Empty);
@@ -185,28 +199,41 @@ where
         .instrument(span)
         .await;
     if let Some(client) = connected {
-        tokio::spawn(Box::new(client).run(permit));
+        tokio::spawn(Box::new(client).run(permit, true));
+    }
+}
+
+impl<S> Client<ReadHalf<S>, WriteHalf<S>>
+where
+    S: AsyncRead + AsyncWrite + Parkable + Unpin + Send + 'static,
+{
+    /// The connection's life after CONNECT (`fresh`), or after parking. `self` is boxed
+    /// so this future holds a pointer, not a second copy of the client (async fn
+    /// arguments are stored apart from the body's state); the ending is boxed too — only
+    /// the event loop's state stays with a busy connection, and an idle one parks
+    /// without a task at all.
+    async fn run(mut self: Box<Self>, mut permit: OwnedSemaphorePermit, mut fresh: bool) {
+        let end = loop {
+            match self.event_loop(fresh, S::PARKABLE).await {
+                Ok(Some(end)) => break end,
+                Err(e) => break End::Abnormal(e),
+                Ok(None) => match Box::pin(park::park(self, permit)).await {
+                    Ok(()) | Err(Unparked::Closed) => return,
+                    // Something came in meanwhile: go on serving.
+                    Err(Unparked::Again(client, p)) => (self, permit, fresh) = (client, p, false),
+                },
+            }
+        };
+        Box::pin(self.finish(end)).await;
+        drop(permit);
     }
 }
 
 impl<R, W> Client<R, W>
 where
-    R: AsyncRead + Send + 'static,
-    W: AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    /// The connection's life after CONNECT. `self` is boxed so this future holds a
-    /// pointer, not a second copy of the client (async fn arguments are stored apart from
-    /// the body's state); the ending is boxed too — only the event loop's state stays
-    /// with an idle connection.
-    async fn run(mut self: Box<Self>, permit: OwnedSemaphorePermit) {
-        let end = match self.event_loop().await {
-            Ok(end) => end,
-            Err(e) => End::Abnormal(e),
-        };
-        Box::pin(self.finish(end)).await;
-        drop(permit);
-    }
-
     /// Queue the DISCONNECT that says why the broker ends the connection (v5 only: v3
     /// has none from the server); returns whether one was queued.
     fn say_goodbye(&mut self, end: &End) -> bool {
@@ -279,20 +306,32 @@ where
         self.writer.pending() < READ_PAUSE && self.rate.resume_at.is_none()
     }
 
-    async fn event_loop(&mut self) -> Result<End, Error> {
-        // One timer for keep-alive and the rate limit's pause, re-armed only when it
-        // fires: a packet just records the time, so a busy connection costs no timer
-        // operations.
+    /// Serve the connection until it ends (`Some`) or has been idle for `PARK_AFTER`
+    /// and may park (`None`, only when `parkable`). `fresh`: just connected (the
+    /// session's unacknowledged messages go out first), else resumed from parking.
+    async fn event_loop(&mut self, fresh: bool, parkable: bool) -> Result<Option<End>, Error> {
+        // One timer for keep-alive, the rate limit's pause and parking, re-armed only
+        // when it fires: a packet just records the time, so a busy connection costs no
+        // timer operations.
         let keep_alive = self.keep_alive.unwrap_or(Duration::from_secs(86_400 * 365));
-        let mut last_rx = tokio::time::Instant::now();
-        let timer = tokio::time::sleep(keep_alive);
+        let mut last_rx = self.last_rx;
+        let first = if parkable {
+            (last_rx + keep_alive).min(tokio::time::Instant::now() + self.park_after)
+        } else {
+            last_rx + keep_alive
+        };
+        let timer = tokio::time::sleep_until(first);
         tokio::pin!(timer);
-        self.resume();
+        if fresh {
+            self.resume();
+        }
         // Packets that came with the CONNECT; after that, each wake-up handles what it read
         // (several packets may come in one read) at the end of the iteration.
         if let Some(end) = self.handle_buffered(&mut last_rx).await? {
-            return Ok(end);
+            return Ok(Some(end));
         }
+        // Nothing but the timer happened since it last fired.
+        let mut quiet = false;
         loop {
             if let Some(t) = self.rate.resume_at {
                 if t < timer.deadline() {
@@ -311,15 +350,17 @@ where
                     && self.writer.pending() < WRITE_HIGH_WATER;
             }
             if let Some(end) = self.on_signals() {
-                return Ok(end);
+                return Ok(Some(end));
             }
             // Deliveries wake us only while we can take them; signals always do.
             if self.inbox.want_items(can_take) && can_take {
+                quiet = false;
                 continue;
             }
             tokio::select! {
                 biased;
                 res = self.reader.fill(), if self.reading() => {
+                    quiet = false;
                     match res {
                         Ok(true) => self.read_at = crate::broker::clock::now(),
                         Ok(false) => return Err(Error::Closed),
@@ -327,12 +368,14 @@ where
                     }
                 }
                 _ = wait_front(&mut self.pending_acks), if self.pending_acks.front().is_some_and(|a| a.wait.is_some()) => {
+                    quiet = false;
                     self.release_acks();
                     if self.store_failed {
                         return Err(Error::StoreRefused);
                     }
                 }
                 res = self.writer.write_some(), if self.writer.pending() > 0 => {
+                    quiet = false;
                     res.map_err(Error::Write)?;
                     if self.writer.pending() >= READ_PAUSE {
                         // We are not reading, so its PINGREQs can't count: a client that
@@ -341,14 +384,15 @@ where
                     }
                 }
                 () = self.inbox.ready() => {
+                    quiet = false;
                     if let Some(end) = self.on_signals() {
-                        return Ok(end);
+                        return Ok(Some(end));
                     }
                     if can_take {
                         self.take_deliveries();
                     }
                 }
-                () = &mut timer, if self.keep_alive.is_some() || self.rate.resume_at.is_some() => {
+                () = &mut timer, if parkable || self.keep_alive.is_some() || self.rate.resume_at.is_some() => {
                     let now = tokio::time::Instant::now();
                     if self.rate.resume_at.is_some_and(|t| t <= now) {
                         self.rate.resume_at = None;
@@ -358,11 +402,20 @@ where
                         // [MQTT-3.1.2-24]: nothing within 1.5 × keep-alive.
                         return Err(Error::KeepAlive(keep_alive));
                     }
-                    timer.as_mut().reset(self.rate.resume_at.map_or(due, |t| t.min(due)));
+                    let mut next = self.rate.resume_at.map_or(due, |t| t.min(due));
+                    if parkable {
+                        if quiet && self.may_park() {
+                            self.last_rx = last_rx;
+                            return Ok(None);
+                        }
+                        quiet = true;
+                        next = next.min(now + self.park_after);
+                    }
+                    timer.as_mut().reset(next);
                 }
             }
             if let Some(end) = self.handle_buffered(&mut last_rx).await? {
-                return Ok(end);
+                return Ok(Some(end));
             }
             self.drain_queue();
             self.write_store_changes();

@@ -16,8 +16,8 @@ use crate::broker::session::{DropReason, Outgoing};
 
 impl<R, W> Client<R, W>
 where
-    R: AsyncRead + Send + 'static,
-    W: AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     pub(super) fn push(&mut self, packet: &Packet) {
         self.ctx.trace.record(&self.client_id, false, packet);
@@ -143,10 +143,11 @@ where
             let expiry = d.msg.remaining_expiry(now);
             let mut alias = None;
             if self.alias_out_max > 0 {
-                if let Some(&a) = self.aliases_out.get(&d.msg.topic) {
+                let known = self.aliases.as_ref().map(|a| &a.outbound);
+                if let Some(&a) = known.and_then(|o| o.get(&d.msg.topic)) {
                     alias = Some(a);
                     rw.elide_topic = true;
-                } else if let Ok(n) = u16::try_from(self.aliases_out.len() + 1) {
+                } else if let Ok(n) = u16::try_from(known.map_or(0, |o| o.len()) + 1) {
                     if n <= self.alias_out_max {
                         alias = Some(n);
                         new_alias = Some(n);
@@ -186,7 +187,8 @@ where
         }
         // Only an alias that is actually sent is remembered.
         if let Some(n) = new_alias {
-            self.aliases_out.insert(d.msg.topic.clone(), n);
+            let aliases = self.aliases.get_or_insert_with(Box::default);
+            aliases.outbound.insert(d.msg.topic.clone(), n);
         }
         Some(rw)
     }
