@@ -49,17 +49,6 @@ pub struct PacketReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> PacketReader<R> {
-    pub fn new(inner: R, max_packet_size: u32) -> Self {
-        Self {
-            inner,
-            buf: BytesMut::new(),
-            version: ProtocolVersion::V3_1_1,
-            max_packet_size,
-            last_size: 0,
-            next_read: READ_MIN,
-        }
-    }
-
     /// The next packet; `Ok(None)` on a clean EOF between packets. Cancel-safe.
     pub async fn read_packet(&mut self) -> Result<Option<Packet>, ReadError> {
         loop {
@@ -137,48 +126,28 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
     pub fn last_packet_size(&self) -> usize {
         self.last_size
     }
+}
+
+impl<R> PacketReader<R> {
+    pub fn new(inner: R, max_packet_size: u32) -> Self {
+        Self {
+            inner,
+            buf: BytesMut::new(),
+            version: ProtocolVersion::V3_1_1,
+            max_packet_size,
+            last_size: 0,
+            next_read: READ_MIN,
+        }
+    }
 
     /// The byte stream, for discarding what the peer still sends after our last word.
     pub fn into_inner(self) -> R {
         self.inner
     }
-}
 
-impl<R> PacketReader<R> {
     /// Bytes read but not yet decoded (a parked connection has none).
     pub fn buffered(&self) -> usize {
         self.buf.len()
-    }
-
-    /// The same reader (buffer, version, limits) over another stream; the old one comes
-    /// back (parking swaps the socket out and back in).
-    pub fn swap_inner<R2>(self, inner: R2) -> (PacketReader<R2>, R) {
-        let reader = PacketReader {
-            inner,
-            buf: self.buf,
-            version: self.version,
-            max_packet_size: self.max_packet_size,
-            last_size: self.last_size,
-            next_read: self.next_read,
-        };
-        (reader, self.inner)
-    }
-}
-
-impl<W> PacketWriter<W> {
-    /// Encoded bytes not yet written.
-    pub fn pending(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// As [`PacketReader::swap_inner`].
-    pub fn swap_inner<W2>(self, inner: W2) -> (PacketWriter<W2>, W) {
-        let writer = PacketWriter {
-            inner,
-            buf: self.buf,
-            version: self.version,
-        };
-        (writer, self.inner)
     }
 }
 
@@ -190,7 +159,7 @@ pub struct PacketWriter<W> {
     pub version: ProtocolVersion,
 }
 
-impl<W: AsyncWrite + Unpin> PacketWriter<W> {
+impl<W> PacketWriter<W> {
     pub fn new(inner: W) -> Self {
         Self {
             inner,
@@ -199,6 +168,18 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         }
     }
 
+    /// Encoded bytes not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The byte stream (parking takes the socket back).
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     /// Queue a packet; returns its encoded size.
     pub fn push(&mut self, packet: &Packet) -> usize {
         let before = self.buf.len();

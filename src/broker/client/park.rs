@@ -8,11 +8,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Client, End, Error};
+use crate::broker::inbox::Inbox;
+use crate::broker::message::ClientId;
 use crate::broker::park::Dormant;
+use crate::broker::session::Session;
+use crate::broker::stats::ClientStats;
+use crate::protocol::{LastWill, ProtocolVersion};
+use crate::transport::connection::{PacketReader, PacketWriter};
 use crate::transport::{Parkable, Socket};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -62,52 +70,111 @@ impl AsyncWrite for NoSocket {
     }
 }
 
-/// A parked connection: the client without its socket task, its bare socket and its
-/// `max_connections` slot.
+/// A parked connection: what of its client outlives a quiet spell (no buffers, no
+/// batch, no pending acknowledgements: parking waits until there are none), its bare
+/// socket and its `max_connections` slot.
 struct Sleeper<S> {
-    client: Client<NoSocket, NoSocket>,
+    client: Asleep,
     socket: Socket,
     permit: OwnedSemaphorePermit,
     since: tokio::time::Instant,
     stream: PhantomData<fn() -> S>,
 }
 
+/// The size of a parked connection's state (for the size guard).
+#[cfg(test)]
+pub(super) fn sleeper_size() -> usize {
+    let size = std::mem::size_of::<Sleeper<tokio::net::TcpStream>>();
+    eprintln!("parked client: {size} B");
+    size
+}
+
+/// The fields of [`Client`] a parked connection keeps.
+struct Asleep {
+    ctx: Arc<crate::broker::Context>,
+    version: ProtocolVersion,
+    max_packet_size: u32,
+    client_id: ClientId,
+    conn_id: u64,
+    stats: Arc<ClientStats>,
+    session: Session,
+    inbox: Arc<Inbox>,
+    will: Option<Box<LastWill>>,
+    session_expiry: u32,
+    keep_alive: Option<Duration>,
+    aliases: Option<Box<super::Aliases>>,
+    alias_out_max: u16,
+    max_out: u32,
+    rate: super::RateLimit,
+    detail_generation: u64,
+    last_rx: tokio::time::Instant,
+    park_after: Duration,
+}
+
 impl<R, W> Client<R, W> {
-    /// The same client over other socket halves; `f` turns the old halves into the new
-    /// ones plus anything else it wants to give back.
-    fn map_io<R2, W2, T>(self, f: impl FnOnce(R, W) -> (R2, W2, T)) -> (Client<R2, W2>, T) {
-        let (reader, r) = self.reader.swap_inner(());
-        let (writer, w) = self.writer.swap_inner(());
-        let (r2, w2, out) = f(r, w);
-        let client = Client {
+    /// Put the client to sleep: its socket halves come back apart.
+    fn into_asleep(self) -> (Asleep, R, W) {
+        let asleep = Asleep {
             ctx: self.ctx,
-            reader: reader.swap_inner(r2).0,
-            writer: writer.swap_inner(w2).0,
             version: self.version,
+            max_packet_size: self.reader.max_packet_size,
             client_id: self.client_id,
             conn_id: self.conn_id,
             stats: self.stats,
             session: self.session,
             inbox: self.inbox,
-            batch: self.batch,
-            clock: self.clock,
             will: self.will,
             session_expiry: self.session_expiry,
             keep_alive: self.keep_alive,
             aliases: self.aliases,
             alias_out_max: self.alias_out_max,
             max_out: self.max_out,
-            pending_acks: self.pending_acks,
-            store_failed: self.store_failed,
             rate: self.rate,
             detail_generation: self.detail_generation,
-            read_at: self.read_at,
             last_rx: self.last_rx,
             park_after: self.park_after,
         };
-        (client, out)
+        (asleep, self.reader.into_inner(), self.writer.into_inner())
     }
+}
 
+impl Asleep {
+    /// The client again, over `r` and `w`.
+    fn wake<R, W>(self, r: R, w: W) -> Client<R, W> {
+        let mut reader = PacketReader::new(r, self.max_packet_size);
+        reader.version = self.version;
+        let mut writer = PacketWriter::new(w);
+        writer.version = self.version;
+        Client {
+            ctx: self.ctx,
+            reader,
+            writer,
+            version: self.version,
+            client_id: self.client_id,
+            conn_id: self.conn_id,
+            stats: self.stats,
+            session: self.session,
+            inbox: self.inbox,
+            batch: Default::default(),
+            clock: None,
+            will: self.will,
+            session_expiry: self.session_expiry,
+            keep_alive: self.keep_alive,
+            aliases: self.aliases,
+            alias_out_max: self.alias_out_max,
+            max_out: self.max_out,
+            pending_acks: Default::default(),
+            store_failed: false,
+            rate: self.rate,
+            detail_generation: self.detail_generation,
+            read_at: crate::broker::clock::now(),
+            last_rx: self.last_rx,
+            park_after: self.park_after,
+        }
+    }
+}
+
+impl<R, W> Client<R, W> {
     /// Nothing is in progress: no bytes half read or unwritten, no deliveries in hand, no
     /// acknowledgement waiting for the store, reading not paused. (Unacknowledged
     /// deliveries may be in flight: their acknowledgements arrive on the socket, which
@@ -138,11 +205,12 @@ where
     if !client.inbox.park(waker.clone()) {
         return Err(Unparked::Again(client, permit));
     }
-    let (client, stream) = (*client).map_io(|r, w| (NoSocket, NoSocket, r.unsplit(w)));
-    let socket = match stream.into_socket() {
+    let (client, r, w) = (*client).into_asleep();
+    let socket = match r.unsplit(w).into_socket() {
         Ok(s) => s,
         Err(e) => {
             client.inbox.unpark();
+            let client = client.wake(NoSocket, NoSocket);
             Box::pin(Box::new(client).finish(End::Abnormal(Error::Read(e.into())))).await;
             drop(permit);
             return Err(Unparked::Closed);
@@ -189,13 +257,11 @@ where
         };
         match S::from_socket(socket) {
             Ok(stream) => {
-                let (client, ()) = client.map_io(|_, _| {
-                    let (r, w) = tokio::io::split(stream);
-                    (r, w, ())
-                });
-                tokio::spawn(Box::new(client).run(permit, false));
+                let (r, w) = tokio::io::split(stream);
+                tokio::spawn(Box::new(client.wake(r, w)).run(permit, false));
             }
             Err(e) => {
+                let client = client.wake(NoSocket, NoSocket);
                 tokio::spawn(async move {
                     Box::pin(Box::new(client).finish(End::Abnormal(Error::Read(e.into())))).await;
                     drop(permit);

@@ -10,6 +10,9 @@ fn per_connection_structs_stay_small() {
     type S = tokio::net::TcpStream;
     type C = super::Client<tokio::io::ReadHalf<S>, tokio::io::WriteHalf<S>>;
     assert!(size_of::<C>() <= 640, "Client");
+    // An idle connection parks as this (its client task, timer and runtime registration
+    // freed), boxed once, plus its entry in the parking lot.
+    assert!(super::park::sleeper_size() <= 432, "parked client");
     assert!(
         size_of::<crate::broker::router::ClientEntry>() <= 176,
         "ClientEntry"
