@@ -8,8 +8,7 @@
 //! then costs its state as plain data: no task, no timer, no runtime registration
 //! (memory per idle connection, issue 15).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -26,6 +25,8 @@ use tokio::time::Instant;
 pub trait Dormant: Send {
     /// The socket, to watch.
     fn fd(&self) -> RawFd;
+    /// When its keep-alive runs out (1.5 × keep-alive after its last packet).
+    fn deadline(&self) -> Option<Instant>;
     /// Start serving the connection again (spawns its task).
     fn resume(self: Box<Self>);
 }
@@ -33,12 +34,7 @@ pub trait Dormant: Send {
 type Parked = Box<dyn Dormant>;
 
 enum Cmd {
-    Park {
-        token: u64,
-        parked: Parked,
-        /// When its keep-alive runs out (1.5 × keep-alive after its last packet).
-        deadline: Option<Instant>,
-    },
+    Park { token: u64, parked: Parked },
     Wake(u64),
 }
 
@@ -111,7 +107,6 @@ impl ParkingLot {
         };
         let lot = Lot {
             parked: HashMap::new(),
-            deadlines: BinaryHeap::new(),
             early: HashMap::new(),
             registry: registry.try_clone().ok()?,
             metrics,
@@ -137,12 +132,7 @@ impl ParkingLot {
 
     /// Hand a connection over; `waker` from [`Self::waker`]. When the lot can't take it,
     /// it comes back.
-    pub fn park(
-        &self,
-        waker: &Waker,
-        parked: Parked,
-        deadline: Option<Instant>,
-    ) -> Result<(), (ParkError, Parked)> {
+    pub fn park(&self, waker: &Waker, parked: Parked) -> Result<(), (ParkError, Parked)> {
         if self.tx.is_closed() {
             return Err((ParkError::Closed, parked));
         }
@@ -156,7 +146,6 @@ impl ParkingLot {
         let cmd = Cmd::Park {
             token: waker.token,
             parked,
-            deadline,
         };
         // Fails only while the runtime shuts down, when every task's connection is
         // dropped too.
@@ -203,8 +192,6 @@ fn watch_sockets(mut poll: Poll, tx: &mpsc::UnboundedSender<Cmd>, stop: &AtomicB
 /// The lot's state, owned by its task.
 struct Lot {
     parked: HashMap<u64, Parked>,
-    /// Keep-alive deadlines; entries of connections resumed since are skipped.
-    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// Wakes that came before their connection's Park (a delivery or readiness between
     /// the waker's handing out and the Park), and when.
     early: HashMap<u64, Instant>,
@@ -218,30 +205,31 @@ struct Lot {
 /// that was resumed by another wake meanwhile, and is forgotten.
 const EARLY_TTL: Duration = Duration::from_secs(5);
 
+/// How often parked connections' keep-alive deadlines are checked: a sweep over all of
+/// them (a few nanoseconds each) costs less memory than a timer or a heap entry per
+/// connection, and a broker may close a silent connection this much late.
+const SWEEP: Duration = Duration::from_secs(1);
+
 async fn run(mut lot: Lot, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    let mut sweep = tokio::time::interval(SWEEP);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let next = lot.deadlines.peek().map(|Reverse((t, _))| *t);
         tokio::select! {
             cmd = rx.recv() => match cmd {
-                Some(Cmd::Park { token, parked, deadline }) => lot.park(token, parked, deadline),
+                Some(Cmd::Park { token, parked }) => lot.park(token, parked),
                 Some(Cmd::Wake(token)) => lot.wake(token),
                 None => return,
             },
-            () = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
-                lot.expire(Instant::now());
-            }
+            _ = sweep.tick(), if !lot.parked.is_empty() => lot.expire(Instant::now()),
         }
     }
 }
 
 impl Lot {
-    fn park(&mut self, token: u64, parked: Parked, deadline: Option<Instant>) {
+    fn park(&mut self, token: u64, parked: Parked) {
         tracing::trace!(token, "parked");
         if self.early.remove(&token).is_some() {
             return self.resume(parked);
-        }
-        if let Some(t) = deadline {
-            self.deadlines.push(Reverse((t, token)));
         }
         self.parked.insert(token, parked);
         self.metrics.parked.fetch_add(1, Relaxed);
@@ -263,11 +251,13 @@ impl Lot {
 
     /// Resume the connections whose keep-alive ran out: their task ends them.
     fn expire(&mut self, now: Instant) {
-        while let Some(Reverse((t, token))) = self.deadlines.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.deadlines.pop();
+        let due: Vec<u64> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.deadline().is_some_and(|d| d <= now))
+            .map(|(&token, _)| token)
+            .collect();
+        for token in due {
             if let Some(p) = self.parked.remove(&token) {
                 self.resume_parked(p);
             }
@@ -300,12 +290,16 @@ mod tests {
     struct Fake {
         socket: std::net::UdpSocket,
         name: &'static str,
+        deadline: Option<Instant>,
         resumed: mpsc::UnboundedSender<&'static str>,
     }
 
     impl Dormant for Fake {
         fn fd(&self) -> RawFd {
             self.socket.as_raw_fd()
+        }
+        fn deadline(&self) -> Option<Instant> {
+            self.deadline
         }
         fn resume(self: Box<Self>) {
             let _ = self.resumed.send(self.name);
@@ -318,6 +312,7 @@ mod tests {
         Box::new(Fake {
             socket,
             name,
+            deadline: None,
             resumed: resumed.clone(),
         })
     }
@@ -333,7 +328,7 @@ mod tests {
         let (lot, metrics) = lot();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let w = lot.waker();
-        lot.park(&w, fake("a", &tx), None)
+        lot.park(&w, fake("a", &tx))
             .map_err(|e| e.0)
             .expect("parks");
         tokio::task::yield_now().await;
@@ -343,7 +338,7 @@ mod tests {
         // A delivery can wake a connection between taking its waker and its Park.
         let early = lot.waker();
         early.clone().wake();
-        lot.park(&early, fake("b", &tx), None)
+        lot.park(&early, fake("b", &tx))
             .map_err(|e| e.0)
             .expect("parks");
         assert_eq!(rx.recv().await, Some("b"));
@@ -360,15 +355,23 @@ mod tests {
         let (lot, metrics) = lot();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let deadline = Instant::now() + Duration::from_secs(90);
-        lot.park(&lot.waker(), fake("silent", &tx), Some(deadline))
+        let mut silent = fake("silent", &tx);
+        silent.deadline = Some(deadline);
+        lot.park(&lot.waker(), silent)
             .map_err(|e| e.0)
             .expect("parks");
         tokio::time::sleep(Duration::from_secs(89)).await;
+        let mut other = fake("later", &tx);
+        other.deadline = Some(deadline + Duration::from_secs(60));
+        lot.park(&lot.waker(), other)
+            .map_err(|e| e.0)
+            .expect("parks");
         assert!(rx.try_recv().is_err(), "not before its deadline");
         assert_eq!(metrics.parked.load(Relaxed), 1);
         assert_eq!(rx.recv().await, Some("silent"));
-        assert!(Instant::now() >= deadline);
-        assert_eq!(metrics.parked.load(Relaxed), 0);
+        let late = Instant::now() - deadline;
+        assert!(late <= SWEEP, "resumed {late:?} after its deadline");
+        assert_eq!(metrics.parked.load(Relaxed), 1, "the other one waits");
     }
 
     #[tokio::test]
@@ -378,10 +381,10 @@ mod tests {
         let quiet = fake("quiet", &tx);
         let busy = fake("busy", &tx);
         let busy_addr = busy.socket.local_addr().expect("addr");
-        lot.park(&lot.waker(), quiet, None)
+        lot.park(&lot.waker(), quiet)
             .map_err(|e| e.0)
             .expect("parks");
-        lot.park(&lot.waker(), busy, None)
+        lot.park(&lot.waker(), busy)
             .map_err(|e| e.0)
             .expect("parks");
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");

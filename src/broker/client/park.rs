@@ -216,7 +216,6 @@ where
             return Err(Unparked::Closed);
         }
     };
-    let deadline = client.keep_alive.map(|k| client.last_rx + k);
     let ctx = client.ctx.clone();
     let sleeper: Box<dyn Dormant> = Box::new(Sleeper::<S> {
         client,
@@ -226,7 +225,7 @@ where
         stream: PhantomData,
     });
     let parking = ctx.parking.as_ref();
-    if let Some(Err((e, sleeper))) = parking.map(|l| l.park(&waker, sleeper, deadline)) {
+    if let Some(Err((e, sleeper))) = parking.map(|l| l.park(&waker, sleeper)) {
         tracing::debug!(error = %e, "could not park an idle connection");
         sleeper.resume();
     }
@@ -239,6 +238,10 @@ where
 {
     fn fd(&self) -> RawFd {
         self.socket.tcp.as_raw_fd()
+    }
+
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.client.keep_alive.map(|k| self.client.last_rx + k)
     }
 
     fn resume(self: Box<Self>) {
