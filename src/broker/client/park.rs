@@ -15,7 +15,6 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Client, End, Error};
 use crate::broker::inbox::Inbox;
-use crate::broker::message::ClientId;
 use crate::broker::park::Dormant;
 use crate::broker::session::Session;
 use crate::broker::stats::ClientStats;
@@ -27,10 +26,11 @@ use std::os::fd::{AsRawFd, RawFd};
 /// Quiet time after which a fresh connection parks: short, because a broker's idle
 /// devices are most of its connections, and each one's task and buffers free up for the
 /// next connection.
-pub(super) const PARK_MIN: Duration = Duration::from_millis(50);
+pub(super) const PARK_MIN: Duration = Duration::from_millis(PARK_MIN_MS as u64);
+const PARK_MIN_MS: u16 = 50;
 /// Longest quiet time before parking: a connection woken soon after each time it parks
 /// (traffic every second or so) backs off to this, so it stops paying the round trip.
-const PARK_MAX: Duration = Duration::from_secs(2);
+const PARK_MAX_MS: u16 = 2000;
 /// Woken within this of parking counts as woken soon.
 const SOON: Duration = Duration::from_secs(4);
 
@@ -94,7 +94,6 @@ struct Asleep {
     ctx: Arc<crate::broker::Context>,
     version: ProtocolVersion,
     max_packet_size: u32,
-    client_id: ClientId,
     conn_id: u64,
     stats: Arc<ClientStats>,
     session: Session,
@@ -105,10 +104,12 @@ struct Asleep {
     aliases: Option<Box<super::Aliases>>,
     alias_out_max: u16,
     max_out: u32,
-    rate: super::RateLimit,
+    /// The publish-rate bucket (never paused while parked).
+    rate_tokens: f64,
+    rate_last: Option<tokio::time::Instant>,
     detail_generation: u64,
     last_rx: tokio::time::Instant,
-    park_after: Duration,
+    park_after_ms: u16,
 }
 
 impl<R, W> Client<R, W> {
@@ -118,7 +119,6 @@ impl<R, W> Client<R, W> {
             ctx: self.ctx,
             version: self.version,
             max_packet_size: self.reader.max_packet_size,
-            client_id: self.client_id,
             conn_id: self.conn_id,
             stats: self.stats,
             session: self.session,
@@ -129,10 +129,11 @@ impl<R, W> Client<R, W> {
             aliases: self.aliases,
             alias_out_max: self.alias_out_max,
             max_out: self.max_out,
-            rate: self.rate,
+            rate_tokens: self.rate.tokens,
+            rate_last: self.rate.last,
             detail_generation: self.detail_generation,
             last_rx: self.last_rx,
-            park_after: self.park_after,
+            park_after_ms: u16::try_from(self.park_after.as_millis()).unwrap_or(u16::MAX),
         };
         (asleep, self.reader.into_inner(), self.writer.into_inner())
     }
@@ -150,7 +151,8 @@ impl Asleep {
             reader,
             writer,
             version: self.version,
-            client_id: self.client_id,
+            // The session's own (the same id, kept once while parked).
+            client_id: self.session.client_id.clone(),
             conn_id: self.conn_id,
             stats: self.stats,
             session: self.session,
@@ -165,11 +167,15 @@ impl Asleep {
             max_out: self.max_out,
             pending_acks: Default::default(),
             store_failed: false,
-            rate: self.rate,
+            rate: super::RateLimit {
+                tokens: self.rate_tokens,
+                last: self.rate_last,
+                resume_at: None,
+            },
             detail_generation: self.detail_generation,
             read_at: crate::broker::clock::now(),
             last_rx: self.last_rx,
-            park_after: self.park_after,
+            park_after: Duration::from_millis(self.park_after_ms.into()),
         }
     }
 }
@@ -253,10 +259,11 @@ where
             ..
         } = *self;
         client.inbox.unpark();
-        client.park_after = if since.elapsed() < SOON {
-            (client.park_after * 2).min(PARK_MAX)
+        let ms = client.park_after_ms;
+        client.park_after_ms = if since.elapsed() < SOON {
+            ms.saturating_mul(2).min(PARK_MAX_MS)
         } else {
-            (client.park_after / 2).max(PARK_MIN)
+            (ms / 2).max(PARK_MIN_MS)
         };
         match S::from_socket(socket) {
             Ok(stream) => {

@@ -12,7 +12,7 @@ fn per_connection_structs_stay_small() {
     assert!(size_of::<C>() <= 640, "Client");
     // An idle connection parks as this (its client task, timer and runtime registration
     // freed), boxed once, plus its entry in the parking lot.
-    assert!(super::park::sleeper_size() <= 432, "parked client");
+    assert!(super::park::sleeper_size() <= 384, "parked client");
     assert!(
         size_of::<crate::broker::router::ClientEntry>() <= 176,
         "ClientEntry"
