@@ -145,7 +145,7 @@ impl Message {
 
 /// `None` for empty properties, else boxed.
 pub fn boxed(p: Properties) -> Option<Box<Properties>> {
-    (p != Properties::default()).then(|| Box::new(p))
+    (!p.is_empty()).then(|| Box::new(p))
 }
 
 /// One message bound for one subscriber: the shared message plus what differs per
