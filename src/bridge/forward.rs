@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
 use crate::config::BridgeConfig;
 use crate::mqtt::conn::{ClientError, KeepAlive, PidAlloc};
-use crate::protocol::{Ack, ByteStr, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
+use crate::protocol::{Ack, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
 
 use super::local::{Local, LOCAL_KEEP_ALIVE, SUBSCRIBE_PID};
 use super::remote::Remote;
@@ -49,6 +49,7 @@ pub enum LinkError {
 pub struct Forward<'a> {
     cfg: &'a BridgeConfig,
     stats: &'a BridgeStats,
+    routes: topics::Routes,
     remote_v5: bool,
     remote_max_packet: usize,
     /// Inbound QoS 1/2 in flight to the local broker: local id → remote id.
@@ -73,6 +74,7 @@ impl<'a> Forward<'a> {
         Self {
             cfg,
             stats,
+            routes: topics::Routes::new(&cfg.topics),
             remote_v5: cfg.protocol.is_v5(),
             remote_max_packet: remote
                 .connack
@@ -275,7 +277,7 @@ impl<'a> Forward<'a> {
                 remote.writer.push(&Packet::PubRec(Ack::new(r)));
             }
         };
-        let Some(topic) = topics::to_local(&self.cfg.topics, &p.topic) else {
+        let Some(topic) = self.routes.to_local(&p.topic) else {
             ack_remote(remote, p.qos_pid);
             return;
         };
@@ -309,7 +311,7 @@ impl<'a> Forward<'a> {
             dup: false,
             qos_pid,
             retain: p.retain,
-            topic: ByteStr::from(topic),
+            topic,
             properties,
             payload: p.payload,
         }));
@@ -387,7 +389,7 @@ impl<'a> Forward<'a> {
                 local.writer.push(&Packet::PubRec(Ack::new(l)));
             }
         };
-        let Some(topic) = topics::to_remote(&self.cfg.topics, &p.topic) else {
+        let Some(topic) = self.routes.to_remote(&p.topic) else {
             ack_local(local, p.qos_pid);
             return;
         };
@@ -408,7 +410,7 @@ impl<'a> Forward<'a> {
             dup: p.dup && sent != QosPid::Level0,
             qos_pid: sent,
             retain: p.retain,
-            topic: ByteStr::from(topic),
+            topic,
             properties: if self.remote_v5 {
                 Self::carried(p.properties)
             } else {
@@ -416,7 +418,10 @@ impl<'a> Forward<'a> {
             },
             payload: p.payload,
         });
-        if crate::protocol::encoded_len(&out, self.cfg.protocol) > self.remote_max_packet {
+        // Sized only when the remote set a limit (it costs a walk of the properties).
+        if self.remote_max_packet != usize::MAX
+            && crate::protocol::encoded_len(&out, self.cfg.protocol) > self.remote_max_packet
+        {
             self.stats.drop_one(BridgeDrop::TooLarge);
             ack_local(local, qos_pid);
             return;

@@ -4,21 +4,78 @@
 
 use crate::config::BridgeTopic;
 use crate::protocol::topic::matches;
+use crate::protocol::ByteStr;
 
-/// The topic on the remote for a local message, by the first `out` line it matches.
-pub fn to_remote(lines: &[BridgeTopic], local: &str) -> Option<String> {
-    lines
-        .iter()
-        .filter(|t| t.direction.out() && matches(&t.local_filter(), local))
-        .find_map(|t| swap(local, &t.local_prefix, &t.remote_prefix))
+/// One direction of one topic line, with its filter spelled out once (it is matched
+/// against every message).
+struct Route {
+    filter: String,
+    from: String,
+    to: String,
 }
 
-/// The local topic for a remote message, by the first `in` line it matches.
-pub fn to_local(lines: &[BridgeTopic], remote: &str) -> Option<String> {
-    lines
-        .iter()
-        .filter(|t| t.direction.inbound() && matches(&t.remote_filter(), remote))
-        .find_map(|t| swap(remote, &t.remote_prefix, &t.local_prefix))
+impl Route {
+    /// The topic on the other side, if this line takes it. A line without prefixes
+    /// keeps the topic as it is (no copy).
+    fn map(&self, topic: &ByteStr) -> Option<ByteStr> {
+        if !matches(&self.filter, topic) {
+            return None;
+        }
+        if self.from == self.to {
+            // `site/#` also matches `site`, which has no prefix `site/` to keep.
+            return (topic.starts_with(self.from.as_str()) && !topic.is_empty())
+                .then(|| topic.clone());
+        }
+        swap(topic, &self.from, &self.to).map(ByteStr::from)
+    }
+}
+
+/// A bridge's topic lines, out and in, ready for per-message use.
+pub struct Routes {
+    out: Vec<Route>,
+    inbound: Vec<Route>,
+}
+
+impl Routes {
+    pub fn new(lines: &[BridgeTopic]) -> Self {
+        let route = |t: &BridgeTopic, out: bool| {
+            if out {
+                Route {
+                    filter: t.local_filter(),
+                    from: t.local_prefix.clone(),
+                    to: t.remote_prefix.clone(),
+                }
+            } else {
+                Route {
+                    filter: t.remote_filter(),
+                    from: t.remote_prefix.clone(),
+                    to: t.local_prefix.clone(),
+                }
+            }
+        };
+        Self {
+            out: lines
+                .iter()
+                .filter(|t| t.direction.out())
+                .map(|t| route(t, true))
+                .collect(),
+            inbound: lines
+                .iter()
+                .filter(|t| t.direction.inbound())
+                .map(|t| route(t, false))
+                .collect(),
+        }
+    }
+
+    /// The topic on the remote for a local message, by the first `out` line it matches.
+    pub fn to_remote(&self, local: &ByteStr) -> Option<ByteStr> {
+        self.out.iter().find_map(|r| r.map(local))
+    }
+
+    /// The local topic for a remote message, by the first `in` line it matches.
+    pub fn to_local(&self, remote: &ByteStr) -> Option<ByteStr> {
+        self.inbound.iter().find_map(|r| r.map(remote))
+    }
 }
 
 fn swap(topic: &str, from: &str, to: &str) -> Option<String> {
@@ -39,11 +96,13 @@ mod tests {
 
     #[test]
     fn prefixes_swap_each_way() {
-        let t = lines(&[
+        let t = Routes::new(&lines(&[
             "sensors/# out 1 site/ cloud/site1/",
             "cmd/# in 2 local/ remote/",
             "x/# both",
-        ]);
+        ]));
+        let to_remote = |t: &Routes, s: &str| t.to_remote(&ByteStr::from(s));
+        let to_local = |t: &Routes, s: &str| t.to_local(&ByteStr::from(s));
         assert_eq!(
             to_remote(&t, "site/sensors/a").as_deref(),
             Some("cloud/site1/sensors/a")
@@ -57,5 +116,10 @@ mod tests {
         assert_eq!(to_remote(&t, "x/1").as_deref(), Some("x/1"));
         assert_eq!(to_local(&t, "x/1").as_deref(), Some("x/1"));
         assert_eq!(to_remote(&t, "remote/cmd/go"), None, "in only");
+        // `# both 0 p/ p/` keeps topics as they are, but `p` itself has no prefix `p/`.
+        let same = Routes::new(&lines(&["# both 0 p/ p/"]));
+        assert_eq!(to_remote(&same, "p/a").as_deref(), Some("p/a"));
+        assert_eq!(to_remote(&same, "p"), None);
+        assert_eq!(to_remote(&t, "site"), None);
     }
 }
