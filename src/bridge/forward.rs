@@ -128,9 +128,9 @@ impl<'a> Forward<'a> {
                     Ok(None) => Err(LinkError::Remote(ClientError::Closed)),
                     Err(e) => Err(LinkError::Remote(e.into())),
                 },
-                r = local.reader.read_packet(), if self.remote_subscribed => match r {
-                    Ok(Some(p)) => self.local_batch(p, remote, local),
-                    Ok(None) => Err(LinkError::Local(ClientError::Closed)),
+                r = local.reader.ready(), if self.remote_subscribed => match r {
+                    Ok(true) => self.local_batch(remote, local),
+                    Ok(false) => Err(LinkError::Local(ClientError::Closed)),
                     Err(e) => Err(LinkError::Local(e.into())),
                 },
                 _ = ping.tick() => match self.ka.tick(Instant::now()) {
@@ -171,21 +171,49 @@ impl<'a> Forward<'a> {
         Ok(())
     }
 
-    fn local_batch(
-        &mut self,
-        first: Packet,
-        remote: &mut Remote,
-        local: &mut Local,
-    ) -> Result<(), LinkError> {
-        self.on_local(first, remote, local)?;
-        for _ in 0..BATCH {
+    /// What the local side has buffered: PUBLISHes the remote can take as they are go
+    /// out undecoded (`pass_through`), the rest is decoded.
+    fn local_batch(&mut self, remote: &mut Remote, local: &mut Local) -> Result<(), LinkError> {
+        let read_err =
+            |e: crate::protocol::DecodeError| LinkError::Local(ClientError::Read(e.into()));
+        for _ in 0..=BATCH {
+            let passed = match local.reader.peek_frame() {
+                Ok(Some(frame)) => self.pass_through(frame, remote).then_some(frame.len()),
+                Ok(None) => break,
+                Err(e) => return Err(read_err(e)),
+            };
+            if let Some(n) = passed {
+                local.reader.consume(n);
+                continue;
+            }
             match local.reader.try_decode() {
                 Ok(Some(p)) => self.on_local(p, remote, local)?,
                 Ok(None) => break,
-                Err(e) => return Err(LinkError::Local(ClientError::Read(e.into()))),
+                Err(e) => return Err(read_err(e)),
             }
         }
         Ok(())
+    }
+
+    /// Send a local QoS 1/2 PUBLISH to the remote byte for byte when that is what
+    /// `outbound` would build: a v5 remote, the topic kept, no QoS downgrade, no per-hop
+    /// property, within the remote's Maximum Packet Size. Its packet id is the same on
+    /// both sides either way, and the acks flow as for a decoded one.
+    fn pass_through(&self, frame: &[u8], remote: &mut Remote) -> bool {
+        if !self.remote_v5 || frame.len() > self.remote_max_packet {
+            return false;
+        }
+        let Some(p) = super::raw::publish(frame) else {
+            return false;
+        };
+        if p.qos == crate::protocol::QoS::AtMostOnce
+            || p.qos > self.remote_max_qos
+            || !self.routes.keeps_out(p.topic)
+        {
+            return false;
+        }
+        remote.writer.push_raw(frame);
+        true
     }
 
     /// Per-hop properties go; the rest (user properties such as `midge-origin`, content

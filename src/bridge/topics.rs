@@ -12,21 +12,28 @@ struct Route {
     filter: String,
     from: String,
     to: String,
+    /// `from == to`: the topic stays as it is.
+    same: bool,
 }
 
 impl Route {
-    /// The topic on the other side, if this line takes it. A line without prefixes
-    /// keeps the topic as it is (no copy).
-    fn map(&self, topic: &ByteStr) -> Option<ByteStr> {
-        if !matches(&self.filter, topic) {
-            return None;
+    /// Whether this line takes `topic`: it matches the filter and has the prefix to
+    /// swap, and the result is not empty (an empty pattern with prefixes maps the prefix
+    /// topic itself; `site/#` also matches `site`, which has no prefix `site/`).
+    fn applies(&self, topic: &str) -> bool {
+        matches(&self.filter, topic)
+            && topic.starts_with(self.from.as_str())
+            && (!self.to.is_empty() || topic.len() > self.from.len())
+    }
+
+    /// The topic on the other side (`applies` said yes). A line without prefixes keeps
+    /// the topic as it is (no copy).
+    fn map(&self, topic: &ByteStr) -> ByteStr {
+        if self.same {
+            return topic.clone();
         }
-        if self.from == self.to {
-            // `site/#` also matches `site`, which has no prefix `site/` to keep.
-            return (topic.starts_with(self.from.as_str()) && !topic.is_empty())
-                .then(|| topic.clone());
-        }
-        swap(topic, &self.from, &self.to).map(ByteStr::from)
+        let rest = topic.get(self.from.len()..).unwrap_or_default();
+        ByteStr::from(format!("{}{rest}", self.to))
     }
 }
 
@@ -39,17 +46,20 @@ pub struct Routes {
 impl Routes {
     pub fn new(lines: &[BridgeTopic]) -> Self {
         let route = |t: &BridgeTopic, out: bool| {
+            let same = t.local_prefix == t.remote_prefix;
             if out {
                 Route {
                     filter: t.local_filter(),
                     from: t.local_prefix.clone(),
                     to: t.remote_prefix.clone(),
+                    same,
                 }
             } else {
                 Route {
                     filter: t.remote_filter(),
                     from: t.remote_prefix.clone(),
                     to: t.local_prefix.clone(),
+                    same,
                 }
             }
         };
@@ -69,20 +79,24 @@ impl Routes {
 
     /// The topic on the remote for a local message, by the first `out` line it matches.
     pub fn to_remote(&self, local: &ByteStr) -> Option<ByteStr> {
-        self.out.iter().find_map(|r| r.map(local))
+        let r = self.out.iter().find(|r| r.applies(local))?;
+        Some(r.map(local))
+    }
+
+    /// Whether a local message goes out under its own topic (its first `out` line has
+    /// no prefixes to swap), so its encoded PUBLISH can be sent as it is.
+    pub fn keeps_out(&self, local: &str) -> bool {
+        self.out
+            .iter()
+            .find(|r| r.applies(local))
+            .is_some_and(|r| r.same)
     }
 
     /// The local topic for a remote message, by the first `in` line it matches.
     pub fn to_local(&self, remote: &ByteStr) -> Option<ByteStr> {
-        self.inbound.iter().find_map(|r| r.map(remote))
+        let r = self.inbound.iter().find(|r| r.applies(remote))?;
+        Some(r.map(remote))
     }
-}
-
-fn swap(topic: &str, from: &str, to: &str) -> Option<String> {
-    let rest = topic.strip_prefix(from)?;
-    let out = format!("{to}{rest}");
-    // An empty pattern with prefixes maps the prefix topic itself; never an empty name.
-    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]
@@ -121,5 +135,10 @@ mod tests {
         assert_eq!(to_remote(&same, "p/a").as_deref(), Some("p/a"));
         assert_eq!(to_remote(&same, "p"), None);
         assert_eq!(to_remote(&t, "site"), None);
+        assert!(same.keeps_out("p/a") && !same.keeps_out("p"));
+        assert!(t.keeps_out("x/1") && !t.keeps_out("site/sensors/a"));
+        // An empty pattern with prefixes maps the prefix topic itself.
+        let bare = Routes::new(&lines(&["\"\" out 0 a/b c/d"]));
+        assert_eq!(to_remote(&bare, "a/b").as_deref(), Some("c/d"));
     }
 }
