@@ -195,14 +195,12 @@ impl<'a> Forward<'a> {
         Ok(())
     }
 
-    /// Send a local QoS 1/2 PUBLISH to the remote byte for byte when that is what
-    /// `outbound` would build: a v5 remote, the topic kept, no QoS downgrade, no per-hop
-    /// property, within the remote's Maximum Packet Size. Its packet id is the same on
-    /// both sides either way, and the acks flow as for a decoded one.
+    /// Send a local QoS 1/2 PUBLISH to the remote undecoded when that gives what
+    /// `outbound` would build: the topic kept, no QoS downgrade, and for a v5 remote no
+    /// per-hop property and within its Maximum Packet Size (byte for byte), for a v3 one
+    /// the same bytes without the properties. Its packet id is the same on both sides
+    /// either way, and the acks flow as for a decoded one.
     fn pass_through(&self, frame: &[u8], remote: &mut Remote) -> bool {
-        if !self.remote_v5 || frame.len() > self.remote_max_packet {
-            return false;
-        }
         let Some(p) = super::raw::publish(frame) else {
             return false;
         };
@@ -210,6 +208,15 @@ impl<'a> Forward<'a> {
             || p.qos > self.remote_max_qos
             || !self.routes.keeps_out(p.topic)
         {
+            return false;
+        }
+        if !self.remote_v5 {
+            super::raw::without_properties(frame, &p, &mut |b: &[u8]| {
+                remote.writer.push_raw(b);
+            });
+            return true;
+        }
+        if p.per_hop || frame.len() > self.remote_max_packet {
             return false;
         }
         remote.writer.push_raw(frame);
