@@ -123,9 +123,9 @@ impl<'a> Forward<'a> {
             }
             let step = tokio::select! {
                 _ = stop.changed() => Err(LinkError::Stopped),
-                r = remote.reader.read_packet() => match r {
-                    Ok(Some(p)) => self.remote_batch(p, remote, local),
-                    Ok(None) => Err(LinkError::Remote(ClientError::Closed)),
+                r = remote.reader.ready() => match r {
+                    Ok(true) => self.remote_batch(remote, local),
+                    Ok(false) => Err(LinkError::Remote(ClientError::Closed)),
                     Err(e) => Err(LinkError::Remote(e.into())),
                 },
                 r = local.reader.ready(), if self.remote_subscribed => match r {
@@ -153,22 +153,43 @@ impl<'a> Forward<'a> {
         self.stats.set_state(LinkState::Up);
     }
 
-    /// `first` and whatever else is already decoded from the remote.
-    fn remote_batch(
-        &mut self,
-        first: Packet,
-        remote: &mut Remote,
-        local: &mut Local,
-    ) -> Result<(), LinkError> {
-        self.on_remote(first, remote, local)?;
-        for _ in 0..BATCH {
+    /// What the remote has sent, as far as it is buffered. A plain PUBACK (success, no
+    /// properties: 4 bytes in every version) is the local PUBACK as it is; the rest is
+    /// decoded.
+    fn remote_batch(&mut self, remote: &mut Remote, local: &mut Local) -> Result<(), LinkError> {
+        let read_err =
+            |e: crate::protocol::DecodeError| LinkError::Remote(ClientError::Read(e.into()));
+        for _ in 0..=BATCH {
+            let plain_ack = match remote.reader.peek_frame() {
+                Ok(Some(f)) => self.plain_puback(f).then(|| {
+                    local.writer.push_raw(f);
+                    f.len()
+                }),
+                Ok(None) => break,
+                Err(e) => return Err(read_err(e)),
+            };
+            if let Some(n) = plain_ack {
+                remote.reader.consume(n);
+                self.stats.forwarded_out.fetch_add(1, Relaxed);
+                continue;
+            }
             match remote.reader.try_decode() {
                 Ok(Some(p)) => self.on_remote(p, remote, local)?,
                 Ok(None) => break,
-                Err(e) => return Err(LinkError::Remote(ClientError::Read(e.into()))),
+                Err(e) => return Err(read_err(e)),
             }
         }
         Ok(())
+    }
+
+    /// A PUBACK with reason Success and no properties, for a message not downgraded
+    /// (whose local exchange is QoS 2 and ends with PUBREC instead).
+    fn plain_puback(&self, f: &[u8]) -> bool {
+        match *f {
+            [0x40, 2, hi, lo] => PacketId::new(u16::from_be_bytes([hi, lo]))
+                .is_some_and(|pid| self.downgraded.is_empty() || !self.downgraded.contains(&pid)),
+            _ => false,
+        }
     }
 
     /// What the local side has buffered: PUBLISHes the remote can take as they are go
