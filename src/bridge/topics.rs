@@ -10,6 +10,9 @@ use crate::protocol::ByteStr;
 /// against every message).
 struct Route {
     filter: String,
+    /// Wildcard-free part of a filter `<literal>/#` (most lines): matched without
+    /// splitting the topic into levels.
+    under: Option<String>,
     from: String,
     to: String,
     /// `from == to`: the topic stays as it is.
@@ -21,7 +24,14 @@ impl Route {
     /// swap, and the result is not empty (an empty pattern with prefixes maps the prefix
     /// topic itself; `site/#` also matches `site`, which has no prefix `site/`).
     fn applies(&self, topic: &str) -> bool {
-        matches(&self.filter, topic)
+        let matched = match &self.under {
+            // `a/#` matches `a` and everything below it [MQTT-4.7.1-2].
+            Some(lit) => topic
+                .strip_prefix(lit.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            None => matches(&self.filter, topic),
+        };
+        matched
             && topic.starts_with(self.from.as_str())
             && (!self.to.is_empty() || topic.len() > self.from.len())
     }
@@ -47,16 +57,27 @@ impl Routes {
     pub fn new(lines: &[BridgeTopic]) -> Self {
         let route = |t: &BridgeTopic, out: bool| {
             let same = t.local_prefix == t.remote_prefix;
+            let filter = if out {
+                t.local_filter()
+            } else {
+                t.remote_filter()
+            };
+            let under = filter
+                .strip_suffix("/#")
+                .filter(|lit| !lit.is_empty() && !lit.contains(['+', '#']))
+                .map(str::to_owned);
             if out {
                 Route {
-                    filter: t.local_filter(),
+                    filter,
+                    under,
                     from: t.local_prefix.clone(),
                     to: t.remote_prefix.clone(),
                     same,
                 }
             } else {
                 Route {
-                    filter: t.remote_filter(),
+                    filter,
+                    under,
                     from: t.remote_prefix.clone(),
                     to: t.local_prefix.clone(),
                     same,
@@ -137,6 +158,8 @@ mod tests {
         assert_eq!(to_remote(&t, "site"), None);
         assert!(same.keeps_out("p/a") && !same.keeps_out("p"));
         assert!(t.keeps_out("x/1") && !t.keeps_out("site/sensors/a"));
+        // `x/#` takes `x` and what is below it, not `xy` (no splitting into levels).
+        assert!(t.keeps_out("x") && !t.keeps_out("xy/1") && !t.keeps_out("y/x/1"));
         // An empty pattern with prefixes maps the prefix topic itself.
         let bare = Routes::new(&lines(&["\"\" out 0 a/b c/d"]));
         assert_eq!(to_remote(&bare, "a/b").as_deref(), Some("c/d"));
