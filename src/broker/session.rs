@@ -117,7 +117,8 @@ pub struct Session {
     queued_bytes: u64,
     max_queued: usize,
     /// min(max_inflight, the client's Receive Maximum) [MQTT-3.3.4-9].
-    window: usize,
+    /// (u16 beside `next_pid`: the session stays the size it was with `pids` added.)
+    window: u16,
     next_pid: u16,
     /// The ids in `inflight`, for `alloc_pid` (kept in step by `push_inflight` and
     /// `remove_inflight`, the only ways in and out).
@@ -174,7 +175,7 @@ impl Session {
             queue: VecDeque::new(),
             queued_bytes: 0,
             max_queued,
-            window: usize::from(window.max(1)),
+            window: window.max(1),
             next_pid: 0,
             pids: PidSet::default(),
             inbound_qos2: Vec::new(),
@@ -185,7 +186,7 @@ impl Session {
     }
 
     pub fn set_window(&mut self, window: u16) {
-        self.window = usize::from(window.max(1));
+        self.window = window.max(1);
     }
 
     pub fn max_queued(&self) -> usize {
@@ -198,7 +199,7 @@ impl Session {
 
     /// Room in the outgoing window for one more QoS 1/2 message.
     pub fn window_open(&self) -> bool {
-        self.inflight.len() < self.window
+        self.inflight.len() < usize::from(self.window)
     }
 
     pub fn inflight(&self) -> impl Iterator<Item = &InflightOut> {

@@ -11,9 +11,10 @@ pub(super) const SCAN_MAX: usize = 32;
 const WORDS: usize = 65_536 / 64;
 
 /// Ids in use, when the window has grown past `SCAN_MAX`; `None` means "scan the window".
+/// One thin pointer inside every session (and so every client task).
 #[derive(Default)]
 pub(super) struct PidSet {
-    bits: Option<Box<[u64]>>,
+    bits: Option<Box<[u64; WORDS]>>,
 }
 
 impl std::fmt::Debug for PidSet {
@@ -58,7 +59,10 @@ impl PidSet {
         all: impl FnOnce() -> I,
     ) {
         if self.bits.is_none() && len >= SCAN_MAX {
-            let mut b = vec![0u64; WORDS].into_boxed_slice();
+            let Ok(mut b) = Box::<[u64; WORDS]>::try_from(vec![0u64; WORDS].into_boxed_slice())
+            else {
+                return;
+            };
             for p in all() {
                 let (w, m) = slot(p);
                 if let Some(x) = b.get_mut(w) {
