@@ -8,11 +8,6 @@
 fn per_connection_structs_stay_small() {
     use std::mem::size_of;
     type S = tokio::net::TcpStream;
-    eprintln!(
-        "CLIENT {} SESSION {}",
-        size_of::<super::Client<S, S>>(),
-        size_of::<crate::broker::session::Session>()
-    );
     assert!(size_of::<super::Client<S, S>>() <= 640, "Client");
     assert!(
         size_of::<crate::broker::router::ClientEntry>() <= 176,
