@@ -8,7 +8,8 @@
 # durable on both sides: midge `[storage] sync = "always"`, Mosquitto `persistence true`.
 # `midge bench fanin -q 1` publishes into the bridging broker; its subscriber is on the
 # remote (`--sub-port`) and counts by sequence number (losses, dups).
-# Usage: bench/bridge-remotes.sh [ROUNDS] [SECONDS]      (defaults 3, 5; PUBLISHERS=8)
+# Usage: bench/bridge-remotes.sh [ROUNDS] [SECONDS]      (defaults 3, 5; PUBLISHERS=8,
+#        REMOTES="mosquitto midge", BIN=target/release/midge)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/target/release/midge}
@@ -55,7 +56,7 @@ start_bridging() { # kind port remote_port -> pid in $bpid
 }
 
 port=19500
-for remote in mosquitto midge; do
+for remote in ${REMOTES:-mosquitto midge}; do
   declare -a M=() Q=()
   for round in $(seq 1 "$ROUNDS"); do
     line="remote $remote, round $round:"

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
 use crate::config::BridgeConfig;
 use crate::mqtt::conn::{ClientError, KeepAlive, PidAlloc};
-use crate::protocol::{Ack, ByteStr, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
+use crate::protocol::{Ack, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
 
 use super::local::{Local, LOCAL_KEEP_ALIVE, SUBSCRIBE_PID};
 use super::remote::Remote;
@@ -49,6 +49,7 @@ pub enum LinkError {
 pub struct Forward<'a> {
     cfg: &'a BridgeConfig,
     stats: &'a BridgeStats,
+    routes: topics::Routes,
     remote_v5: bool,
     remote_max_packet: usize,
     /// Inbound QoS 1/2 in flight to the local broker: local id → remote id.
@@ -73,6 +74,7 @@ impl<'a> Forward<'a> {
         Self {
             cfg,
             stats,
+            routes: topics::Routes::new(&cfg.topics),
             remote_v5: cfg.protocol.is_v5(),
             remote_max_packet: remote
                 .connack
@@ -121,14 +123,14 @@ impl<'a> Forward<'a> {
             }
             let step = tokio::select! {
                 _ = stop.changed() => Err(LinkError::Stopped),
-                r = remote.reader.read_packet() => match r {
-                    Ok(Some(p)) => self.remote_batch(p, remote, local),
-                    Ok(None) => Err(LinkError::Remote(ClientError::Closed)),
+                r = remote.reader.ready() => match r {
+                    Ok(true) => self.remote_batch(remote, local),
+                    Ok(false) => Err(LinkError::Remote(ClientError::Closed)),
                     Err(e) => Err(LinkError::Remote(e.into())),
                 },
-                r = local.reader.read_packet(), if self.remote_subscribed => match r {
-                    Ok(Some(p)) => self.local_batch(p, remote, local),
-                    Ok(None) => Err(LinkError::Local(ClientError::Closed)),
+                r = local.reader.ready(), if self.remote_subscribed => match r {
+                    Ok(true) => self.local_batch(remote, local),
+                    Ok(false) => Err(LinkError::Local(ClientError::Closed)),
                     Err(e) => Err(LinkError::Local(e.into())),
                 },
                 _ = ping.tick() => match self.ka.tick(Instant::now()) {
@@ -151,39 +153,95 @@ impl<'a> Forward<'a> {
         self.stats.set_state(LinkState::Up);
     }
 
-    /// `first` and whatever else is already decoded from the remote.
-    fn remote_batch(
-        &mut self,
-        first: Packet,
-        remote: &mut Remote,
-        local: &mut Local,
-    ) -> Result<(), LinkError> {
-        self.on_remote(first, remote, local)?;
-        for _ in 0..BATCH {
+    /// What the remote has sent, as far as it is buffered. A plain PUBACK (success, no
+    /// properties: 4 bytes in every version) is the local PUBACK as it is; the rest is
+    /// decoded.
+    fn remote_batch(&mut self, remote: &mut Remote, local: &mut Local) -> Result<(), LinkError> {
+        let read_err =
+            |e: crate::protocol::DecodeError| LinkError::Remote(ClientError::Read(e.into()));
+        for _ in 0..=BATCH {
+            let plain_ack = match remote.reader.peek_frame() {
+                Ok(Some(f)) => self.plain_puback(f).then(|| {
+                    local.writer.push_raw(f);
+                    f.len()
+                }),
+                Ok(None) => break,
+                Err(e) => return Err(read_err(e)),
+            };
+            if let Some(n) = plain_ack {
+                remote.reader.consume(n);
+                self.stats.forwarded_out.fetch_add(1, Relaxed);
+                continue;
+            }
             match remote.reader.try_decode() {
                 Ok(Some(p)) => self.on_remote(p, remote, local)?,
                 Ok(None) => break,
-                Err(e) => return Err(LinkError::Remote(ClientError::Read(e.into()))),
+                Err(e) => return Err(read_err(e)),
             }
         }
         Ok(())
     }
 
-    fn local_batch(
-        &mut self,
-        first: Packet,
-        remote: &mut Remote,
-        local: &mut Local,
-    ) -> Result<(), LinkError> {
-        self.on_local(first, remote, local)?;
-        for _ in 0..BATCH {
+    /// A PUBACK with reason Success and no properties, for a message not downgraded
+    /// (whose local exchange is QoS 2 and ends with PUBREC instead).
+    fn plain_puback(&self, f: &[u8]) -> bool {
+        match *f {
+            [0x40, 2, hi, lo] => PacketId::new(u16::from_be_bytes([hi, lo]))
+                .is_some_and(|pid| self.downgraded.is_empty() || !self.downgraded.contains(&pid)),
+            _ => false,
+        }
+    }
+
+    /// What the local side has buffered: PUBLISHes the remote can take as they are go
+    /// out undecoded (`pass_through`), the rest is decoded.
+    fn local_batch(&mut self, remote: &mut Remote, local: &mut Local) -> Result<(), LinkError> {
+        let read_err =
+            |e: crate::protocol::DecodeError| LinkError::Local(ClientError::Read(e.into()));
+        for _ in 0..=BATCH {
+            let passed = match local.reader.peek_frame() {
+                Ok(Some(frame)) => self.pass_through(frame, remote).then_some(frame.len()),
+                Ok(None) => break,
+                Err(e) => return Err(read_err(e)),
+            };
+            if let Some(n) = passed {
+                local.reader.consume(n);
+                continue;
+            }
             match local.reader.try_decode() {
                 Ok(Some(p)) => self.on_local(p, remote, local)?,
                 Ok(None) => break,
-                Err(e) => return Err(LinkError::Local(ClientError::Read(e.into()))),
+                Err(e) => return Err(read_err(e)),
             }
         }
         Ok(())
+    }
+
+    /// Send a local QoS 1/2 PUBLISH to the remote undecoded when that gives what
+    /// `outbound` would build: the topic kept, no QoS downgrade, and for a v5 remote no
+    /// per-hop property and within its Maximum Packet Size (byte for byte), for a v3 one
+    /// the same bytes without the properties. Its packet id is the same on both sides
+    /// either way, and the acks flow as for a decoded one.
+    fn pass_through(&self, frame: &[u8], remote: &mut Remote) -> bool {
+        let Some(p) = super::raw::publish(frame) else {
+            return false;
+        };
+        if p.qos == crate::protocol::QoS::AtMostOnce
+            || p.qos > self.remote_max_qos
+            || !self.routes.keeps_out(p.topic)
+        {
+            return false;
+        }
+        if !self.remote_v5 {
+            super::raw::without_properties(frame, &p, &mut |b: &[u8]| {
+                remote.writer.push_raw(b);
+            });
+            return true;
+        }
+        if p.per_hop || frame.len() > self.remote_max_packet {
+            return false;
+        }
+        remote.writer.push_raw(frame);
+        true
     }
 
     /// Per-hop properties go; the rest (user properties such as `midge-origin`, content
@@ -275,7 +333,7 @@ impl<'a> Forward<'a> {
                 remote.writer.push(&Packet::PubRec(Ack::new(r)));
             }
         };
-        let Some(topic) = topics::to_local(&self.cfg.topics, &p.topic) else {
+        let Some(topic) = self.routes.to_local(&p.topic) else {
             ack_remote(remote, p.qos_pid);
             return;
         };
@@ -309,7 +367,7 @@ impl<'a> Forward<'a> {
             dup: false,
             qos_pid,
             retain: p.retain,
-            topic: ByteStr::from(topic),
+            topic,
             properties,
             payload: p.payload,
         }));
@@ -387,7 +445,7 @@ impl<'a> Forward<'a> {
                 local.writer.push(&Packet::PubRec(Ack::new(l)));
             }
         };
-        let Some(topic) = topics::to_remote(&self.cfg.topics, &p.topic) else {
+        let Some(topic) = self.routes.to_remote(&p.topic) else {
             ack_local(local, p.qos_pid);
             return;
         };
@@ -408,7 +466,7 @@ impl<'a> Forward<'a> {
             dup: p.dup && sent != QosPid::Level0,
             qos_pid: sent,
             retain: p.retain,
-            topic: ByteStr::from(topic),
+            topic,
             properties: if self.remote_v5 {
                 Self::carried(p.properties)
             } else {
@@ -416,7 +474,10 @@ impl<'a> Forward<'a> {
             },
             payload: p.payload,
         });
-        if crate::protocol::encoded_len(&out, self.cfg.protocol) > self.remote_max_packet {
+        // Sized only when the remote set a limit (it costs a walk of the properties).
+        if self.remote_max_packet != usize::MAX
+            && crate::protocol::encoded_len(&out, self.cfg.protocol) > self.remote_max_packet
+        {
             self.stats.drop_one(BridgeDrop::TooLarge);
             ack_local(local, qos_pid);
             return;

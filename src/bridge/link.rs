@@ -23,8 +23,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// In flight from the remote to us at once (our v5 Receive Maximum there).
 const RECEIVE_MAXIMUM_IN: u16 = 100;
 /// In flight from the local broker to the remote at most: its Receive Maximum up to this
-/// (a v3 remote announces none). The session scans its window to pick a packet id, so
-/// 65,535 (a v5 remote that leaves Receive Maximum out) would cost per message.
+/// (a v3 remote announces none, a v5 one that leaves it out means 65,535). Picking a
+/// packet id costs the same at any window (the session's id bitmap); the cap bounds
+/// what a remote that is slow to acknowledge holds of ours, and what a reconnect resends.
 const WINDOW_MAX: u16 = 1000;
 
 /// Run the bridge until `stop` turns true.

@@ -9,6 +9,7 @@
 mod forward;
 mod link;
 mod local;
+mod raw;
 mod remote;
 mod topics;
 

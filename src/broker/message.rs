@@ -57,8 +57,29 @@ impl Origin {
 }
 
 impl std::fmt::Display for Origin {
+    /// `{:016x}:{}`, by hand: it runs for every message delivered to a bridge, and
+    /// `write!` with two formatted integers was ~1.5% of a bridging broker's time.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}:{}", self.broker, self.seq)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut b = [0u8; 16 + 1 + 20];
+        for (i, c) in b.iter_mut().take(16).enumerate() {
+            *c = HEX[((self.broker >> (60 - 4 * i)) & 0xF) as usize];
+        }
+        b[16] = b':';
+        let mut digits = [0u8; 20];
+        let (mut n, mut len) = (self.seq, 0);
+        for d in digits.iter_mut() {
+            *d = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for (dst, src) in b[17..].iter_mut().zip(digits[..len].iter().rev()) {
+            *dst = *src;
+        }
+        f.write_str(std::str::from_utf8(&b[..17 + len]).map_err(|_| std::fmt::Error)?)
     }
 }
 
@@ -145,7 +166,7 @@ impl Message {
 
 /// `None` for empty properties, else boxed.
 pub fn boxed(p: Properties) -> Option<Box<Properties>> {
-    (p != Properties::default()).then(|| Box::new(p))
+    (!p.is_empty()).then(|| Box::new(p))
 }
 
 /// One message bound for one subscriber: the shared message plus what differs per
@@ -164,4 +185,24 @@ pub struct Delivery {
     /// Sequence number of its stored copy (persistent sessions with a store); the
     /// packet id is derived from it so a resend after a restart reuses the same id.
     pub seq: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    #[test]
+    fn origin_is_hex_broker_colon_decimal_seq_and_parses_back() {
+        for (broker, seq) in [
+            (0, 0),
+            (1, 9),
+            (0xab, 10),
+            (u64::MAX, u64::MAX),
+            (42, 1 << 40),
+        ] {
+            let o = Origin { broker, seq };
+            assert_eq!(o.to_string(), format!("{broker:016x}:{seq}"));
+            assert_eq!(Origin::parse(&o.to_string()), Some(o));
+        }
+    }
 }

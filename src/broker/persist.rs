@@ -99,8 +99,11 @@ pub fn encode_message(msg: &Message, out: &mut BytesMut) {
     let expires = msg
         .expires_at
         .map_or(0, |t| instant_to_unix(t, now, unix_ms_now()).max(1));
+    let publisher = msg.publisher.as_deref().unwrap_or("");
+    // Room for all of it up front: the PUBLISH's fixed part and properties are small.
+    out.reserve(10 + publisher.len() + 16 + msg.topic.len() + msg.payload.len() + 64);
     out.put_u64(expires);
-    put_str(out, msg.publisher.as_deref().unwrap_or(""));
+    put_str(out, publisher);
     let placeholder = NonZeroU16::MIN;
     protocol::PublishRef {
         dup: false,
@@ -211,7 +214,8 @@ pub fn queue_value(
     sub_ids: &[u32],
     encoded_msg: &[u8],
 ) -> Vec<u8> {
-    let mut b = BytesMut::with_capacity(16 + sub_ids.len() * 4 + encoded_msg.len());
+    // Built in the Vec it is returned as (one allocation, one copy of the message).
+    let mut b = Vec::with_capacity(8 + sub_ids.len().min(255) * 4 + encoded_msg.len());
     b.put_u8(RECORD_VERSION);
     match state {
         QueueState::Queued => {
@@ -230,7 +234,7 @@ pub fn queue_value(
         b.put_u32(*id);
     }
     b.put_slice(encoded_msg);
-    b.to_vec()
+    b
 }
 
 pub fn decode_queue(value: &[u8]) -> Result<QueueRecord, RecordError> {

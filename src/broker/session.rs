@@ -11,6 +11,10 @@ use crate::protocol::{PacketId, QoS};
 
 use super::message::{ClientId, Delivery};
 
+#[path = "session_pids.rs"]
+mod pids;
+use pids::PidSet;
+
 /// Why a message bound for this session was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DropReason {
@@ -113,8 +117,12 @@ pub struct Session {
     queued_bytes: u64,
     max_queued: usize,
     /// min(max_inflight, the client's Receive Maximum) [MQTT-3.3.4-9].
-    window: usize,
+    /// (u16 beside `next_pid`: the session stays the size it was with `pids` added.)
+    window: u16,
     next_pid: u16,
+    /// The ids in `inflight`, for `alloc_pid` (kept in step by `push_inflight` and
+    /// `remove_inflight`, the only ways in and out).
+    pids: PidSet,
     inbound_qos2: Vec<InflightIn>,
     /// Drops since the session began, by reason.
     pub dropped: DropCounts,
@@ -167,8 +175,9 @@ impl Session {
             queue: VecDeque::new(),
             queued_bytes: 0,
             max_queued,
-            window: usize::from(window.max(1)),
+            window: window.max(1),
             next_pid: 0,
+            pids: PidSet::default(),
             inbound_qos2: Vec::new(),
             dropped: DropCounts::default(),
             store_changes: Vec::new(),
@@ -177,7 +186,7 @@ impl Session {
     }
 
     pub fn set_window(&mut self, window: u16) {
-        self.window = usize::from(window.max(1));
+        self.window = window.max(1);
     }
 
     pub fn max_queued(&self) -> usize {
@@ -190,7 +199,7 @@ impl Session {
 
     /// Room in the outgoing window for one more QoS 1/2 message.
     pub fn window_open(&self) -> bool {
-        self.inflight.len() < self.window
+        self.inflight.len() < usize::from(self.window)
     }
 
     pub fn inflight(&self) -> impl Iterator<Item = &InflightOut> {
@@ -258,7 +267,7 @@ impl Session {
 
     /// At start-up: a stored message in flight.
     pub fn restore_inflight(&mut self, pid: PacketId, d: Delivery, state: OutState, now: Instant) {
-        self.inflight.push_back(InflightOut {
+        self.push_inflight(InflightOut {
             pid,
             delivery: d,
             state,
@@ -317,7 +326,7 @@ impl Session {
         } else {
             OutState::AwaitPubRec
         };
-        self.inflight.push_back(InflightOut {
+        self.push_inflight(InflightOut {
             pid,
             delivery: d.clone(),
             state,
@@ -331,24 +340,45 @@ impl Session {
         }
     }
 
-    /// A packet id not in use by an outgoing message [MQTT-2.2.1-3]. The window is small
-    /// (≤ 65,535 and usually ~100), so a scan on wrap-around is cheap.
+    fn push_inflight(&mut self, e: InflightOut) {
+        let pid = e.pid;
+        self.inflight.push_back(e);
+        let len = self.inflight.len();
+        self.pids
+            .insert(pid, len, || self.inflight.iter().map(|e| e.pid));
+    }
+
+    fn remove_inflight(&mut self, i: usize) -> Option<InflightOut> {
+        let e = self.inflight.remove(i)?;
+        self.pids.remove(e.pid);
+        Some(e)
+    }
+
+    fn pid_in_use(&self, pid: PacketId) -> bool {
+        self.pids
+            .contains(pid)
+            .unwrap_or_else(|| self.inflight.iter().any(|e| e.pid == pid))
+    }
+
+    /// A packet id not in use by an outgoing message [MQTT-2.2.1-3]: one bit test in
+    /// the common case (see `PidSet`), a scan of a small window otherwise.
     fn alloc_pid(&mut self, seq: Option<u64>) -> PacketId {
         // A stored delivery's id follows from its sequence number, so a resend after a
         // restart carries the id the client may already hold (its QoS 2 duplicate
         // detection [MQTT-4.3.3-?] depends on it). On a collision any free id is used.
         if let Some(seq) = seq {
             let derived = NonZeroU16::new((seq % 65_535) as u16 + 1);
-            if let Some(pid) = derived.filter(|p| !self.inflight.iter().any(|e| e.pid == *p)) {
+            if let Some(pid) = derived.filter(|p| !self.pid_in_use(*p)) {
                 return pid;
             }
         }
+        // `start` runs only with the window open (< 65,535 in flight): an id is free.
         loop {
             self.next_pid = self.next_pid.wrapping_add(1);
             let Some(pid) = NonZeroU16::new(self.next_pid) else {
                 continue;
             };
-            if !self.inflight.iter().any(|e| e.pid == pid) {
+            if !self.pid_in_use(pid) {
                 return pid;
             }
         }
@@ -374,7 +404,7 @@ impl Session {
                 pid: pid.get(),
             });
         }
-        if let Some(e) = self.inflight.remove(i) {
+        if let Some(e) = self.remove_inflight(i) {
             self.forget(&e.delivery);
         }
         Ok(())
@@ -396,7 +426,7 @@ impl Session {
             .ok_or(SessionError::UnknownPacketId(pid.get()))?;
         match self.inflight[i].state {
             OutState::AwaitPubRec if refused => {
-                if let Some(e) = self.inflight.remove(i) {
+                if let Some(e) = self.remove_inflight(i) {
                     self.forget(&e.delivery);
                 }
                 Ok(PubRecOutcome::Done)
@@ -436,7 +466,7 @@ impl Session {
                 pid: pid.get(),
             });
         }
-        if let Some(e) = self.inflight.remove(i) {
+        if let Some(e) = self.remove_inflight(i) {
             self.forget(&e.delivery);
         }
         Ok(())
@@ -450,6 +480,7 @@ impl Session {
         let mut keep = VecDeque::with_capacity(self.inflight.len());
         for mut e in self.inflight.drain(..) {
             if e.state != OutState::AwaitPubComp && e.delivery.msg.is_expired(now) {
+                self.pids.remove(e.pid);
                 self.dropped.add(DropReason::Expired);
                 if let Some(seq) = e.delivery.seq {
                     self.store_changes.push(StoreChange::Delete(seq));

@@ -35,25 +35,11 @@ pub fn decode(
     version: ProtocolVersion,
     max_size: u32,
 ) -> Result<Option<Packet>, DecodeError> {
-    let Some(&first) = buf.first() else {
+    let Some((size, n)) = frame_len(buf, version, max_size)? else {
         return Ok(None);
     };
-    let kind = first >> 4;
-    let flags = first & 0x0F;
-    check_fixed_header(kind, flags, version)?;
-    let Some((remaining, n)) = read_varint(&buf[1..])? else {
-        return Ok(None);
-    };
-    let size = 1 + n + remaining as usize;
-    if size > usize::try_from(max_size).unwrap_or(usize::MAX) {
-        return Err(DecodeError::PacketTooLarge {
-            size,
-            max: max_size,
-        });
-    }
-    if buf.len() < size {
-        return Ok(None);
-    }
+    let first = buf[0];
+    let (kind, flags) = (first >> 4, first & 0x0F);
     let mut bytes = buf.split_to(size).freeze();
     bytes.advance(1 + n);
     let mut r = Reader::new(bytes);
@@ -77,6 +63,31 @@ pub fn decode(
     };
     r.finish()?;
     Ok(Some(packet))
+}
+
+/// The size of the packet at the front of `buf` (fixed header included) and of its
+/// Remaining Length field, once all of it is in `buf`; the fixed header checks of
+/// `decode`. A bridge forwards some packets without decoding them.
+pub fn frame_len(
+    buf: &[u8],
+    version: ProtocolVersion,
+    max_size: u32,
+) -> Result<Option<(usize, usize)>, DecodeError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    check_fixed_header(first >> 4, first & 0x0F, version)?;
+    let Some((remaining, n)) = read_varint(&buf[1..])? else {
+        return Ok(None);
+    };
+    let size = 1 + n + remaining as usize;
+    if size > usize::try_from(max_size).unwrap_or(usize::MAX) {
+        return Err(DecodeError::PacketTooLarge {
+            size,
+            max: max_size,
+        });
+    }
+    Ok((buf.len() >= size).then_some((size, n)))
 }
 
 /// Packet type and flags are known from the first byte alone, so garbage is rejected before

@@ -30,7 +30,7 @@ mod unsuback;
 mod unsubscribe;
 mod wire;
 
-pub use codec::{decode, encode, encoded_len};
+pub use codec::{decode, encode, encoded_len, frame_len};
 pub use error::DecodeError;
 pub use publish::PublishRef;
 pub use reason::ReasonCode;

@@ -5,7 +5,7 @@
 //! Normally there is one (the active segment); a crash during compaction can leave the
 //! old ones beside the new one, which replays to the same state (see `compact`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -69,8 +69,10 @@ pub(crate) struct Writer {
     /// All segments by id; the last one is the active segment appended to.
     segments: BTreeMap<u64, Segment>,
     active: u64,
-    /// Per keyspace (`Keyspace::index`): key → value location.
-    index: [BTreeMap<Vec<u8>, Loc>; 4],
+    /// Per keyspace (`Keyspace::index`): key → value location. Hashed, not ordered: every
+    /// message puts and deletes a key, and a B-tree's key comparisons were most of the
+    /// writer's work; the rare ordered reads (`load`) sort.
+    index: [HashMap<Vec<u8>, Loc>; 4],
     /// Record bytes the live entries would take in a compacted segment.
     live_bytes: u64,
     /// Sum of the segment file sizes.
@@ -155,7 +157,7 @@ impl Writer {
         self.stats
             .bytes_on_disk
             .store(self.total_bytes, Ordering::Relaxed);
-        let keys: usize = self.index.iter().map(BTreeMap::len).sum();
+        let keys: usize = self.index.iter().map(HashMap::len).sum();
         self.stats.live_keys.store(keys as u64, Ordering::Relaxed);
     }
 

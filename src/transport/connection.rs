@@ -74,6 +74,36 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
         Ok(packet)
     }
 
+    /// The next packet's bytes, fixed header included, when all of them are buffered,
+    /// without decoding them (a bridge forwards a PUBLISH as it is); `consume` then
+    /// drops them. Errors are those `try_decode` would report for the fixed header.
+    pub fn peek_frame(&self) -> Result<Option<&[u8]>, DecodeError> {
+        let found = protocol::frame_len(&self.buf, self.version, self.max_packet_size)?;
+        Ok(found.and_then(|(size, _)| self.buf.get(..size)))
+    }
+
+    /// Drop the `n` bytes `peek_frame` returned.
+    pub fn consume(&mut self, n: usize) {
+        self.buf.advance(n.min(self.buf.len()));
+        self.last_size = n;
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Wait until a whole packet is buffered; `Ok(false)` on a clean EOF between
+    /// packets. Cancel-safe.
+    pub async fn ready(&mut self) -> Result<bool, ReadError> {
+        loop {
+            if self.peek_frame()?.is_some() {
+                return Ok(true);
+            }
+            if !self.fill().await? {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Read more bytes (one read); `Ok(false)` on a clean EOF between packets.
     /// Cancel-safe: what was read is in the buffer.
     pub async fn fill(&mut self) -> Result<bool, ReadError> {
@@ -192,6 +222,13 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         let before = self.buf.len();
         p.encode(self.version, &mut self.buf);
         self.buf.len() - before
+    }
+
+    /// Queue a packet already encoded for this connection's version (one `peek_frame`
+    /// returned); returns its size.
+    pub fn push_raw(&mut self, frame: &[u8]) -> usize {
+        self.buf.extend_from_slice(frame);
+        frame.len()
     }
 
     /// Write some of the pending bytes (one syscall). Cancel-safe: nothing is lost if

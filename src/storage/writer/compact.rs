@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -37,8 +36,11 @@ pub(super) struct Compaction {
     file: File,
     /// Bytes written to `tmp`.
     pos: u64,
-    /// Where the copy resumes: keyspace index and the last key copied in it.
-    cursor: (usize, Option<Vec<u8>>),
+    /// The keys live when the compaction started (all in sealed segments then), copied
+    /// from the back; a key deleted or rewritten since is skipped. One buffer of key
+    /// bytes plus (keyspace, start) per key: a million keys are two allocations.
+    todo: Vec<(usize, usize)>,
+    todo_keys: Vec<u8>,
     /// Old location (segment, offset) → new location, for the switch-over.
     moved: HashMap<(u64, u64), Loc>,
     buf: Vec<u8>,
@@ -86,13 +88,22 @@ impl Writer {
             return Err(e);
         }
         self.active = new_id + 1;
+        let mut todo = Vec::with_capacity(self.index.iter().map(HashMap::len).sum());
+        let mut todo_keys = Vec::new();
+        for (ks, map) in self.index.iter().enumerate() {
+            for k in map.keys() {
+                todo.push((ks, todo_keys.len()));
+                todo_keys.extend_from_slice(k);
+            }
+        }
         self.compaction = Some(Compaction {
             started,
             new_id,
             tmp,
             file,
             pos: FILE_HEADER_LEN,
-            cursor: (0, None),
+            todo,
+            todo_keys,
             moved: HashMap::new(),
             buf: Vec::with_capacity(STEP_BYTES + 4096),
         });
@@ -137,27 +148,15 @@ impl Writer {
         c.buf.clear();
         let mut rb = RecordBuilder::begin(&mut c.buf, SYNCED_WHOLE);
         let mut copied = 0;
-        let mut done = false;
-        'keyspaces: loop {
-            let ks_i = c.cursor.0;
-            let after = c.cursor.1.clone();
-            let Some(map) = self.index.get(ks_i) else {
-                done = true;
+        while rb.len() < STEP_BYTES {
+            let Some((ks_i, start)) = c.todo.pop() else {
                 break;
             };
-            let lower = after
-                .as_ref()
-                .map_or(Bound::Unbounded, |k| Bound::Excluded(k.as_slice()));
-            let mut last = None;
-            for (key, loc) in map.range::<[u8], _>((lower, Bound::Unbounded)) {
-                if rb.len() >= STEP_BYTES {
-                    break;
-                }
-                last = Some(key);
-                if loc.seg >= c.new_id {
-                    continue;
-                }
-                let value = self.read(*loc)?;
+            let key = c.todo_keys.get(start..).unwrap_or_default();
+            let loc = self.index.get(ks_i).and_then(|m| m.get(key)).copied();
+            let live = loc.filter(|l| l.seg < c.new_id);
+            if let Some(loc) = live {
+                let value = self.read(loc)?;
                 let at = rb.put(Keyspace::ALL[ks_i], key, &value);
                 let new = Loc {
                     seg: c.new_id,
@@ -167,12 +166,9 @@ impl Writer {
                 c.moved.insert((loc.seg, loc.off), new);
                 copied += 1;
             }
-            if rb.len() >= STEP_BYTES {
-                c.cursor.1 = last.cloned();
-                break 'keyspaces;
-            }
-            c.cursor = (ks_i + 1, None);
+            c.todo_keys.truncate(start);
         }
+        let done = c.todo.is_empty();
         if copied > 0 {
             rb.finish();
             // fsync each step, so that the last one does not have to flush the whole copy.

@@ -54,9 +54,16 @@ impl Writer {
 
     /// Everything in `ks`, in key order.
     pub(super) fn load(&self, ks: Keyspace) -> Result<KeyValues, Error> {
-        let map = &self.index[ks.index()];
-        let mut out: KeyValues = map.keys().map(|k| (k.clone(), Vec::new())).collect();
-        let mut order: Vec<(Loc, usize)> = map.values().copied().zip(0..).collect();
+        let mut entries: Vec<(&Vec<u8>, Loc)> = self.index[ks.index()]
+            .iter()
+            .map(|(k, l)| (k, *l))
+            .collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out: KeyValues = entries
+            .iter()
+            .map(|(k, _)| ((*k).clone(), Vec::new()))
+            .collect();
+        let mut order: Vec<(Loc, usize)> = entries.iter().map(|(_, l)| *l).zip(0..).collect();
         order.sort_unstable_by_key(|(l, _)| (l.seg, l.off));
         let mut w = Window {
             seg: u64::MAX,
