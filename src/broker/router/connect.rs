@@ -120,6 +120,7 @@ impl Router {
             pending: None,
             limbo: Vec::new(),
             next_seq,
+            generation: 0,
             stats: req.stats.clone(),
         });
         let inbox_seen = inbox.clone();

@@ -238,6 +238,7 @@ impl Router {
                     pending: None,
                     limbo: Vec::new(),
                     next_seq,
+                    generation: 0,
                     stats,
                 }),
             );

@@ -101,6 +101,8 @@ pub struct ClientEntry {
     subscriptions: Subscriptions,
     /// Seconds; `u32::MAX` never expires.
     session_expiry: u32,
+    /// Its index's generation (see [`table`]; set by `Table::put`, fits the padding).
+    generation: u32,
     /// When an offline session ends [MQTT-3.1.2-23].
     expires_at: Option<Instant>,
     /// A delayed will [MQTT-3.1.3-9].

@@ -19,17 +19,12 @@ pub struct ClientIx {
 }
 
 #[derive(Default)]
-struct Slot {
-    generation: u32,
-    /// `None` while free, and while `connect` rebuilds the entry (the index is kept).
-    entry: Option<Box<ClientEntry>>,
-}
-
-#[derive(Default)]
 pub(super) struct Table {
-    slots: Vec<Slot>,
-    /// Free slots, reused last-freed first.
-    free: Vec<u32>,
+    /// `None` while free, and while `connect` rebuilds the entry (the index is kept).
+    /// An entry carries its own generation (in `ClientEntry`'s padding): 8 bytes a slot.
+    slots: Vec<Option<Box<ClientEntry>>>,
+    /// Free slots with the generation their next entry gets, reused last-freed first.
+    free: Vec<ClientIx>,
     /// Client identifier → index: SipHash, as client identifiers come off the network.
     by_id: HashMap<ClientId, ClientIx>,
 }
@@ -51,19 +46,13 @@ impl Table {
     }
 
     pub(super) fn get(&self, ix: ClientIx) -> Option<&ClientEntry> {
-        let s = self.slots.get(ix.slot as usize)?;
-        if s.generation != ix.generation {
-            return None;
-        }
-        s.entry.as_deref()
+        let e = self.slots.get(ix.slot as usize)?.as_deref()?;
+        (e.generation == ix.generation).then_some(e)
     }
 
     pub(super) fn get_mut(&mut self, ix: ClientIx) -> Option<&mut ClientEntry> {
-        let s = self.slots.get_mut(ix.slot as usize)?;
-        if s.generation != ix.generation {
-            return None;
-        }
-        s.entry.as_deref_mut()
+        let e = self.slots.get_mut(ix.slot as usize)?.as_deref_mut()?;
+        (e.generation == ix.generation).then_some(e)
     }
 
     /// The entry of the session named `id`.
@@ -80,33 +69,26 @@ impl Table {
     /// resumed session; meanwhile lookups find nothing, as for a session that is gone.
     pub(super) fn take(&mut self, id: &ClientId) -> (ClientIx, Option<Box<ClientEntry>>) {
         if let Some(ix) = self.ix(id) {
-            let entry = self.slots[ix.slot as usize].entry.take();
+            let entry = self.slots.get_mut(ix.slot as usize).and_then(Option::take);
             return (ix, entry);
         }
-        let ix = match self.free.pop() {
-            Some(slot) => ClientIx {
+        let ix = self.free.pop().unwrap_or_else(|| {
+            let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+            self.slots.push(None);
+            ClientIx {
                 slot,
-                generation: self.slots[slot as usize].generation,
-            },
-            None => {
-                let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                self.slots.push(Slot::default());
-                ClientIx {
-                    slot,
-                    generation: 0,
-                }
+                generation: 0,
             }
-        };
+        });
         self.by_id.insert(id.clone(), ix);
         (ix, None)
     }
 
     /// Put `entry` (of the client `take` was given) at the index [`Table::take`] gave.
-    pub(super) fn put(&mut self, ix: ClientIx, entry: Box<ClientEntry>) {
+    pub(super) fn put(&mut self, ix: ClientIx, mut entry: Box<ClientEntry>) {
         if let Some(s) = self.slots.get_mut(ix.slot as usize) {
-            if s.generation == ix.generation {
-                s.entry = Some(entry);
-            }
+            entry.generation = ix.generation;
+            *s = Some(entry);
         }
     }
 
@@ -114,21 +96,23 @@ impl Table {
     /// generation when reused).
     pub(super) fn remove(&mut self, id: &str) -> Option<(ClientIx, Box<ClientEntry>)> {
         let ix = self.by_id.remove(id)?;
-        let s = &mut self.slots[ix.slot as usize];
-        let entry = s.entry.take();
-        s.generation = s.generation.wrapping_add(1);
-        self.free.push(ix.slot);
+        let entry = self.slots.get_mut(ix.slot as usize).and_then(Option::take);
+        self.free.push(ClientIx {
+            slot: ix.slot,
+            generation: ix.generation.wrapping_add(1),
+        });
         entry.map(|e| (ix, e))
     }
 
     /// Every entry with its index, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (ClientIx, &ClientEntry)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let e = s.as_deref()?;
             let ix = ClientIx {
                 slot: i as u32,
-                generation: s.generation,
+                generation: e.generation,
             };
-            s.entry.as_deref().map(|e| (ix, e))
+            Some((ix, e))
         })
     }
 
@@ -155,6 +139,7 @@ mod tests {
             pending: None,
             limbo: Vec::new(),
             next_seq: 0,
+            generation: 0,
             stats: ClientStats::new(ClientInfo {
                 client_id: id.clone(),
                 address: String::new(),
