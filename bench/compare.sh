@@ -21,6 +21,8 @@ ROOT=$PWD
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-1}
 CONNS=${CONNS:-10000}
+# Handshakes in flight at once in `conns` (issue 15 measures 100).
+CONN_CONCURRENCY=${CONN_CONCURRENCY:-100}
 MOSQ_PORT=${MOSQ_PORT:-18830}
 MIDGE_PORT=${MIDGE_PORT:-18831}
 RUMQTTD_PORT=${RUMQTTD_PORT:-18832}
@@ -101,7 +103,7 @@ args_for() { # scenario-qN → midge bench arguments
         fanout) echo "fanout --subscribers 64 -q $qos -d $DURATION" ;;
         pairs) echo "pairs --pairs 32 -q $qos -d $DURATION" ;;
         latency) echo "latency --rate 2000 -q $qos -d $DURATION" ;;
-        conns) echo "conns -n $CONNS --concurrency 64 -q $qos" ;;
+        conns) echo "conns -n $CONNS --concurrency $CONN_CONCURRENCY -q $qos" ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
     esac
 }

@@ -1,60 +1,82 @@
 //! The subscription trie: topic filters by level, plain and shared subscriptions, and the
-//! match of a topic name against all of them.
+//! match of a topic name against all of them. Subscribers are whatever small copyable
+//! key the owner gives (the router's client index): a match copies keys, never hashes
+//! or compares client identifiers.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crate::protocol::SubscriptionOptions;
 
-use super::message::ClientId;
-
-#[derive(Clone, Debug)]
-pub struct Subscriber {
-    pub client: ClientId,
+/// One subscription in a leaf: 16 bytes with the router's index (memory per subscription).
+#[derive(Clone, Copy, Debug)]
+pub struct Subscriber<K> {
+    pub client: K,
     pub options: SubscriptionOptions,
-    /// v5 Subscription Identifier given with this subscription.
-    pub sub_id: Option<u32>,
+    /// v5 Subscription Identifier given with this subscription (never 0: a protocol
+    /// error the decoder refuses).
+    pub sub_id: Option<NonZeroU32>,
 }
 
 /// One `$share/{group}/{filter}`: its members and the round-robin cursor.
 #[derive(Debug)]
-struct SharedGroup {
+struct SharedGroup<K> {
     name: Arc<str>,
-    members: Vec<Subscriber>,
+    members: Vec<Subscriber<K>>,
     next: usize,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct Node {
-    children: HashMap<Box<str>, Node>,
-    subscribers: Vec<Subscriber>,
+#[derive(Debug)]
+pub(crate) struct Node<K> {
+    children: HashMap<Box<str>, Node<K>>,
+    subscribers: Vec<Subscriber<K>>,
     /// A node has few groups, if any: a vector is smaller than a map (memory per
     /// subscription).
-    shared: Vec<SharedGroup>,
+    shared: Vec<SharedGroup<K>>,
 }
 
-impl Node {
+impl<K> Default for Node<K> {
+    fn default() -> Self {
+        Self {
+            children: HashMap::new(),
+            subscribers: Vec::new(),
+            shared: Vec::new(),
+        }
+    }
+}
+
+impl<K> Node<K> {
     fn is_empty(&self) -> bool {
         self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
     }
 }
 
 /// A subscriber selected by a match.
-#[derive(Clone, Debug)]
-pub struct Matched {
-    pub client: ClientId,
+#[derive(Clone, Copy, Debug)]
+pub struct Matched<K> {
+    pub client: K,
     pub options: SubscriptionOptions,
-    pub sub_id: Option<u32>,
+    pub sub_id: Option<NonZeroU32>,
     pub shared: bool,
 }
 
-#[derive(Debug, Default)]
-pub struct Trie {
-    root: Node,
+#[derive(Debug)]
+pub struct Trie<K> {
+    root: Node<K>,
     count: usize,
 }
 
-impl Trie {
+impl<K> Default for Trie<K> {
+    fn default() -> Self {
+        Self {
+            root: Node::default(),
+            count: 0,
+        }
+    }
+}
+
+impl<K: Copy + Eq> Trie<K> {
     /// Number of subscriptions (plain and shared members).
     pub fn len(&self) -> usize {
         self.count
@@ -66,7 +88,7 @@ impl Trie {
 
     /// Add or replace `client`'s subscription to `filter` (in `group` if shared). Returns
     /// true if it replaced an existing one [MQTT-3.8.4-3].
-    pub fn insert(&mut self, filter: &str, group: Option<&str>, sub: Subscriber) -> bool {
+    pub fn insert(&mut self, filter: &str, group: Option<&str>, sub: Subscriber<K>) -> bool {
         let mut node = &mut self.root;
         for level in filter.split('/') {
             node = node.children.entry(level.into()).or_default();
@@ -101,7 +123,7 @@ impl Trie {
     }
 
     /// Remove `client`'s subscription; true if there was one.
-    pub fn remove(&mut self, filter: &str, group: Option<&str>, client: &str) -> bool {
+    pub fn remove(&mut self, filter: &str, group: Option<&str>, client: K) -> bool {
         let levels: Vec<&str> = filter.split('/').collect();
         let removed = remove_at(&mut self.root, &levels, group, client);
         if removed {
@@ -118,8 +140,8 @@ impl Trie {
     pub fn matches(
         &mut self,
         topic: &str,
-        online: &dyn Fn(&str) -> bool,
-        out: &mut Vec<Matched>,
+        online: &dyn Fn(K) -> bool,
+        out: &mut Vec<Matched<K>>,
     ) -> bool {
         let levels: Vec<&str> = topic.split('/').collect();
         // [MQTT-4.7.2-1] a leading wildcard does not match a `$` topic.
@@ -130,12 +152,17 @@ impl Trie {
     }
 }
 
-fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str) -> bool {
+fn remove_at<K: Copy + Eq>(
+    node: &mut Node<K>,
+    levels: &[&str],
+    group: Option<&str>,
+    client: K,
+) -> bool {
     let Some((first, rest)) = levels.split_first() else {
         return match group {
             None => {
                 let before = node.subscribers.len();
-                node.subscribers.retain(|s| &*s.client != client);
+                node.subscribers.retain(|s| s.client != client);
                 before != node.subscribers.len()
             }
             Some(g) => {
@@ -144,7 +171,7 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str
                 };
                 let sg = &mut node.shared[i];
                 let before = sg.members.len();
-                sg.members.retain(|s| &*s.client != client);
+                sg.members.retain(|s| s.client != client);
                 let removed = before != sg.members.len();
                 if sg.members.is_empty() {
                     node.shared.swap_remove(i);
@@ -164,15 +191,15 @@ fn remove_at(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str
 }
 
 /// `lists` counts the lists matches came from: a client is in each at most once.
-fn collect(
-    node: &mut Node,
-    online: &dyn Fn(&str) -> bool,
-    out: &mut Vec<Matched>,
+fn collect<K: Copy>(
+    node: &mut Node<K>,
+    online: &dyn Fn(K) -> bool,
+    out: &mut Vec<Matched<K>>,
     lists: &mut usize,
 ) {
     *lists += usize::from(!node.subscribers.is_empty()) + node.shared.len();
     out.extend(node.subscribers.iter().map(|s| Matched {
-        client: s.client.clone(),
+        client: s.client,
         options: s.options,
         sub_id: s.sub_id,
         shared: false,
@@ -185,12 +212,12 @@ fn collect(
         let start = group.next % n;
         let pick = (0..n)
             .map(|i| (start + i) % n)
-            .find(|&i| online(&group.members[i].client))
+            .find(|&i| online(group.members[i].client))
             .unwrap_or(start);
         group.next = pick + 1;
         let s = &group.members[pick];
         out.push(Matched {
-            client: s.client.clone(),
+            client: s.client,
             options: s.options,
             sub_id: s.sub_id,
             shared: true,
@@ -198,13 +225,13 @@ fn collect(
     }
 }
 
-fn visit(
-    node: &mut Node,
+fn visit<K: Copy>(
+    node: &mut Node<K>,
     levels: &[&str],
     depth: usize,
     dollar: bool,
-    online: &dyn Fn(&str) -> bool,
-    out: &mut Vec<Matched>,
+    online: &dyn Fn(K) -> bool,
+    out: &mut Vec<Matched<K>>,
     lists: &mut usize,
 ) {
     let wild_ok = !(dollar && depth == 0);
@@ -235,9 +262,9 @@ mod tests {
     use super::*;
     use crate::protocol::{topic, QoS};
 
-    fn sub(c: &str) -> Subscriber {
+    fn sub(c: &'static str) -> Subscriber<&'static str> {
         Subscriber {
-            client: Arc::from(c),
+            client: c,
             options: SubscriptionOptions {
                 qos: QoS::AtLeastOnce,
                 ..Default::default()
@@ -246,7 +273,7 @@ mod tests {
         }
     }
 
-    fn clients(t: &mut Trie, topic: &str) -> Vec<String> {
+    fn clients(t: &mut Trie<&'static str>, topic: &str) -> Vec<String> {
         let mut out = vec![];
         t.matches(topic, &|_| true, &mut out);
         let mut v: Vec<String> = out.into_iter().map(|m| m.client.to_string()).collect();

@@ -170,7 +170,7 @@ where
                         .user_properties
                         .push((key, ByteStr::from(o.to_string())));
                 }
-                rw.properties = Some(props);
+                rw.properties = Some(Box::new(props));
             }
         }
         if self.max_out < u32::MAX {
@@ -197,8 +197,9 @@ where
 /// What differs in one client's copy of a message.
 #[derive(Default)]
 struct Rewrite {
-    /// v5 properties for this copy; `None`: the message's own.
-    properties: Option<Properties>,
+    /// v5 properties for this copy; `None`: the message's own. Boxed: `Rewrite` is
+    /// returned per delivery, and inline `Properties` made that a 400-byte copy.
+    properties: Option<Box<Properties>>,
     /// The topic goes as an alias the client already knows.
     elide_topic: bool,
 }
@@ -216,7 +217,7 @@ impl Rewrite {
             qos_pid,
             retain,
             topic: if self.elide_topic { "" } else { &msg.topic },
-            properties: self.properties.as_ref().unwrap_or(msg.properties()),
+            properties: self.properties.as_deref().unwrap_or(msg.properties()),
             payload: &msg.payload,
         }
     }

@@ -17,7 +17,10 @@ fn per_connection_structs_stay_small() {
         size_of::<crate::broker::router::ClientEntry>() <= 176,
         "ClientEntry"
     );
-    assert!(size_of::<crate::broker::trie::Node>() <= 96, "trie Node");
+    assert!(
+        size_of::<crate::broker::trie::Node<crate::broker::router::ClientIx>>() <= 96,
+        "trie Node"
+    );
     assert!(
         size_of::<crate::broker::message::Delivery>() <= 56,
         "Delivery"

@@ -55,7 +55,7 @@ pub struct Disconnected {
 
 impl Router {
     pub(super) fn connect(&mut self, req: Box<ConnectRequest>) {
-        if let Some(entry) = self.clients.get_mut(&req.client_id) {
+        if let Some(entry) = self.clients.by_id_mut(&req.client_id) {
             if let Some(online) = &entry.online {
                 // Session takeover [MQTT-3.1.4-3]: the old connection goes first and hands
                 // its session over; the new one completes in `disconnected`.
@@ -79,7 +79,9 @@ impl Router {
             conn_id: req.conn_id,
             inbox: inbox.clone(),
         };
-        let existing = self.clients.remove(&req.client_id);
+        // The entry comes out and goes back at the same index: a resumed session's trie
+        // leaves stay valid.
+        let (ix, existing) = self.clients.take(&req.client_id);
         let next_seq = existing.as_ref().map_or(0, |e| e.next_seq);
         let (mut session, session_present, subs) = match existing {
             Some(mut e) if !req.clean_start => {
@@ -97,7 +99,7 @@ impl Router {
                 if let Some((_, will)) = e.will.take() {
                     self.publish_will(will);
                 }
-                self.drop_subscriptions(&req.client_id, &e.subscriptions);
+                self.drop_subscriptions(ix, &e.subscriptions);
                 self.forget_session(&req.client_id, e.session.as_deref());
                 (self.new_session(&req), false, Default::default())
             }
@@ -118,6 +120,7 @@ impl Router {
             pending: None,
             limbo: Vec::new(),
             next_seq,
+            generation: 0,
             stats: req.stats.clone(),
         });
         let inbox_seen = inbox.clone();
@@ -129,7 +132,7 @@ impl Router {
         let persistent_before = session_present;
         match req.reply.send(granted) {
             Ok(()) => {
-                self.clients.insert(req.client_id.clone(), entry);
+                self.clients.put(ix, entry);
                 self.observer.send(|| Change::Session {
                     stats: req.stats.clone(),
                     inbox: Some(inbox_seen),
@@ -145,7 +148,7 @@ impl Router {
             }
             Err(granted) => {
                 // The client task is gone already: keep the session as if it disconnected.
-                self.clients.insert(req.client_id.clone(), entry);
+                self.clients.put(ix, entry);
                 self.observer.send(|| Change::Session {
                     stats: req.stats.clone(),
                     inbox: Some(inbox_seen),
@@ -169,7 +172,7 @@ impl Router {
     }
 
     pub(super) fn disconnected(&mut self, d: Disconnected) {
-        let Some(entry) = self.clients.get_mut(&d.client_id) else {
+        let Some(entry) = self.clients.by_id_mut(&d.client_id) else {
             return;
         };
         if entry.online.as_ref().map(|o| o.conn_id) != Some(d.conn_id) {
@@ -206,8 +209,8 @@ impl Router {
         }
         if d.session_expiry == 0 {
             // The session ends with the connection [MQTT-3.1.2-23]; so does a will.
-            if let Some(e) = self.clients.remove(&d.client_id) {
-                self.drop_subscriptions(&d.client_id, &e.subscriptions);
+            if let Some((ix, e)) = self.clients.remove(&d.client_id) {
+                self.drop_subscriptions(ix, &e.subscriptions);
                 self.forget_session(&d.client_id, e.session.as_deref());
                 self.observer.send(|| Change::Removed {
                     client: d.client_id.clone(),
@@ -238,7 +241,7 @@ impl Router {
             None => {}
         }
         self.store_session(&d.client_id);
-        if let Some(e) = self.clients.get(&d.client_id) {
+        if let Some(e) = self.clients.by_id(&d.client_id) {
             if e.expires_at.is_some() || e.will.is_some() {
                 self.timed.insert(d.client_id.clone());
             }
@@ -254,7 +257,7 @@ impl Router {
             .timed
             .iter()
             .filter(|id| {
-                self.clients.get(*id).is_none_or(|e| {
+                self.clients.by_id(id).is_none_or(|e| {
                     e.expires_at.is_some_and(|t| t <= now)
                         || e.will.as_ref().is_some_and(|(t, _)| *t <= now)
                 })
@@ -262,7 +265,7 @@ impl Router {
             .cloned()
             .collect();
         for id in due {
-            let Some(entry) = self.clients.get_mut(&id) else {
+            let Some(entry) = self.clients.by_id_mut(&id) else {
                 self.timed.remove(&id);
                 continue;
             };
@@ -271,12 +274,12 @@ impl Router {
                     self.publish_will(w);
                 }
             }
-            let Some(entry) = self.clients.get(&id) else {
+            let Some(entry) = self.clients.by_id(&id) else {
                 continue;
             };
             if entry.expires_at.is_some_and(|t| t <= now) {
-                if let Some(e) = self.clients.remove(&id) {
-                    self.drop_subscriptions(&id, &e.subscriptions);
+                if let Some((ix, e)) = self.clients.remove(&id) {
+                    self.drop_subscriptions(ix, &e.subscriptions);
                     self.forget_session(&id, e.session.as_deref());
                     self.inflight_offline.remove(&id);
                     self.observer

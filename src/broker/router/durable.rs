@@ -34,7 +34,7 @@ pub enum RestoreError {
 impl Router {
     /// Write `client`'s session record (persistent sessions only).
     pub(super) fn store_session(&self, client: &ClientId) {
-        let (Some(store), Some(e)) = (&self.store, self.clients.get(client)) else {
+        let (Some(store), Some(e)) = (&self.store, self.clients.by_id(client)) else {
             return;
         };
         if e.session_expiry == 0 {
@@ -152,6 +152,8 @@ impl Router {
             }
             queue.sort_by_key(|(seq, _)| *seq);
             let id: ClientId = Arc::from(client.as_str());
+            // The index first: the trie's leaves name it.
+            let (ix, _) = self.clients.take(&id);
             let next_seq = queue.last().map_or(0, |(s, _)| s + 1);
             let mut session = Session::new(
                 id.clone(),
@@ -188,9 +190,9 @@ impl Router {
                     plain,
                     group,
                     Subscriber {
-                        client: id.clone(),
+                        client: ix,
                         options,
-                        sub_id,
+                        sub_id: sub_id.and_then(std::num::NonZeroU32::new),
                     },
                 );
                 subscriptions.insert(f, (options, sub_id));
@@ -224,8 +226,8 @@ impl Router {
             if session.inflight_len() > 0 {
                 self.inflight_offline.insert(id.clone());
             }
-            self.clients.insert(
-                id.clone(),
+            self.clients.put(
+                ix,
                 Box::new(ClientEntry {
                     online: None,
                     session: Some(Box::new(session)),
@@ -236,6 +238,7 @@ impl Router {
                     pending: None,
                     limbo: Vec::new(),
                     next_seq,
+                    generation: 0,
                     stats,
                 }),
             );

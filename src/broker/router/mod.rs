@@ -11,11 +11,12 @@ mod loops;
 mod publish;
 mod recent;
 mod subs;
+mod table;
 #[cfg(test)]
 mod tests;
 pub mod watch;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use super::BrokerOptions;
 pub use connect::{ConnectGranted, ConnectRequest, Disconnected};
 pub use durable::{RestoreCounts, RestoreError};
 pub use subs::Subscriptions;
+pub use table::ClientIx;
 
 /// A subscription the client task validated and authorised.
 #[derive(Debug)]
@@ -99,6 +101,8 @@ pub struct ClientEntry {
     subscriptions: Subscriptions,
     /// Seconds; `u32::MAX` never expires.
     session_expiry: u32,
+    /// Its index's generation (see [`table`]; set by `Table::put`, fits the padding).
+    generation: u32,
     /// When an offline session ends [MQTT-3.1.2-23].
     expires_at: Option<Instant>,
     /// A delayed will [MQTT-3.1.3-9].
@@ -114,6 +118,11 @@ pub struct ClientEntry {
 }
 
 impl ClientEntry {
+    /// The session's client identifier: the one its client task registered with.
+    fn id(&self) -> &ClientId {
+        &self.stats.info.client_id
+    }
+
     fn queued(&self) -> usize {
         match (&self.online, &self.session) {
             (Some(o), _) => o.inbox.len(),
@@ -128,9 +137,11 @@ pub struct Router {
     options: Arc<BrokerOptions>,
     /// Counters and gauges for observers; the router keeps the gauges current.
     metrics: Arc<Metrics>,
-    /// Boxed entries: the table stays small (memory per client) and cheap to grow.
-    clients: HashMap<ClientId, Box<ClientEntry>>,
-    trie: Trie,
+    /// Boxed entries by index (see [`table`]): the table stays small (memory per client)
+    /// and cheap to grow.
+    clients: table::Table,
+    /// Subscriptions by the subscriber's index in `clients`.
+    trie: Trie<ClientIx>,
     retained: RetainedStore,
     /// Clients offline with a session expiry or a delayed will to watch.
     timed: HashSet<ClientId>,
@@ -150,8 +161,9 @@ pub struct Router {
     /// Bridged messages already seen, by origin (the loop guard).
     loops: loops::LoopGuard,
     /// Reused buffers of `publish` (no allocation per message).
-    scratch: Vec<super::trie::Matched>,
-    scratch_out: Vec<(ClientId, Delivery, publish::Target)>,
+    scratch: Vec<super::trie::Matched<ClientIx>>,
+    /// Deliveries whose stored copies must reach the store before they go out.
+    scratch_out: Vec<(ClientIx, Delivery)>,
     /// The durable store; `None` with `--in-memory`.
     store: Option<crate::storage::Store>,
 }
@@ -162,7 +174,7 @@ impl Router {
         Self {
             options,
             metrics,
-            clients: HashMap::new(),
+            clients: table::Table::default(),
             trie: Trie::default(),
             retained: RetainedStore::default(),
             timed: HashSet::new(),
@@ -269,7 +281,7 @@ impl Router {
             RouterMsg::Kick { client_id, reply } => {
                 let online = self
                     .clients
-                    .get(client_id.as_str())
+                    .by_id(&client_id)
                     .and_then(|e| e.online.as_ref());
                 if let Some(o) = online {
                     o.inbox.disconnect(ReasonCode::AdministrativeAction);
@@ -297,7 +309,7 @@ impl Router {
 
     fn subscriptions_changed(&mut self, client: &ClientId) {
         self.publish_gauges();
-        let count = self.clients.get(client).map(|e| e.subscriptions.len());
+        let count = self.clients.by_id(client).map(|e| e.subscriptions.len());
         if let Some(count) = count {
             self.observer.send(|| watch::Change::Subscriptions {
                 client: client.clone(),

@@ -12,12 +12,15 @@ use tokio::sync::oneshot;
 use super::Subscriptions;
 use crate::protocol::{topic, ByteStr, QoS, RetainHandling};
 
-use super::{NewSubscription, Router};
+use super::{ClientEntry, ClientIx, NewSubscription, Router};
+use crate::broker::drops::DropLog;
 use crate::broker::message::{ClientId, Delivery, Message};
 use crate::broker::persist::{self, QueueState};
 use crate::broker::session::DropReason;
+use crate::broker::stats::Metrics;
 use crate::broker::trie::Subscriber;
 use crate::storage::{Done, Keyspace, Op};
+use std::num::NonZeroU32;
 
 impl Router {
     /// Route one message. `durable` (QoS 1/2 from a client, with a store) is answered once
@@ -76,28 +79,33 @@ impl Router {
         let clients = &self.clients;
         let may_repeat = self.trie.matches(
             &msg.topic,
-            &|c| clients.get(c).is_some_and(|e| e.online.is_some()),
+            &|ix| clients.get(ix).is_some_and(|e| e.online.is_some()),
             &mut matched,
         );
         if may_repeat && matched.len() > 1 {
             // Overlapping subscriptions of one client become one delivery.
-            matched.sort_unstable_by(|a, b| a.client.cmp(&b.client));
+            matched.sort_unstable_by_key(|m| m.client);
         }
-        let mut out = std::mem::take(&mut self.scratch_out);
-        // Stored copies go to the store before any client can see (and acknowledge) them,
-        // so a delete never overtakes its put: prepare all, submit, then dispatch.
+        // The publisher's index: looked up once, and only if a subscription has No Local.
+        let mut publisher: Option<Option<ClientIx>> = None;
+        let mut deferred = std::mem::take(&mut self.scratch_out);
         let mut encoded = None;
         let mut i = 0;
         while i < matched.len() {
-            let client = matched[i].client.clone();
+            let client = matched[i].client;
             let mut qos: Option<QoS> = None;
             let mut retain = false;
             let mut sub_ids = Vec::new();
             while let Some(m) = matched.get(i).filter(|m| m.client == client) {
                 i += 1;
                 // No Local: not back to the publisher [MQTT-3.8.3-3].
-                if m.options.no_local && msg.publisher.as_deref() == Some(&*client) {
-                    continue;
+                if m.options.no_local {
+                    let by = *publisher.get_or_insert_with(|| {
+                        msg.publisher.as_deref().and_then(|p| self.clients.ix(p))
+                    });
+                    if by == Some(client) {
+                        continue;
+                    }
                 }
                 // Delivered at min(publish QoS, granted QoS) [MQTT-3.8.4-8].
                 let q = msg.qos.min(m.options.qos);
@@ -105,28 +113,30 @@ impl Router {
                 // Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
                 retain |= m.options.retain_as_published && msg.retain;
                 if let Some(id) = m.sub_id {
-                    sub_ids.push(id);
+                    sub_ids.push(id.get());
                 }
             }
             if let Some(qos) = qos {
-                let mut d = Delivery {
+                let d = Delivery {
                     msg: msg.clone(),
                     qos,
                     retain,
                     sub_ids,
                     seq: None,
                 };
-                if let Some(target) = self.prepare(&client, &mut d, &mut ops, &mut encoded) {
-                    out.push((client, d, target));
+                if let Some(d) = self.offer(client, d, &mut ops, &mut encoded) {
+                    deferred.push((client, d));
                 }
             }
         }
         self.scratch = matched;
+        // Stored copies go to the store before any client can see (and acknowledge)
+        // them, so a delete never overtakes its put: submit, then dispatch those.
         self.submit(ops, durable);
-        for (client, d, target) in out.drain(..) {
-            self.dispatch(&client, d, target);
+        for (client, d) in deferred.drain(..) {
+            self.dispatch(client, d);
         }
-        self.scratch_out = out;
+        self.scratch_out = deferred;
     }
 
     /// A publish to the reserved namespace goes to the admin observer with its
@@ -137,7 +147,7 @@ impl Router {
         let Some(client) = msg.publisher.clone() else {
             return;
         };
-        let Some(entry) = self.clients.get(&client) else {
+        let Some(entry) = self.clients.by_id(&client) else {
             return;
         };
         let info = &entry.stats.info;
@@ -155,11 +165,14 @@ impl Router {
 
     /// Deliver one message to one client (the admin channel's replies), as `publish`
     /// would: ACL, queue room, stored copy.
-    pub(crate) fn deliver(&mut self, client: &ClientId, mut d: Delivery) {
+    pub(crate) fn deliver(&mut self, client: &ClientId, d: Delivery) {
+        let Some(ix) = self.clients.ix(client) else {
+            return;
+        };
         let (mut ops, mut encoded) = (Vec::new(), None);
-        if let Some(target) = self.prepare(client, &mut d, &mut ops, &mut encoded) {
+        if let Some(d) = self.offer(ix, d, &mut ops, &mut encoded) {
             self.submit(ops, None);
-            self.dispatch(client, d, target);
+            self.dispatch(ix, d);
         }
     }
 
@@ -182,89 +195,98 @@ impl Router {
         }
     }
 
-    /// Check a delivery against the ACL and the client's queue room; for a persistent
-    /// session, give it a sequence number and its stored copy. `None`: don't deliver.
-    fn prepare(
+    /// Offer one delivery to a client: checked against the ACL and the client's queue
+    /// room, then handed over at once — unless it needs a stored copy (QoS 1/2 to a
+    /// persistent session, with a store): then it gets its sequence number, its copy
+    /// joins `ops`, and it comes back to be dispatched once `ops` are submitted.
+    fn offer(
         &mut self,
-        client: &ClientId,
-        d: &mut Delivery,
+        ix: ClientIx,
+        mut d: Delivery,
         ops: &mut Vec<Op>,
         encoded: &mut Option<Vec<u8>>,
-    ) -> Option<Target> {
-        let e = self.clients.get_mut(client)?;
+    ) -> Option<Delivery> {
+        let with_store = self.store.is_some();
+        let e = self.clients.get_mut(ix)?;
         let access = &self.options.access;
         if access.has_acl()
             && !e.stats.info.internal
-            && !access.allow_delivery(client, e.stats.info.username.as_deref(), &d.msg.topic)
+            && !access.allow_delivery(e.id(), e.stats.info.username.as_deref(), &d.msg.topic)
         {
-            self.drops.record(client, &d.msg.topic, DropReason::Acl);
+            self.drops.record(e.id(), &d.msg.topic, DropReason::Acl);
+            return None;
+        }
+        let qos0 = d.qos == QoS::AtMostOnce;
+        if !(with_store && !qos0 && e.session_expiry > 0) {
+            // No stored copy: hand it over now (one look at the inbox, no second lookup).
+            let refused = match (&e.online, e.session.as_mut()) {
+                (Some(o), _) => match o.inbox.try_push(d) {
+                    Ok(()) => return None,
+                    // The client task is closing: its session takes it.
+                    Err(PushError::Closed(d)) => {
+                        e.limbo.push(d);
+                        return None;
+                    }
+                    Err(PushError::Full(d)) => d,
+                },
+                // QoS 0 is not queued for an offline client, nor counted as dropped.
+                (None, _) if qos0 => return None,
+                (None, Some(s)) if s.queued() < s.max_queued() => {
+                    let _ = s.enqueue(d, false);
+                    e.stats.queued_offline.store(s.queued() as u32, Relaxed);
+                    e.stats.touch(&self.metrics);
+                    return None;
+                }
+                (None, _) => d,
+            };
+            count_drop(e, &self.metrics, &self.drops, &refused.msg.topic);
             return None;
         }
         let room = match (&e.online, &e.session) {
             (Some(o), _) => o.inbox.accepts(),
-            (None, Some(s)) => d.qos != QoS::AtMostOnce && s.queued() < s.max_queued(),
+            (None, Some(s)) => s.queued() < s.max_queued(),
             (None, None) => false,
         };
         if !room {
-            if e.online.is_some() || d.qos != QoS::AtMostOnce {
-                e.stats.dropped.fetch_add(1, Relaxed);
-                e.stats.touch(&self.metrics);
-                self.metrics.publish_dropped.fetch_add(1, Relaxed);
-                self.drops
-                    .record(client, &d.msg.topic, DropReason::QueueFull);
-            }
+            count_drop(e, &self.metrics, &self.drops, &d.msg.topic);
             return None;
         }
-        if self.store.is_some() && d.qos != QoS::AtMostOnce && e.session_expiry > 0 {
-            let seq = e.next_seq;
-            e.next_seq += 1;
-            d.seq = Some(seq);
-            let msg_bytes = encoded.get_or_insert_with(|| {
-                let mut b = bytes::BytesMut::new();
-                persist::encode_message(&d.msg, &mut b);
-                b.to_vec()
-            });
-            let value =
-                persist::queue_value(QueueState::Queued, d.qos, d.retain, &d.sub_ids, msg_bytes);
-            ops.push(Op::Put {
-                ks: Keyspace::Queues,
-                key: persist::queue_key(client, seq),
-                value,
-            });
-        }
-        // The online client's queue is kept, so `dispatch` needs no second lookup.
-        Some(match &e.online {
-            Some(o) => Target::Queue(o.inbox.clone()),
-            None => Target::Session,
-        })
+        let seq = e.next_seq;
+        e.next_seq += 1;
+        d.seq = Some(seq);
+        let msg_bytes = encoded.get_or_insert_with(|| {
+            let mut b = bytes::BytesMut::new();
+            persist::encode_message(&d.msg, &mut b);
+            b.to_vec()
+        });
+        let value =
+            persist::queue_value(QueueState::Queued, d.qos, d.retain, &d.sub_ids, msg_bytes);
+        ops.push(Op::Put {
+            ks: Keyspace::Queues,
+            key: persist::queue_key(e.id(), seq),
+            value,
+        });
+        Some(d)
     }
 
-    /// Hand one prepared delivery to a client: its queue when online (never waiting), its
-    /// session when offline.
-    fn dispatch(&mut self, client: &ClientId, d: Delivery, target: Target) {
-        match target {
-            Target::Queue(q) => {
-                // `prepare` saw room; only a closing client can refuse now.
-                if let Err(PushError::Full(d) | PushError::Closed(d)) = q.try_push(d) {
-                    if let Some(e) = self.clients.get_mut(client) {
-                        e.limbo.push(d);
-                    }
-                }
+    /// Hand over a delivery `offer` returned, its stored copy submitted: to the queue
+    /// when online (never waiting), to the session when offline.
+    fn dispatch(&mut self, ix: ClientIx, d: Delivery) {
+        let Some(e) = self.clients.get_mut(ix) else {
+            return;
+        };
+        if let Some(o) = &e.online {
+            // `offer` saw room; only a closing client can refuse now.
+            if let Err(PushError::Full(d) | PushError::Closed(d)) = o.inbox.try_push(d) {
+                e.limbo.push(d);
             }
-            Target::Session => {
-                let Some(e) = self.clients.get_mut(client) else {
-                    return;
-                };
-                if let Some(s) = e.session.as_mut() {
-                    let _ = s.enqueue(d, false);
-                    e.stats.queued_offline.store(s.queued() as u32, Relaxed);
-                    e.stats.touch(&self.metrics);
-                }
-            }
+        } else if let Some(s) = e.session.as_mut() {
+            let _ = s.enqueue(d, false);
+            e.stats.queued_offline.store(s.queued() as u32, Relaxed);
+            e.stats.touch(&self.metrics);
         }
     }
 
-    /// Add subscriptions; returns the retained messages to send after the SUBACK.
     /// Add subscriptions; returns the retained messages to send after the SUBACK, then the
     /// messages routed since the SUBSCRIBE `arrived` that it applies to (see `recent`).
     pub(super) fn subscribe(
@@ -274,14 +296,17 @@ impl Router {
         arrived: Instant,
     ) -> Vec<Delivery> {
         let mut out = Vec::new();
+        let Some(ix) = self.clients.ix(client) else {
+            return out;
+        };
         let now = clock::now();
         let before: Vec<ByteStr> = self
             .clients
-            .get(client)
+            .get(ix)
             .map(|e| e.subscriptions.keys().cloned().collect())
             .unwrap_or_default();
         for s in &subs {
-            let Some(entry) = self.clients.get_mut(client) else {
+            let Some(entry) = self.clients.get_mut(ix) else {
                 return out;
             };
             let (group, filter) = match topic::parse_shared(&s.filter) {
@@ -296,9 +321,9 @@ impl Router {
                 filter,
                 group,
                 Subscriber {
-                    client: client.clone(),
+                    client: ix,
                     options: s.options,
-                    sub_id: s.sub_id,
+                    sub_id: s.sub_id.and_then(NonZeroU32::new),
                 },
             );
             // Retained messages on subscribe per Retain Handling [MQTT-3.3.1-9],
@@ -313,7 +338,7 @@ impl Router {
                 // Retained messages pass the same read check as live deliveries, or a
                 // subscription to `#` would reveal every retained topic.
                 for msg in self.retained.matching(filter, now) {
-                    if !self.readable(client, &msg) {
+                    if !self.readable(ix, &msg) {
                         continue;
                     }
                     out.push(Delivery {
@@ -327,39 +352,43 @@ impl Router {
             }
         }
         self.store_session(client);
-        let late = self.arrived_after(client, arrived, &subs, &before, &out);
+        let late = self.arrived_after(ix, client, arrived, &subs, &before, &out);
         out.extend(late);
         out
     }
 
-    /// Whether the ACL lets `client` read `msg` (the broker's own clients always may).
-    pub(super) fn readable(&self, client: &ClientId, msg: &Message) -> bool {
+    /// Whether the ACL lets client `ix` read `msg` (the broker's own clients always may).
+    pub(super) fn readable(&self, ix: ClientIx, msg: &Message) -> bool {
         let access = &self.options.access;
-        match self.clients.get(client).map(|e| &e.stats.info) {
-            Some(info) if access.has_acl() && !info.internal => {
-                access.allow_delivery(client, info.username.as_deref(), &msg.topic)
+        match self.clients.get(ix) {
+            Some(e) if access.has_acl() && !e.stats.info.internal => {
+                access.allow_delivery(e.id(), e.stats.info.username.as_deref(), &msg.topic)
             }
             _ => true,
         }
     }
 
     pub(super) fn unsubscribe(&mut self, client: &ClientId, filter: &ByteStr) -> bool {
-        let Some(entry) = self.clients.get_mut(client) else {
+        let Some(ix) = self.clients.ix(client) else {
+            return false;
+        };
+        let Some(entry) = self.clients.get_mut(ix) else {
             return false;
         };
         if entry.subscriptions.remove(filter).is_none() {
             return false;
         }
         let (group, f) = split_shared(filter);
-        let removed = self.trie.remove(f, group, client);
+        let removed = self.trie.remove(f, group, ix);
         self.store_session(client);
         removed
     }
 
-    pub(super) fn drop_subscriptions(&mut self, client: &ClientId, subs: &Subscriptions) {
+    /// Take client `ix`'s subscriptions out of the trie.
+    pub(super) fn drop_subscriptions(&mut self, ix: ClientIx, subs: &Subscriptions) {
         for filter in subs.keys() {
             let (group, f) = split_shared(filter);
-            self.trie.remove(f, group, client);
+            self.trie.remove(f, group, ix);
         }
     }
 }
@@ -371,10 +400,11 @@ fn split_shared(filter: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// Where a prepared delivery goes.
-pub(super) enum Target {
-    /// The online client's hand-off queue (kept from `prepare`'s lookup).
-    Queue(Arc<crate::broker::inbox::Inbox>),
-    /// The offline session.
-    Session,
+/// A delivery refused for want of room: counted for the client, the broker and the
+/// drop log.
+fn count_drop(e: &ClientEntry, metrics: &Metrics, drops: &DropLog, topic: &ByteStr) {
+    e.stats.dropped.fetch_add(1, Relaxed);
+    e.stats.touch(metrics);
+    metrics.publish_dropped.fetch_add(1, Relaxed);
+    drops.record(e.id(), topic, DropReason::QueueFull);
 }

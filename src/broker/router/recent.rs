@@ -41,6 +41,7 @@ impl Router {
     /// delivered already. `sent` are the retained messages the SUBSCRIBE returns anyway.
     pub(super) fn arrived_after(
         &self,
+        ix: super::ClientIx,
         client: &ClientId,
         arrived: Instant,
         subs: &[NewSubscription],
@@ -61,7 +62,7 @@ impl Router {
             };
             if before.iter().any(|f| covered(f))
                 || sent.iter().any(|d| Arc::ptr_eq(&d.msg, msg))
-                || !self.readable(client, msg)
+                || !self.readable(ix, msg)
             {
                 continue;
             }

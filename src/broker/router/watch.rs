@@ -171,7 +171,7 @@ impl Router {
                 let _ = reply.send(self.describe(&clients, inflight));
             }
             Query::Stats { client, reply } => {
-                let _ = reply.send(self.clients.get(&client).map(|e| e.stats.clone()));
+                let _ = reply.send(self.clients.by_id(&client).map(|e| e.stats.clone()));
             }
             Query::Subscribers { topics, reply } => {
                 let mut matched = Vec::new();
@@ -180,7 +180,7 @@ impl Router {
                     .map(|t| {
                         matched.clear();
                         self.trie.matches(&t, &|_| true, &mut matched);
-                        let mut ids: Vec<&ClientId> = matched.iter().map(|m| &m.client).collect();
+                        let mut ids: Vec<_> = matched.iter().map(|m| m.client).collect();
                         ids.sort_unstable();
                         ids.dedup();
                         (t, ids.len() as u64)
@@ -209,7 +209,7 @@ impl Router {
         };
         let mut seen = HashSet::new();
         for id in clients {
-            let Some(e) = self.clients.get(id) else {
+            let Some(e) = self.clients.by_id(id) else {
                 continue;
             };
             if !seen.insert(id) {
@@ -249,7 +249,7 @@ impl Router {
             if out.offline_inflight.len() >= inflight {
                 break;
             }
-            let Some(s) = self.clients.get(id).and_then(|e| e.session.as_deref()) else {
+            let Some(s) = self.clients.by_id(id).and_then(|e| e.session.as_deref()) else {
                 continue;
             };
             for f in s.inflight().take(inflight - out.offline_inflight.len()) {
