@@ -87,8 +87,12 @@ def combine(rs):
     return {
         "received_per_sec": median(r["received_per_sec"] for r in rs),
         "latency_us": {"p99": median(r["latency_us"]["p99"] for r in rs)},
-        "conns": {"broker_rss_per_conn_bytes": median(
-            (r.get("conns") or {}).get("broker_rss_per_conn_bytes") for r in rs)},
+        "conns": {
+            "broker_rss_per_conn_bytes": median(
+                (r.get("conns") or {}).get("broker_rss_per_conn_bytes") for r in rs),
+            "connects_per_sec": median(
+                (r.get("conns") or {}).get("connects_per_sec") for r in rs),
+        },
         "losses": sum(r.get("losses", 0) for r in rs),
         "dups": sum(r.get("dups", 0) for r in rs),
         "rounds": len(rs),
@@ -115,6 +119,9 @@ def ratios(runs, base="mosquitto"):
                 v = ratio((r.get("conns") or {}).get("broker_rss_per_conn_bytes"),
                           (b.get("conns") or {}).get("broker_rss_per_conn_bytes"))
                 line(scenario, qos, name, "RSS/conn", v, "<= 1.5", v is not None and v <= 1.5)
+                v = ratio((r.get("conns") or {}).get("connects_per_sec"),
+                          (b.get("conns") or {}).get("connects_per_sec"))
+                line(scenario, qos, name, "connects/s", v, ">= 1.2", v is not None and v >= 1.2)
             elif scenario == "latency":
                 v = ratio(r["latency_us"]["p99"], b["latency_us"]["p99"])
                 line(scenario, qos, name, "p99 latency", v, "<= 1.0", v is not None and v <= 1.0)
@@ -125,6 +132,22 @@ def ratios(runs, base="mosquitto"):
                 lost = r.get("losses", 0) + r.get("dups", 0)
                 print(f"{'':<8} {'':>3} {name:<10} {'losses+dups':<16} {lost:>8}  == 0 "
                       f"{'ok' if lost == 0 else 'MISSED'}")
+
+
+def against_rumqttd(runs):
+    """Issue 15: fan-out 1→64 QoS 0 at least rumqttd's, in the same run."""
+    grouped = {}
+    for r in runs:
+        grouped.setdefault(key(r), {}).setdefault(r["broker"], []).append(r)
+    rs = grouped.get(("fanout", 0), {})
+    if "midge" in rs and "rumqttd" in rs:
+        m, q = combine(rs["midge"]), combine(rs["rumqttd"])
+        if not m.get("failed") and not q.get("failed"):
+            v = ratio(m["received_per_sec"], q["received_per_sec"])
+            print()
+            print("midge against rumqttd, medians over rounds")
+            line("fanout", 0, "midge", "throughput", v, ">= 1.0 rumqttd",
+                 v is not None and v >= 1.0)
 
 
 def line(scenario, qos, name, metric, v, target, ok):
@@ -140,6 +163,7 @@ def main():
     runs = load(sys.argv[1])
     all_runs(runs)
     ratios(runs)
+    against_rumqttd(runs)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
 //! - [`transport`]: binding listeners, the TLS/WebSocket handshakes, the framed packet
 //!   reader/writer, per-listener connection counts, and the certificate file watch; it
 //!   knows nothing of the broker.
-//! - [`broker`]: the accept loops (`server`), client tasks, the router (the one owner of
-//!   broker state), sessions, subscription trie, retained messages, and the statistics the
+//! - [`broker`]: the accept loops (`server`), client tasks, the parking lot where idle
+//!   connections wait without a task (`park`), the router (the one owner of broker state),
+//!   sessions, subscription trie, retained messages, and the statistics the
 //!   core publishes; [`broker::observe`] is everything that watches it (snapshots, `$SYS`,
 //!   the admin channel) through the router's narrow `watch` interface.
 //! - [`auth`]: Mosquitto-compatible password and ACL files, `midge passwd`.
@@ -29,6 +30,8 @@
 //! accept → client task: CONNECT (timeout) → auth → router registers the session
 //!   inbound PUBLISH → router: retained, trie match → push into each subscriber's Inbox
 //!   client task: Inbox → Session (packet ids, window) → batched writes
+//!   idle client task → parking lot (state + bare socket); socket readable, Inbox woken or
+//!     keep-alive due → a new client task
 //! observer (only while someone watches): router change feed + clients' change list →
 //!   session index → the page on screen, described by the router → dashboard / admin reply
 //! ```
