@@ -27,28 +27,43 @@ struct SharedGroup<K> {
     next: usize,
 }
 
+/// A node's children are stored inline in its parent's map, so a node is kept small
+/// (40 bytes): most nodes are leaves (a device's own topic) with no children and no shared
+/// groups, and an empty map (48 bytes) or vector in every leaf, times the map's spare
+/// capacity, was most of a subscription's memory.
 #[derive(Debug)]
+#[expect(
+    clippy::box_collection,
+    reason = "a boxed map or vector is 8 bytes in every leaf, an empty one 48 or 24"
+)]
 pub(crate) struct Node<K> {
-    children: HashMap<Box<str>, Node<K>>,
+    children: Option<Box<HashMap<Box<str>, Node<K>>>>,
     subscribers: Vec<Subscriber<K>>,
-    /// A node has few groups, if any: a vector is smaller than a map (memory per
-    /// subscription).
-    shared: Vec<SharedGroup<K>>,
+    /// A node has few groups, if any: a vector is smaller than a map.
+    shared: Option<Box<Vec<SharedGroup<K>>>>,
 }
 
 impl<K> Default for Node<K> {
     fn default() -> Self {
         Self {
-            children: HashMap::new(),
+            children: None,
             subscribers: Vec::new(),
-            shared: Vec::new(),
+            shared: None,
         }
     }
 }
 
 impl<K> Node<K> {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
+        self.children.is_none() && self.subscribers.is_empty() && self.shared.is_none()
+    }
+
+    fn child_mut(&mut self, level: &str) -> Option<&mut Node<K>> {
+        self.children.as_mut()?.get_mut(level)
+    }
+
+    fn groups(&self) -> &[SharedGroup<K>] {
+        self.shared.as_deref().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -91,23 +106,28 @@ impl<K: Copy + Eq> Trie<K> {
     pub fn insert(&mut self, filter: &str, group: Option<&str>, sub: Subscriber<K>) -> bool {
         let mut node = &mut self.root;
         for level in filter.split('/') {
-            node = node.children.entry(level.into()).or_default();
+            node = node
+                .children
+                .get_or_insert_with(Box::default)
+                .entry(level.into())
+                .or_default();
         }
         let list = match group {
             None => &mut node.subscribers,
             Some(g) => {
-                let i = match node.shared.iter().position(|sg| &*sg.name == g) {
+                let groups = node.shared.get_or_insert_with(Box::default);
+                let i = match groups.iter().position(|sg| &*sg.name == g) {
                     Some(i) => i,
                     None => {
-                        node.shared.push(SharedGroup {
+                        groups.push(SharedGroup {
                             name: Arc::from(g),
                             members: Vec::new(),
                             next: 0,
                         });
-                        node.shared.len() - 1
+                        groups.len() - 1
                     }
                 };
-                &mut node.shared[i].members
+                &mut groups[i].members
             }
         };
         if let Some(existing) = list.iter_mut().find(|s| s.client == sub.client) {
@@ -166,26 +186,37 @@ fn remove_at<K: Copy + Eq>(
                 before != node.subscribers.len()
             }
             Some(g) => {
-                let Some(i) = node.shared.iter().position(|sg| &*sg.name == g) else {
+                let Some(groups) = node.shared.as_mut() else {
                     return false;
                 };
-                let sg = &mut node.shared[i];
+                let Some(i) = groups.iter().position(|sg| &*sg.name == g) else {
+                    return false;
+                };
+                let sg = &mut groups[i];
                 let before = sg.members.len();
                 sg.members.retain(|s| s.client != client);
                 let removed = before != sg.members.len();
                 if sg.members.is_empty() {
-                    node.shared.swap_remove(i);
+                    groups.swap_remove(i);
+                    if groups.is_empty() {
+                        node.shared = None;
+                    }
                 }
                 removed
             }
         };
     };
-    let Some(child) = node.children.get_mut(*first) else {
+    let Some(child) = node.child_mut(first) else {
         return false;
     };
     let removed = remove_at(child, rest, group, client);
     if child.is_empty() {
-        node.children.remove(*first);
+        if let Some(children) = node.children.as_mut() {
+            children.remove(*first);
+            if children.is_empty() {
+                node.children = None;
+            }
+        }
     }
     removed
 }
@@ -197,14 +228,14 @@ fn collect<K: Copy>(
     out: &mut Vec<Matched<K>>,
     lists: &mut usize,
 ) {
-    *lists += usize::from(!node.subscribers.is_empty()) + node.shared.len();
+    *lists += usize::from(!node.subscribers.is_empty()) + node.groups().len();
     out.extend(node.subscribers.iter().map(|s| Matched {
         client: s.client,
         options: s.options,
         sub_id: s.sub_id,
         shared: false,
     }));
-    for group in node.shared.iter_mut() {
+    for group in node.shared.iter_mut().flat_map(|g| g.iter_mut()) {
         let n = group.members.len();
         if n == 0 {
             continue;
@@ -237,7 +268,7 @@ fn visit<K: Copy>(
     let wild_ok = !(dollar && depth == 0);
     if wild_ok {
         // `#` matches the parent level too: "a/#" matches "a" [MQTT-4.7.1-2].
-        if let Some(hash) = node.children.get_mut("#") {
+        if let Some(hash) = node.child_mut("#") {
             collect(hash, online, out, lists);
         }
     }
@@ -246,12 +277,12 @@ fn visit<K: Copy>(
         return;
     };
     if wild_ok {
-        if let Some(plus) = node.children.get_mut("+") {
+        if let Some(plus) = node.child_mut("+") {
             visit(plus, levels, depth + 1, dollar, online, out, lists);
         }
     }
     if *level != "+" && *level != "#" {
-        if let Some(child) = node.children.get_mut(*level) {
+        if let Some(child) = node.child_mut(level) {
             visit(child, levels, depth + 1, dollar, online, out, lists);
         }
     }

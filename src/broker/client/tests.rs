@@ -14,11 +14,11 @@ fn per_connection_structs_stay_small() {
     // freed), boxed once, plus its entry in the parking lot.
     assert!(super::park::sleeper_size() <= 384, "parked client");
     assert!(
-        size_of::<crate::broker::router::ClientEntry>() <= 176,
+        size_of::<crate::broker::router::ClientEntry>() <= 160,
         "ClientEntry"
     );
     assert!(
-        size_of::<crate::broker::trie::Node<crate::broker::router::ClientIx>>() <= 96,
+        size_of::<crate::broker::trie::Node<crate::broker::router::ClientIx>>() <= 40,
         "trie Node"
     );
     assert!(

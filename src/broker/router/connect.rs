@@ -96,8 +96,8 @@ impl Router {
             Some(mut e) => {
                 // Clean Start discards the old session [MQTT-3.1.2-4]; a pending will
                 // of the old session is sent now (v5 3.1.3.2.2: the session ended).
-                if let Some((_, will)) = e.will.take() {
-                    self.publish_will(will);
+                if let Some(delayed) = e.will.take() {
+                    self.publish_will(delayed.1);
                 }
                 self.drop_subscriptions(ix, &e.subscriptions);
                 self.forget_session(&req.client_id, e.session.as_deref());
@@ -235,7 +235,7 @@ impl Router {
             Some(w) if will_delay > 0 => {
                 // Sent at the earlier of the delay and the session's end [MQTT-3.1.3-9].
                 let delay = will_delay.min(d.session_expiry);
-                entry.will = Some((now + Duration::from_secs(u64::from(delay)), w));
+                entry.will = Some(Box::new((now + Duration::from_secs(u64::from(delay)), w)));
             }
             Some(w) => self.publish_will(w),
             None => {}
@@ -259,7 +259,7 @@ impl Router {
             .filter(|id| {
                 self.clients.by_id(id).is_none_or(|e| {
                     e.expires_at.is_some_and(|t| t <= now)
-                        || e.will.as_ref().is_some_and(|(t, _)| *t <= now)
+                        || e.will.as_ref().is_some_and(|w| w.0 <= now)
                 })
             })
             .cloned()
@@ -269,9 +269,9 @@ impl Router {
                 self.timed.remove(&id);
                 continue;
             };
-            if entry.will.as_ref().is_some_and(|(t, _)| *t <= now) {
-                if let Some((_, w)) = entry.will.take() {
-                    self.publish_will(w);
+            if entry.will.as_ref().is_some_and(|w| w.0 <= now) {
+                if let Some(delayed) = entry.will.take() {
+                    self.publish_will(delayed.1);
                 }
             }
             let Some(entry) = self.clients.by_id(&id) else {

@@ -52,7 +52,7 @@ impl Router {
                 .iter()
                 .map(|(f, (o, id))| (f.to_string(), *o, *id))
                 .collect(),
-            will: e.will.as_ref().map(|(at, w)| {
+            will: e.will.as_deref().map(|(at, w)| {
                 let now = clock::now();
                 let fire =
                     persist::unix_ms_now() + at.saturating_duration_since(now).as_millis() as u64;
@@ -201,7 +201,7 @@ impl Router {
                 Some((at, bytes)) => {
                     let msg = persist::will_from_bytes(&bytes).map_err(|e| bad("will", e))?;
                     let fire = now + Duration::from_millis(at.saturating_sub(now_ms));
-                    Some((fire, Box::new(will_of(msg))))
+                    Some(Box::new((fire, Box::new(will_of(msg)))))
                 }
                 None => None,
             };
