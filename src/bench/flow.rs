@@ -325,10 +325,8 @@ pub async fn subscriber(
             match p {
                 Packet::Publish(p) => {
                     batch += 1;
-                    match p.qos_pid {
-                        QosPid::Level0 => {}
-                        QosPid::Level1(pid) => c.send(&Packet::PubAck(Ack::new(pid))),
-                        QosPid::Level2(pid) => c.send(&Packet::PubRec(Ack::new(pid))),
+                    if let Some(ack) = Packet::publish_ack(p.qos_pid) {
+                        c.send(&ack);
                     }
                     let Some(stamp) = Stamp::read(&p.payload) else {
                         r.foreign += 1;

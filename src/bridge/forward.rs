@@ -324,13 +324,9 @@ impl<'a> Forward<'a> {
     }
 
     fn inbound(&mut self, p: Publish, remote: &mut Remote, local: &mut Local) {
-        let ack_remote = |remote: &mut Remote, qos_pid: QosPid| match qos_pid {
-            QosPid::Level0 => {}
-            QosPid::Level1(r) => {
-                remote.writer.push(&Packet::PubAck(Ack::new(r)));
-            }
-            QosPid::Level2(r) => {
-                remote.writer.push(&Packet::PubRec(Ack::new(r)));
+        let ack_remote = |remote: &mut Remote, qos_pid: QosPid| {
+            if let Some(ack) = Packet::publish_ack(qos_pid) {
+                remote.writer.push(&ack);
             }
         };
         let Some(topic) = self.routes.to_local(&p.topic) else {
@@ -436,13 +432,9 @@ impl<'a> Forward<'a> {
 
     fn outbound(&mut self, p: Publish, remote: &mut Remote, local: &mut Local) {
         let qos_pid = p.qos_pid;
-        let ack_local = |local: &mut Local, qos_pid: QosPid| match qos_pid {
-            QosPid::Level0 => {}
-            QosPid::Level1(l) => {
-                local.writer.push(&Packet::PubAck(Ack::new(l)));
-            }
-            QosPid::Level2(l) => {
-                local.writer.push(&Packet::PubRec(Ack::new(l)));
+        let ack_local = |local: &mut Local, qos_pid: QosPid| {
+            if let Some(ack) = Packet::publish_ack(qos_pid) {
+                local.writer.push(&ack);
             }
         };
         let Some(topic) = self.routes.to_remote(&p.topic) else {

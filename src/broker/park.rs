@@ -51,15 +51,6 @@ impl Waker {
     }
 }
 
-impl std::fmt::Debug for Cmd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cmd::Park { token, .. } => write!(f, "Park({token})"),
-            Cmd::Wake(token) => write!(f, "Wake({token})"),
-        }
-    }
-}
-
 /// Why a connection could not park (it goes on with its task).
 #[derive(Debug, thiserror::Error)]
 pub enum ParkError {
@@ -236,7 +227,6 @@ impl Lot {
     }
 
     fn wake(&mut self, token: u64) {
-        tracing::trace!(token, found = self.parked.contains_key(&token), "wake");
         match self.parked.remove(&token) {
             Some(p) => self.resume_parked(p),
             None => {

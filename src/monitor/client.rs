@@ -181,14 +181,8 @@ where
                             let mine = user_filters.iter().any(|f| midge_topic::matches(f, &p.topic));
                             (!opts.tap_filters.is_empty(), mine || opts.tap_filters.is_empty())
                         };
-                        match p.qos_pid {
-                            QosPid::Level0 => {}
-                            QosPid::Level1(pid) => {
-                                writer.push(&Packet::PubAck(Ack::new(pid)));
-                            }
-                            QosPid::Level2(pid) => {
-                                writer.push(&Packet::PubRec(Ack::new(pid)));
-                            }
+                        if let Some(ack) = Packet::publish_ack(p.qos_pid) {
+                            writer.push(&ack);
                         }
                         if !keep {
                             writer.flush().await?;

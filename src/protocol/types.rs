@@ -235,6 +235,16 @@ pub enum Packet {
 }
 
 impl Packet {
+    /// What the receiver of a PUBLISH with `qos_pid` answers first: PUBACK at QoS 1
+    /// [MQTT-4.3.2-2], PUBREC at QoS 2 [MQTT-4.3.3-8], nothing at QoS 0.
+    pub fn publish_ack(qos_pid: QosPid) -> Option<Packet> {
+        match qos_pid {
+            QosPid::Level0 => None,
+            QosPid::Level1(pid) => Some(Packet::PubAck(Ack::new(pid))),
+            QosPid::Level2(pid) => Some(Packet::PubRec(Ack::new(pid))),
+        }
+    }
+
     /// Upper-case packet name for logs and traces ("PUBLISH").
     pub fn name(&self) -> &'static str {
         match self {

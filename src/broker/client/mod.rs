@@ -9,6 +9,7 @@ mod handshake;
 mod inbound;
 mod outbound;
 mod park;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -29,12 +30,10 @@ use crate::transport::connection::{PacketReader, PacketWriter};
 use crate::transport::Parkable;
 
 use super::message::{ClientId, Delivery};
-use super::persist;
 use super::router::{Disconnected, RouterMsg};
-use super::session::{Session, StoreChange};
+use super::session::Session;
 use super::stats::{ClientStats, InflightDetail, Stage};
 use super::Context;
-use crate::storage::{Keyspace, Op};
 
 /// Inbound QoS 2 messages we accept before PUBREL; announced as Receive Maximum.
 pub const RECEIVE_MAXIMUM: u16 = 1024;
@@ -479,55 +478,6 @@ where
             self.push(&Packet::PubRel(crate::protocol::Ack::new(pid)));
         }
         None
-    }
-
-    /// Write what the session changed about stored deliveries (completed, dropped,
-    /// released).
-    fn write_store_changes(&mut self) {
-        let changes = self.session.take_store_changes();
-        let Some(store) = &self.ctx.store else { return };
-        if changes.is_empty() {
-            return;
-        }
-        let mut release = Vec::new();
-        let ops = changes
-            .into_iter()
-            .map(|c| match c {
-                StoreChange::Delete(seq) => Op::Delete {
-                    ks: Keyspace::Queues,
-                    key: persist::queue_key(&self.client_id, seq),
-                },
-                StoreChange::Released { seq, pid, delivery } => {
-                    release.push(pid);
-                    let mut msg = bytes::BytesMut::new();
-                    persist::encode_message(&delivery.msg, &mut msg);
-                    let state = persist::QueueState::Released(pid);
-                    let value = persist::queue_value(
-                        state,
-                        delivery.qos,
-                        delivery.retain,
-                        &delivery.sub_ids,
-                        &msg,
-                    );
-                    Op::Put {
-                        ks: Keyspace::Queues,
-                        key: persist::queue_key(&self.client_id, seq),
-                        value,
-                    }
-                }
-            })
-            .collect();
-        let done: Option<crate::storage::Done> = (!release.is_empty()).then(|| {
-            let inbox = self.inbox.clone();
-            Box::new(move |r: Result<(), crate::storage::Error>| {
-                // On a store failure the PUBREL is held back: the flow resumes (from
-                // PUBREC) when the client reconnects.
-                if r.is_ok() {
-                    inbox.release(release);
-                }
-            }) as crate::storage::Done
-        });
-        store.submit(ops, done);
     }
 
     /// The time, read once per wake-up: a batch of deliveries shares one clock read.

@@ -84,9 +84,7 @@ struct Sleeper<S> {
 /// The size of a parked connection's state (for the size guard).
 #[cfg(test)]
 pub(super) fn sleeper_size() -> usize {
-    let size = std::mem::size_of::<Sleeper<tokio::net::TcpStream>>();
-    eprintln!("parked client: {size} B");
-    size
+    std::mem::size_of::<Sleeper<tokio::net::TcpStream>>()
 }
 
 /// The fields of [`Client`] a parked connection keeps.
@@ -204,7 +202,8 @@ pub(super) async fn park<S>(
 where
     S: AsyncRead + AsyncWrite + Parkable + Unpin + Send + 'static,
 {
-    let Some(lot) = client.ctx.parking.as_ref() else {
+    let ctx = client.ctx.clone();
+    let Some(lot) = ctx.parking.as_ref() else {
         return Err(Unparked::Again(client, permit));
     };
     let waker = lot.waker();
@@ -222,7 +221,6 @@ where
             return Err(Unparked::Closed);
         }
     };
-    let ctx = client.ctx.clone();
     let sleeper: Box<dyn Dormant> = Box::new(Sleeper::<S> {
         client,
         socket,
@@ -230,8 +228,7 @@ where
         since: tokio::time::Instant::now(),
         stream: PhantomData,
     });
-    let parking = ctx.parking.as_ref();
-    if let Some(Err((e, sleeper))) = parking.map(|l| l.park(&waker, sleeper)) {
+    if let Err((e, sleeper)) = lot.park(&waker, sleeper) {
         tracing::debug!(error = %e, "could not park an idle connection");
         sleeper.resume();
     }
