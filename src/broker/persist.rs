@@ -95,10 +95,10 @@ fn check_version(b: &mut Bytes) -> Result<(), RecordError> {
 
 /// A message: expiry (unix ms, 0 = none), publisher, then the PUBLISH packet.
 pub fn encode_message(msg: &Message, out: &mut BytesMut) {
-    let now = clock::now();
-    let expires = msg
-        .expires_at
-        .map_or(0, |t| instant_to_unix(t, now, unix_ms_now()).max(1));
+    // The clocks are read only for a message that expires (most do not).
+    let expires = msg.expires_at.map_or(0, |t| {
+        instant_to_unix(t, clock::now(), unix_ms_now()).max(1)
+    });
     let publisher = msg.publisher.as_deref().unwrap_or("");
     // Room for all of it up front: the PUBLISH's fixed part and properties are small.
     out.reserve(10 + publisher.len() + 16 + msg.topic.len() + msg.payload.len() + 64);
@@ -111,6 +111,7 @@ pub fn encode_message(msg: &Message, out: &mut BytesMut) {
         retain: msg.retain,
         topic: &msg.topic,
         properties: msg.properties(),
+        extra: None,
         payload: &msg.payload,
     }
     .encode(ProtocolVersion::V5, out);

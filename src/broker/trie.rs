@@ -3,7 +3,9 @@
 //! key the owner gives (the router's client index): a match copies keys, never hashes
 //! or compares client identifiers.
 
-use std::collections::HashMap;
+/// Seeded per map (per process run), so levels chosen by clients cannot be aimed at
+/// one bucket ahead of time.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 

@@ -327,7 +327,22 @@ pub(crate) fn block_len(p: &Properties) -> usize {
 
 /// Writes the property block (length prefix, then properties in identifier order).
 pub(crate) fn encode(p: &Properties, buf: &mut BytesMut) {
-    put_varint(buf, content_len(p));
+    encode_with(p, None, buf);
+}
+
+/// One user property appended after `p`'s own (their order kept [MQTT-3.3.2-18]).
+pub(crate) type Extra<'a> = Option<(&'a str, &'a str)>;
+
+/// Bytes of `extra` as a property.
+pub(crate) fn extra_len(extra: Extra<'_>) -> usize {
+    extra.map_or(0, |(k, v)| {
+        1 + bin_len(k.as_bytes()) + bin_len(v.as_bytes())
+    })
+}
+
+/// [`encode`], plus `extra` as the block's last user property.
+pub(crate) fn encode_with(p: &Properties, extra: Extra<'_>, buf: &mut BytesMut) {
+    put_varint(buf, content_len(p) + extra_len(extra));
     #[expect(
         clippy::cast_possible_truncation,
         reason = "identifiers are below 0x80"
@@ -420,4 +435,9 @@ pub(crate) fn encode(p: &Properties, buf: &mut BytesMut) {
         SHARED_SUBSCRIPTION_AVAILABLE,
         flag(p.shared_subscription_available),
     );
+    if let Some((k, v)) = extra {
+        id(buf, USER_PROPERTY);
+        put_bin(buf, k.as_bytes());
+        put_bin(buf, v.as_bytes());
+    }
 }

@@ -73,6 +73,9 @@ pub struct PublishRef<'a> {
     pub topic: &'a str,
     /// v5 only; ignored for 3.1/3.1.1.
     pub properties: &'a Properties,
+    /// v5 only: one more user property after `properties`' own (a bridge's loop guard),
+    /// so adding it needs no copy of them.
+    pub extra: properties::Extra<'a>,
     pub payload: &'a [u8],
 }
 
@@ -84,6 +87,7 @@ impl<'a> From<&'a Publish> for PublishRef<'a> {
             retain: p.retain,
             topic: &p.topic,
             properties: &p.properties,
+            extra: None,
             payload: &p.payload,
         }
     }
@@ -119,7 +123,8 @@ impl PublishRef<'_> {
     fn body_len(&self, version: ProtocolVersion) -> usize {
         let pid = if self.qos_pid.pid().is_some() { 2 } else { 0 };
         let props = if version.is_v5() {
-            properties::block_len(self.properties)
+            let n = properties::content_len(self.properties) + properties::extra_len(self.extra);
+            varint_len(n) + n
         } else {
             0
         };
@@ -132,7 +137,7 @@ impl PublishRef<'_> {
             buf.put_u16(pid.get());
         }
         if version.is_v5() {
-            properties::encode(self.properties, buf);
+            properties::encode_with(self.properties, self.extra, buf);
         }
         buf.put_slice(self.payload);
     }

@@ -6,6 +6,9 @@
 //! old ones beside the new one, which replays to the same state (see `compact`).
 
 use std::collections::{BTreeMap, HashMap};
+
+/// The index's keys are probed per stored message; foldhash (seeded) is ~4x SipHash.
+type Index = HashMap<Vec<u8>, Loc, foldhash::fast::RandomState>;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -72,7 +75,7 @@ pub(crate) struct Writer {
     /// Per keyspace (`Keyspace::index`): key → value location. Hashed, not ordered: every
     /// message puts and deletes a key, and a B-tree's key comparisons were most of the
     /// writer's work; the rare ordered reads (`load`) sort.
-    index: [HashMap<Vec<u8>, Loc>; 4],
+    index: [Index; 4],
     /// Record bytes the live entries would take in a compacted segment.
     live_bytes: u64,
     /// Sum of the segment file sizes.

@@ -356,8 +356,7 @@ where
         } else {
             None
         };
-        let mut msg = Message::from_publish(p, topic, Some(self.client_id.clone()));
-        msg.received_at = self.read_at;
+        let msg = Message::from_publish(p, topic, Some(self.client_id.clone()), self.read_at);
         if let Some(o) = origin {
             let _ = msg.origin.set(o);
         }

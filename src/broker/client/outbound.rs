@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::protocol::{Ack, ByteStr, Packet, Properties, Publish, PublishRef, QoS, QosPid};
 
 use super::Client;
-use crate::broker::message::{Delivery, Message, Origin};
+use crate::broker::message::{Delivery, Message, Origin, OriginText};
 use crate::broker::session::{DropReason, Outgoing};
 
 impl<R, W> Client<R, W>
@@ -121,7 +121,7 @@ where
                 qos_pid,
                 retain,
                 topic: ByteStr::from(p.topic),
-                properties: p.properties.clone(),
+                properties: traced_properties(&p),
                 payload: msg.payload.clone(),
             });
             self.ctx.trace.record(&self.client_id, false, &packet);
@@ -155,20 +155,27 @@ where
                 }
             }
             let bridge = self.stats.info.bridge;
+            // The loop guard: the next broker delivers it once, and never back here. It
+            // goes as an extra user property; one the publisher set is replaced.
+            let own = d.msg.properties();
+            let stale_origin = bridge
+                && own
+                    .user_properties
+                    .iter()
+                    .any(|(k, _)| &**k == Origin::PROPERTY);
+            if bridge {
+                rw.origin = Some(self.ctx.options.origin_of(&d.msg).text());
+            }
             // The message's own properties serve as they are unless something differs.
-            if expiry.is_some() || !d.sub_ids.is_empty() || alias.is_some() || bridge {
-                let mut props = d.msg.properties().clone();
+            if expiry.is_some() || !d.sub_ids.is_empty() || alias.is_some() || stale_origin {
+                let mut props = own.clone();
                 props.message_expiry_interval = expiry;
                 props.subscription_identifiers.clone_from(&d.sub_ids);
                 props.topic_alias = alias;
-                if bridge {
-                    // The loop guard: the next broker delivers it once, and never back here.
-                    let o = self.ctx.options.origin_of(&d.msg);
-                    let key = ByteStr::from(Origin::PROPERTY);
-                    props.user_properties.retain(|(k, _)| *k != key);
+                if stale_origin {
                     props
                         .user_properties
-                        .push((key, ByteStr::from(o.to_string())));
+                        .retain(|(k, _)| &**k != Origin::PROPERTY);
                 }
                 rw.properties = Some(Box::new(props));
             }
@@ -202,6 +209,8 @@ struct Rewrite {
     properties: Option<Box<Properties>>,
     /// The topic goes as an alias the client already knows.
     elide_topic: bool,
+    /// A bridge's copy: the message's origin, sent as the `midge-origin` user property.
+    origin: Option<OriginText>,
 }
 
 impl Rewrite {
@@ -218,7 +227,19 @@ impl Rewrite {
             retain,
             topic: if self.elide_topic { "" } else { &msg.topic },
             properties: self.properties.as_deref().unwrap_or(msg.properties()),
+            extra: self.origin.as_ref().map(|o| (Origin::PROPERTY, o.as_str())),
             payload: &msg.payload,
         }
     }
+}
+
+/// What a traced copy of `p` carries: its properties with the extra one among them.
+fn traced_properties(p: &PublishRef<'_>) -> Properties {
+    let mut props = p.properties.clone();
+    if let Some((k, v)) = p.extra {
+        props
+            .user_properties
+            .push((ByteStr::from(k), ByteStr::from(v)));
+    }
+    props
 }

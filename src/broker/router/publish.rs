@@ -204,7 +204,7 @@ impl Router {
         ix: ClientIx,
         mut d: Delivery,
         ops: &mut Vec<Op>,
-        encoded: &mut Option<Vec<u8>>,
+        encoded: &mut Option<bytes::BytesMut>,
     ) -> Option<Delivery> {
         let with_store = self.store.is_some();
         let e = self.clients.get_mut(ix)?;
@@ -254,10 +254,11 @@ impl Router {
         let seq = e.next_seq;
         e.next_seq += 1;
         d.seq = Some(seq);
+        // Encoded once per message, copied into each stored value.
         let msg_bytes = encoded.get_or_insert_with(|| {
             let mut b = bytes::BytesMut::new();
             persist::encode_message(&d.msg, &mut b);
-            b.to_vec()
+            b
         });
         let value =
             persist::queue_value(QueueState::Queued, d.qos, d.retain, &d.sub_ids, msg_bytes);

@@ -247,7 +247,12 @@ fn publish(topic: &str, payload: &'static str, qos: QoS, props: Properties) -> M
         properties: props,
         payload: Bytes::from_static(payload.as_bytes()),
     };
-    Message::from_publish(p, ByteStr::from(topic), Some(ClientId::from("publisher")))
+    Message::from_publish(
+        p,
+        ByteStr::from(topic),
+        Some(ClientId::from("publisher")),
+        crate::broker::clock::now(),
+    )
 }
 
 fn will(topic: &str, delay: Option<u32>) -> LastWill {
