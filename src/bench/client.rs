@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use super::BenchError;
 use crate::protocol::{
-    decode, encode, ByteStr, Connect, Packet, PacketId, Properties, ProtocolVersion, QoS,
+    decode, encode, ByteStr, Connect, Packet, PacketId, Properties, Props, ProtocolVersion, QoS,
     ReasonCode, Subscribe, SubscriptionOptions,
 };
 
@@ -80,7 +80,7 @@ impl Client {
             protocol: version,
             clean_start: !persistent,
             keep_alive,
-            properties,
+            properties: properties.into(),
             client_id: ByteStr::from(client_id),
             will: None,
             username: None,
@@ -115,7 +115,7 @@ impl Client {
         let pid = NonZeroU16::MIN;
         let sub = Subscribe {
             pid,
-            properties: Properties::default(),
+            properties: Props::default(),
             filters: vec![(
                 ByteStr::from(filter),
                 SubscriptionOptions {

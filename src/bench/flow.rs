@@ -16,7 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use super::client::{Client, PidPool};
 use super::stats::{Histogram, SeqTracker, Stamp, HEADER_LEN};
 use super::BenchError;
-use crate::protocol::{Ack, ByteStr, Packet, Properties, Publish, QoS, QosPid};
+use crate::protocol::{Ack, ByteStr, Packet, Props, Publish, QoS, QosPid};
 
 /// A publisher that waited this long for credit assumes deliveries were lost (QoS 0) and
 /// refills its window, so a lossy broker slows the run instead of stalling it.
@@ -106,7 +106,7 @@ pub async fn publisher(
         qos_pid: QosPid::Level0,
         retain: false,
         topic: ByteStr::from(plan.topic.as_str()),
-        properties: Properties::default(),
+        properties: Props::default(),
         payload: Bytes::from(template),
     };
     let max_inflight = usize::from(plan.inflight.min(c.receive_maximum).max(1));

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::broker::links::{BridgeDrop, BridgeStats, LinkState};
 use crate::config::BridgeConfig;
 use crate::mqtt::conn::{ClientError, KeepAlive, PidAlloc};
-use crate::protocol::{Ack, Packet, PacketId, Properties, Publish, QosPid, ReasonCode};
+use crate::protocol::{Ack, Packet, PacketId, Props, Publish, QosPid, ReasonCode};
 
 use super::local::{Local, LOCAL_KEEP_ALIVE, SUBSCRIBE_PID};
 use super::remote::Remote;
@@ -246,12 +246,13 @@ impl<'a> Forward<'a> {
 
     /// Per-hop properties go; the rest (user properties such as `midge-origin`, content
     /// type, response topic, correlation data, expiry) travel [MQTT-3.3.2-17].
-    fn carried(props: Properties) -> Properties {
-        Properties {
-            subscription_identifiers: Vec::new(),
-            topic_alias: None,
-            ..props
+    fn carried(mut props: Props) -> Props {
+        // Read first: writing through `Props` allocates when there are none.
+        if !props.subscription_identifiers.is_empty() || props.topic_alias.is_some() {
+            props.subscription_identifiers.clear();
+            props.topic_alias = None;
         }
+        props
     }
 
     fn on_remote(
@@ -336,7 +337,7 @@ impl<'a> Forward<'a> {
         let properties = if self.remote_v5 {
             Self::carried(p.properties)
         } else {
-            Properties::default()
+            Props::default()
         };
         let qos_pid = match p.qos_pid {
             QosPid::Level0 => {
@@ -462,7 +463,7 @@ impl<'a> Forward<'a> {
             properties: if self.remote_v5 {
                 Self::carried(p.properties)
             } else {
-                Properties::default()
+                Props::default()
             },
             payload: p.payload,
         });

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::broker::links::{BridgeStats, LinkState};
 use crate::broker::Context;
 use crate::config::BridgeConfig;
-use crate::protocol::Packet;
+use crate::protocol::{Packet, Props};
 
 use super::forward::{Forward, LinkError};
 use super::{local, remote};
@@ -123,7 +123,7 @@ async fn serve(
                         rem.writer
                             .push(&Packet::Disconnect(crate::protocol::Disconnect {
                                 reason: crate::protocol::ReasonCode::Success,
-                                properties: crate::protocol::Properties::default(),
+                                properties: Props::default(),
                             }));
                         let _ = rem.writer.flush().await;
                     }

@@ -18,7 +18,7 @@ use crate::broker::{Context, Peer, RouterMsg};
 use crate::config::BridgeConfig;
 use crate::mqtt::conn::{self, ClientError, ConnectOptions, Connected};
 use crate::protocol::{
-    ByteStr, LastWill, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid,
+    ByteStr, LastWill, Packet, Properties, Props, ProtocolVersion, Publish, QoS, QosPid,
     SubscriptionOptions,
 };
 
@@ -74,7 +74,7 @@ pub async fn connect(
         payload: Bytes::from_static(b"0"),
         qos: QoS::AtMostOnce,
         retain: true,
-        properties: Properties::default(),
+        properties: Props::default(),
     });
     conn::handshake(open(ctx, cfg), &o, TIMEOUT).await
 }
@@ -86,7 +86,7 @@ pub fn state(cfg: &BridgeConfig, up: bool) -> Packet {
         qos_pid: QosPid::Level0,
         retain: true,
         topic: ByteStr::from(cfg.state_topic().as_str()),
-        properties: Properties::default(),
+        properties: Props::default(),
         payload: Bytes::from_static(if up { b"1" } else { b"0" }),
     })
 }
@@ -141,7 +141,7 @@ pub async fn unsubscribe_stale(ctx: &Context, cfg: &BridgeConfig) -> Option<Pack
     (!stale.is_empty()).then(|| {
         Packet::Unsubscribe(crate::protocol::Unsubscribe {
             pid,
-            properties: Properties::default(),
+            properties: Props::default(),
             filters: stale,
         })
     })
@@ -151,7 +151,7 @@ pub async fn unsubscribe_stale(ctx: &Context, cfg: &BridgeConfig) -> Option<Pack
 pub fn disconnect() -> Packet {
     Packet::Disconnect(crate::protocol::Disconnect {
         reason: crate::protocol::ReasonCode::Success,
-        properties: Properties::default(),
+        properties: Props::default(),
     })
 }
 

@@ -142,7 +142,7 @@ mod tests {
             qos_pid,
             retain: true,
             topic: ByteStr::from("a/b"),
-            properties,
+            properties: properties.into(),
             payload: Bytes::from_static(b"hello"),
         });
         encode(&p, ProtocolVersion::V5, &mut b);
@@ -192,7 +192,7 @@ mod tests {
                 qos_pid,
                 retain: false,
                 topic: ByteStr::from("x/y"),
-                properties: props,
+                properties: crate::protocol::Props::from(props),
                 payload: Bytes::from(vec![7u8; payload]),
             };
             let mut v5 = BytesMut::new();

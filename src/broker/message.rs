@@ -112,19 +112,22 @@ impl Message {
         publisher: Option<ClientId>,
         now: Instant,
     ) -> Self {
-        let mut properties = p.properties;
-        let expires_at = properties
-            .message_expiry_interval
-            .take()
-            .map(|s| now + Duration::from_secs(u64::from(s)));
-        properties.topic_alias = None;
-        properties.subscription_identifiers.clear();
+        let mut properties = p.properties.into_box();
+        let mut expires_at = None;
+        if let Some(props) = properties.as_deref_mut() {
+            expires_at = props
+                .message_expiry_interval
+                .take()
+                .map(|s| now + Duration::from_secs(u64::from(s)));
+            props.topic_alias = None;
+            props.subscription_identifiers.clear();
+        }
         Self {
             topic,
             payload: p.payload,
             qos: p.qos_pid.qos(),
             retain: p.retain,
-            properties: boxed(properties),
+            properties: properties.filter(|p| !p.is_empty()),
             expires_at,
             publisher,
             received_at: now,
@@ -134,7 +137,7 @@ impl Message {
 
     pub fn from_will(will: LastWill) -> Self {
         let now = super::clock::now();
-        let mut properties = will.properties;
+        let mut properties = will.properties.into_inner();
         properties.will_delay_interval = None;
         let expires_at = properties
             .message_expiry_interval
@@ -170,9 +173,9 @@ impl Message {
 
     /// The forwarded properties (empty when there are none).
     pub fn properties(&self) -> &Properties {
-        static NONE: std::sync::LazyLock<Properties> =
-            std::sync::LazyLock::new(Properties::default);
-        self.properties.as_deref().unwrap_or(&NONE)
+        self.properties
+            .as_deref()
+            .unwrap_or_else(|| Properties::none())
     }
 
     pub fn is_expired(&self, now: Instant) -> bool {

@@ -132,7 +132,7 @@ pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
         payload: p.payload,
         qos: p.qos_pid.qos(),
         retain: p.retain,
-        properties: crate::broker::message::boxed(p.properties),
+        properties: p.properties.into_box(),
         expires_at: (expires != 0).then(|| unix_to_instant(expires, now, unix_ms_now())),
         publisher: (!publisher.is_empty()).then(|| Arc::from(publisher)),
         received_at: now,

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::mqtt::conn::{self, ConnectOptions, Connected, PidAlloc};
 use crate::protocol::{
-    Ack, ByteStr, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+    Ack, ByteStr, Packet, Properties, Props, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
     SubscriptionOptions, Unsubscribe,
 };
 
@@ -137,7 +137,7 @@ where
                             qos_pid: QosPid::new(qos, pids.next_id()),
                             retain,
                             topic: ByteStr::from(topic.as_str()),
-                            properties,
+                            properties: properties.into(),
                             payload,
                         }));
                         send(Event::Notice(format!("published to {topic}")));
@@ -153,7 +153,7 @@ where
                         user_filters.retain(|f| *f != filter);
                         writer.push(&Packet::Unsubscribe(Unsubscribe {
                             pid: pids.next_id(),
-                            properties: Properties::default(),
+                            properties: Props::default(),
                             filters: vec![ByteStr::from(filter.as_str())],
                         }));
                         send(Event::Notice(format!("unsubscribed from {filter}")));
@@ -238,10 +238,10 @@ const USER_SUB_ID: u32 = 2;
 fn subscribe(pid: NonZeroU16, filters: &[String], qos: QoS, sub_id: u32) -> Packet {
     Packet::Subscribe(Subscribe {
         pid,
-        properties: Properties {
+        properties: Props::from(Properties {
             subscription_identifiers: vec![sub_id],
             ..Properties::default()
-        },
+        }),
         filters: filters
             .iter()
             .map(|f| {
@@ -258,16 +258,16 @@ fn subscribe(pid: NonZeroU16, filters: &[String], qos: QoS, sub_id: u32) -> Pack
 }
 
 fn to_message(p: Publish) -> Message {
+    let props = p.properties.into_inner();
     Message {
         at_ms: super::now_ms(),
         topic: p.topic.to_string(),
         payload: p.payload,
         qos: p.qos_pid.qos() as u8,
         retain: p.retain,
-        content_type: p.properties.content_type.map(|s| s.to_string()),
-        response_topic: p.properties.response_topic.map(|s| s.to_string()),
-        user_properties: p
-            .properties
+        content_type: props.content_type.map(|s| s.to_string()),
+        response_topic: props.response_topic.map(|s| s.to_string()),
+        user_properties: props
             .user_properties
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::broker::observe::admin::{self, Reply, Request};
 use crate::mqtt::OpenError;
-use crate::protocol::{ByteStr, Properties, ProtocolVersion, Publish, QosPid};
+use crate::protocol::{ByteStr, Properties, Props, ProtocolVersion, Publish, QosPid};
 
 use super::client::{self, ClientOptions, Hooks};
 use super::now_ms;
@@ -490,11 +490,11 @@ fn admin_request(reply_topic: &str, correlation: u64, request: &Request) -> Publ
         qos_pid: QosPid::Level0,
         retain: false,
         topic: ByteStr::from(admin::SNAPSHOT_TOPIC),
-        properties: Properties {
+        properties: Props::from(Properties {
             response_topic: Some(ByteStr::from(reply_topic)),
             correlation_data: Some(Bytes::copy_from_slice(&correlation.to_be_bytes())),
             ..Properties::default()
-        },
+        }),
         payload: Bytes::from(payload),
     }
 }

@@ -212,7 +212,7 @@ impl Publisher {
             qos_pid,
             retain: r.retain,
             topic: ByteStr::from(r.topic.as_str()),
-            properties,
+            properties: properties.into(),
             payload,
         };
         self.send(&Packet::Publish(publish)).await?;

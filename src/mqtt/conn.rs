@@ -107,7 +107,7 @@ impl ConnectOptions {
             protocol: self.protocol,
             clean_start: self.clean_start,
             keep_alive: self.keep_alive_secs,
-            properties,
+            properties: properties.into(),
             client_id: ByteStr::from(self.client_id.as_str()),
             will: self.will.clone(),
             username: self.username.as_deref().map(ByteStr::from),
@@ -186,7 +186,7 @@ pub fn subscribe(
 ) -> Packet {
     Packet::Subscribe(Subscribe {
         pid,
-        properties,
+        properties: properties.into(),
         filters: filters
             .into_iter()
             .map(|(f, o)| (ByteStr::from(f.as_str()), o))

@@ -14,8 +14,7 @@ use crate::broker::links::SnDrop;
 use crate::broker::Peer;
 use crate::protocol::topic::{valid_filter, valid_topic_name};
 use crate::protocol::{
-    Ack, ByteStr, Packet, Properties, Publish, QoS, QosPid, Subscribe, SubscriptionOptions,
-    Unsubscribe,
+    Ack, ByteStr, Packet, Props, Publish, QoS, QosPid, Subscribe, SubscriptionOptions, Unsubscribe,
 };
 
 /// Protocol id of MQTT-SN 1.2 in CONNECT (§5.3.8).
@@ -321,7 +320,7 @@ impl Session {
                 qos_pid,
                 retain: flags.retain,
                 topic: ByteStr::from(topic),
-                properties: Properties::default(),
+                properties: Props::default(),
                 payload: data,
             }));
         }
@@ -377,14 +376,14 @@ impl Session {
         if unsub {
             w.push(&Packet::Unsubscribe(Unsubscribe {
                 pid,
-                properties: Properties::default(),
+                properties: Props::default(),
                 filters: vec![filter],
             }));
         } else {
             let qos = QoS::try_from(flags.qos.level()).unwrap_or(QoS::AtMostOnce);
             w.push(&Packet::Subscribe(Subscribe {
                 pid,
-                properties: Properties::default(),
+                properties: Props::default(),
                 filters: vec![(
                     filter,
                     SubscriptionOptions {

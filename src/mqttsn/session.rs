@@ -22,7 +22,7 @@ use super::Common;
 use crate::broker::links::{SnClientState, SnClientView};
 use crate::broker::{Connector, Peer};
 use crate::protocol::{
-    Ack, ByteStr, Connect, Disconnect, Packet, Properties, ProtocolVersion, Publish, QosPid,
+    Ack, ByteStr, Connect, Disconnect, Packet, Properties, Props, ProtocolVersion, Publish, QosPid,
     ReasonCode,
 };
 use crate::transport::connection::{PacketReader, PacketWriter};
@@ -82,11 +82,11 @@ impl BrokerConn {
             protocol: ProtocolVersion::V5,
             clean_start: clean,
             keep_alive: 0,
-            properties: Properties {
+            properties: Props::from(Properties {
                 session_expiry_interval: (!clean).then_some(u32::MAX),
                 receive_maximum: Some(RECEIVE_MAXIMUM),
                 ..Properties::default()
-            },
+            }),
             client_id: ByteStr::from(client_id),
             will: None,
             username: None,
@@ -324,7 +324,7 @@ impl Session {
                 qos_pid: QosPid::Level0,
                 retain: flags.retain,
                 topic: ByteStr::from(topic),
-                properties: Properties::default(),
+                properties: Props::default(),
                 payload: std::mem::take(&mut self.will.msg),
             }));
         }
@@ -337,7 +337,7 @@ impl Session {
         if let Some(mut w) = self.broker.take() {
             w.push(&Packet::Disconnect(Disconnect {
                 reason: ReasonCode::Success,
-                properties: Properties::default(),
+                properties: Props::default(),
             }));
             let _ = w.flush().await;
         }

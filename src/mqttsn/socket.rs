@@ -20,7 +20,7 @@ use super::topics::short_name;
 use super::Common;
 use crate::broker::links::SnDrop;
 use crate::broker::Peer;
-use crate::protocol::{ByteStr, Packet, Properties, Publish, QosPid};
+use crate::protocol::{ByteStr, Packet, Props, Publish, QosPid};
 
 /// Datagrams read per readiness wake-up before yielding to the select.
 const BATCH: usize = 64;
@@ -334,7 +334,7 @@ async fn qos_minus_one(common: Arc<Common>, mut rx: mpsc::Receiver<(String, Byte
             qos_pid: QosPid::Level0,
             retain,
             topic: ByteStr::from(topic),
-            properties: Properties::default(),
+            properties: Props::default(),
             payload,
         }));
         if c.writer.flush().await.is_err() {

@@ -13,7 +13,7 @@ use crate::broker::links::Links;
 use crate::broker::{Broker, Open};
 use crate::config::{Config, ListenerConfig, ListenerKind};
 use crate::protocol::{
-    ByteStr, Connect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+    ByteStr, Connect, Packet, Props, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
     SubscriptionOptions,
 };
 use crate::transport::connection::{PacketReader, PacketWriter};
@@ -87,7 +87,7 @@ async fn watcher(broker: &Broker, filter: &str) -> (Reader, Writer) {
         protocol: ProtocolVersion::V5,
         clean_start: true,
         keep_alive: 0,
-        properties: Properties::default(),
+        properties: Props::default(),
         client_id: ByteStr::from("watcher"),
         will: None,
         username: None,
@@ -96,7 +96,7 @@ async fn watcher(broker: &Broker, filter: &str) -> (Reader, Writer) {
     })));
     writer.push(&Packet::Subscribe(Subscribe {
         pid: std::num::NonZeroU16::MIN,
-        properties: Properties::default(),
+        properties: Props::default(),
         filters: vec![(
             ByteStr::from(filter),
             SubscriptionOptions {
@@ -190,7 +190,7 @@ async fn publish_resent_every_t_retry_n_retry_times_then_lost_with_will() {
         qos_pid: QosPid::Level1(std::num::NonZeroU16::MIN),
         retain: false,
         topic: ByteStr::from("zz"),
-        properties: Properties::default(),
+        properties: Props::default(),
         payload: Bytes::from_static(b"x"),
     }));
     writer.flush().await.expect("flush");

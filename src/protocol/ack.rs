@@ -46,7 +46,7 @@ pub(crate) fn decode(
     Ok(Ack {
         pid,
         reason,
-        properties,
+        properties: properties.into(),
     })
 }
 

@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use super::codec::read_reason;
 use super::properties::{self, Context};
 use super::wire::Reader;
-use super::{Auth, DecodeError, Properties, ReasonCode};
+use super::{Auth, DecodeError, Properties, Props, ReasonCode};
 
 /// Section 3.15.2.1.
 pub(crate) const ALLOWED: &[u8] = &[0x00, 0x18, 0x19];
@@ -15,7 +15,7 @@ pub(crate) fn decode(r: &mut Reader) -> Result<Auth, DecodeError> {
     if r.is_empty() {
         return Ok(Auth {
             reason: ReasonCode::Success,
-            properties: Properties::default(),
+            properties: Props::default(),
         });
     }
     let reason = read_reason(r, ALLOWED)?;
@@ -24,7 +24,10 @@ pub(crate) fn decode(r: &mut Reader) -> Result<Auth, DecodeError> {
     } else {
         properties::decode(r, Context::Auth)?
     };
-    Ok(Auth { reason, properties })
+    Ok(Auth {
+        reason,
+        properties: properties.into(),
+    })
 }
 
 fn is_short(a: &Auth) -> bool {

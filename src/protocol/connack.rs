@@ -5,7 +5,7 @@ use bytes::{BufMut, BytesMut};
 use super::codec::read_reason;
 use super::properties::{self, Context};
 use super::wire::Reader;
-use super::{ConnAck, DecodeError, Properties, ProtocolVersion, ReasonCode};
+use super::{ConnAck, DecodeError, Props, ProtocolVersion, ReasonCode};
 
 /// Reason codes a v5 CONNACK may carry (section 3.2.2.2).
 pub(crate) const ALLOWED: &[u8] = &[
@@ -52,14 +52,14 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<ConnAck
         Ok(ConnAck {
             session_present,
             reason,
-            properties,
+            properties: properties.into(),
         })
     } else {
         let reason = from_return_code(r.u8()?)?;
         Ok(ConnAck {
             session_present,
             reason,
-            properties: Properties::default(),
+            properties: Props::default(),
         })
     }
 }

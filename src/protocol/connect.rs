@@ -84,7 +84,7 @@ pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
             payload,
             qos: will_qos,
             retain: will_retain,
-            properties,
+            properties: properties.into(),
         })
     } else {
         None
@@ -103,7 +103,7 @@ pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
         protocol,
         clean_start: flags & CLEAN_START != 0,
         keep_alive,
-        properties,
+        properties: properties.into(),
         client_id,
         will,
         username,

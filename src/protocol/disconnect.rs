@@ -25,7 +25,10 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<Disconn
     } else {
         properties::decode(r, Context::Disconnect)?
     };
-    Ok(Disconnect { reason, properties })
+    Ok(Disconnect {
+        reason,
+        properties: properties.into(),
+    })
 }
 
 fn is_short(d: &Disconnect) -> bool {

@@ -58,7 +58,7 @@ pub(crate) fn decode(
         qos_pid,
         retain,
         topic,
-        properties,
+        properties: properties.into(),
         payload,
     })
 }

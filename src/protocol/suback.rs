@@ -27,7 +27,7 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<SubAck,
     }
     Ok(SubAck {
         pid,
-        properties,
+        properties: properties.into(),
         reasons,
     })
 }

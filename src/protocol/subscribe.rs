@@ -34,7 +34,7 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<Subscri
     }
     Ok(Subscribe {
         pid,
-        properties,
+        properties: properties.into(),
         filters,
     })
 }

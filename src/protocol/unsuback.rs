@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use super::codec::{read_pid, read_reason};
 use super::properties::{self, Context};
 use super::wire::Reader;
-use super::{DecodeError, Properties, ProtocolVersion, UnsubAck};
+use super::{DecodeError, Props, ProtocolVersion, UnsubAck};
 
 /// Section 3.11.3.
 pub(crate) const ALLOWED: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91];
@@ -16,7 +16,7 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<UnsubAc
     if !version.is_v5() {
         return Ok(UnsubAck {
             pid,
-            properties: Properties::default(),
+            properties: Props::default(),
             reasons: Vec::new(),
         });
     }
@@ -27,7 +27,7 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<UnsubAc
     }
     Ok(UnsubAck {
         pid,
-        properties,
+        properties: properties.into(),
         reasons,
     })
 }

@@ -25,7 +25,7 @@ pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<Unsubsc
     }
     Ok(Unsubscribe {
         pid,
-        properties,
+        properties: properties.into(),
         filters,
     })
 }

@@ -105,6 +105,7 @@ async fn empty_client_id_rules() {
     let assigned = ack
         .properties
         .assigned_client_identifier
+        .clone()
         .expect("assigned client identifier");
     assert!(!assigned.is_empty());
     assert!(raw.sync().await.is_empty());

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use midge::protocol::{
-    self, Ack, ByteStr, Connect, Packet, Properties, ProtocolVersion, Publish, QoS, QosPid,
-    Subscribe, SubscriptionOptions,
+    self, Ack, ByteStr, Connect, Packet, Props, ProtocolVersion, Publish, QoS, QosPid, Subscribe,
+    SubscriptionOptions,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -140,7 +140,7 @@ impl Client {
             protocol: ProtocolVersion::V3_1_1,
             clean_start: clean,
             keep_alive: 0,
-            properties: Properties::default(),
+            properties: Props::default(),
             client_id: ByteStr::from(id),
             will: None,
             username: None,
@@ -190,7 +190,7 @@ impl Client {
     async fn subscribe(&mut self, filter: &str, qos: QoS) {
         self.send(&Packet::Subscribe(Subscribe {
             pid: pid(1),
-            properties: Properties::default(),
+            properties: Props::default(),
             filters: vec![(
                 ByteStr::from(filter),
                 SubscriptionOptions {
@@ -214,7 +214,7 @@ fn publish(topic: &str, qos: QoS, n: u16, payload: Vec<u8>, retain: bool) -> Pac
         qos_pid: QosPid::new(qos, pid(n)),
         retain,
         topic: ByteStr::from(topic),
-        properties: Properties::default(),
+        properties: Props::default(),
         payload: Bytes::from(payload),
     })
 }

@@ -94,7 +94,6 @@ pub struct Raw {
 
 /// What a read produced.
 #[derive(Debug)]
-#[expect(clippy::large_enum_variant, reason = "short-lived test values")]
 pub enum Read {
     Packet(Packet),
     /// EOF or connection reset: the broker closed.

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tracing::info;
 
 use crate::protocol::{
-    ByteStr, ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,
+    ByteStr, ConnAck, Connect, DecodeError, Packet, Properties, Props, ProtocolVersion, ReasonCode,
 };
 use crate::transport::connection::{PacketReader, PacketWriter, ReadError};
 
@@ -158,7 +158,7 @@ where
     writer.push(&Packet::ConnAck(ConnAck {
         session_present: false,
         reason,
-        properties: Properties::default(),
+        properties: Props::default(),
     }));
     close::shut_write(&mut writer).await;
     close::drain(reader.into_inner()).await;
@@ -396,7 +396,7 @@ fn connack<W: AsyncWrite + Unpin>(
         // [MQTT-3.2.2-2]: 0 after Clean Start, else whether a session was resumed.
         session_present: registered.granted.session_present && !connect.clean_start,
         reason: ReasonCode::Success,
-        properties,
+        properties: properties.into(),
     }));
 }
 

@@ -9,8 +9,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
 use crate::protocol::{
-    topic, Ack, ByteStr, Packet, Properties, Publish, QosPid, ReasonCode, SubAck, Subscribe,
-    UnsubAck, Unsubscribe,
+    topic, Ack, ByteStr, Packet, Props, Publish, QosPid, ReasonCode, SubAck, Subscribe, UnsubAck,
+    Unsubscribe,
 };
 
 use super::{Client, End, Error, Next, PendingAck, RECEIVE_MAXIMUM, TOPIC_ALIAS_MAXIMUM};
@@ -316,9 +316,11 @@ where
 
     /// Apply v5 topic aliases [MQTT-3.3.2-7..12]; returns the topic name.
     fn resolve_alias(&mut self, p: &mut Publish) -> Result<ByteStr, Error> {
-        let Some(alias) = p.properties.topic_alias.take() else {
+        // Read before writing: a write through `Props` allocates when there are none.
+        let Some(alias) = p.properties.topic_alias else {
             return Ok(p.topic.clone());
         };
+        p.properties.topic_alias = None;
         if alias == 0 || alias > TOPIC_ALIAS_MAXIMUM {
             return Err(Error::TopicAliasOutOfRange {
                 alias,
@@ -454,7 +456,7 @@ where
         // The SUBACK goes before any retained message [MQTT-3.8.4-1].
         self.push(&Packet::SubAck(SubAck {
             pid: s.pid,
-            properties: Properties::default(),
+            properties: Props::default(),
             reasons,
         }));
         for d in retained {
@@ -483,7 +485,7 @@ where
             .collect();
         self.push(&Packet::UnsubAck(UnsubAck {
             pid: u.pid,
-            properties: Properties::default(),
+            properties: Props::default(),
             reasons,
         }));
         Ok(())
@@ -491,7 +493,7 @@ where
 }
 
 /// A bridge's `midge-origin` user property, removed from what subscribers will see.
-fn take_origin(props: &mut crate::protocol::Properties) -> Option<Origin> {
+fn take_origin(props: &mut crate::protocol::Props) -> Option<Origin> {
     let at = props
         .user_properties
         .iter()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::protocol::{Ack, ByteStr, Packet, Properties, Publish, PublishRef, QoS, QosPid};
+use crate::protocol::{Ack, ByteStr, Packet, Properties, Props, Publish, PublishRef, QoS, QosPid};
 
 use super::Client;
 use crate::broker::message::{Delivery, Message, Origin, OriginText};
@@ -121,7 +121,7 @@ where
                 qos_pid,
                 retain,
                 topic: ByteStr::from(p.topic),
-                properties: traced_properties(&p),
+                properties: Props::from(traced_properties(&p)),
                 payload: msg.payload.clone(),
             });
             self.ctx.trace.record(&self.client_id, false, &packet);

@@ -97,7 +97,7 @@ impl Router {
                 // Clean Start discards the old session [MQTT-3.1.2-4]; a pending will
                 // of the old session is sent now (v5 3.1.3.2.2: the session ended).
                 if let Some(delayed) = e.will.take() {
-                    self.publish_will(delayed.1);
+                    self.publish_will(*delayed.1);
                 }
                 self.drop_subscriptions(ix, &e.subscriptions);
                 self.forget_session(&req.client_id, e.session.as_deref());
@@ -202,7 +202,7 @@ impl Router {
             // cancelled by the new connection [MQTT-3.1.3-9]. `complete_connect` resumes
             // or discards the session per the new Clean Start.
             if let Some(w) = d.will.filter(|_| will_delay == 0) {
-                self.publish_will(w);
+                self.publish_will(*w);
             }
             self.complete_connect(req);
             return;
@@ -217,7 +217,7 @@ impl Router {
                 });
             }
             if let Some(w) = d.will {
-                self.publish_will(w);
+                self.publish_will(*w);
             }
             return;
         }
@@ -237,7 +237,7 @@ impl Router {
                 let delay = will_delay.min(d.session_expiry);
                 entry.will = Some(Box::new((now + Duration::from_secs(u64::from(delay)), w)));
             }
-            Some(w) => self.publish_will(w),
+            Some(w) => self.publish_will(*w),
             None => {}
         }
         self.store_session(&d.client_id);
@@ -271,7 +271,7 @@ impl Router {
             };
             if entry.will.as_ref().is_some_and(|w| w.0 <= now) {
                 if let Some(delayed) = entry.will.take() {
-                    self.publish_will(delayed.1);
+                    self.publish_will(*delayed.1);
                 }
             }
             let Some(entry) = self.clients.by_id(&id) else {
@@ -294,8 +294,7 @@ impl Router {
         }
     }
 
-    pub(super) fn publish_will(&mut self, will: Box<LastWill>) {
-        let will = *will;
+    pub(super) fn publish_will(&mut self, will: LastWill) {
         let msg = Message::from_will(will);
         self.publish(Arc::new(msg), None);
     }

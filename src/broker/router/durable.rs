@@ -283,7 +283,7 @@ fn will_of(msg: crate::broker::message::Message) -> crate::protocol::LastWill {
         payload: msg.payload,
         qos: msg.qos,
         retain: msg.retain,
-        properties,
+        properties: properties.into(),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::broker::stats::{ClientInfo, ClientStats, Metrics};
 use crate::broker::{clock, inbox::Inbox, persist, BrokerOptions, Open};
 use crate::config::Config;
 use crate::protocol::{
-    ByteStr, LastWill, Properties, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
+    ByteStr, LastWill, Properties, Props, ProtocolVersion, Publish, QoS, QosPid, ReasonCode,
     RetainHandling, SubscriptionOptions,
 };
 use crate::storage::{Keyspace, Store, SyncPolicy};
@@ -244,7 +244,7 @@ fn publish(topic: &str, payload: &'static str, qos: QoS, props: Properties) -> M
         qos_pid,
         retain: false,
         topic: ByteStr::from(topic),
-        properties: props,
+        properties: Props::from(props),
         payload: Bytes::from_static(payload.as_bytes()),
     };
     Message::from_publish(
@@ -261,10 +261,10 @@ fn will(topic: &str, delay: Option<u32>) -> LastWill {
         payload: Bytes::from_static(b"gone"),
         qos: QoS::AtMostOnce,
         retain: false,
-        properties: Properties {
+        properties: Props::from(Properties {
             will_delay_interval: delay,
             ..Properties::default()
-        },
+        }),
     }
 }
 

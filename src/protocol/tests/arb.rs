@@ -191,7 +191,7 @@ fn connect() -> impl Strategy<Value = Packet> {
                 payload,
                 qos,
                 retain,
-                properties,
+                properties: properties.into(),
             });
         (
             any::<bool>(),
@@ -222,7 +222,7 @@ fn connect() -> impl Strategy<Value = Packet> {
                         protocol,
                         clean_start,
                         keep_alive,
-                        properties,
+                        properties: properties.into(),
                         client_id,
                         will,
                         username,
@@ -267,7 +267,7 @@ fn publish(v5: bool) -> impl Strategy<Value = Packet> {
                     qos_pid,
                     retain,
                     topic,
-                    properties,
+                    properties: properties.into(),
                     payload,
                 })
             },
@@ -283,7 +283,7 @@ fn ack(v5: bool, kind: ack::Kind) -> impl Strategy<Value = Ack> {
     (pid(), body).prop_map(|(pid, (reason, properties))| Ack {
         pid,
         reason,
-        properties,
+        properties: properties.into(),
     })
 }
 
@@ -317,7 +317,7 @@ fn subscribe(v5: bool) -> impl Strategy<Value = Packet> {
         .prop_map(|(pid, properties, filters)| {
             Packet::Subscribe(Subscribe {
                 pid,
-                properties,
+                properties: properties.into(),
                 filters,
             })
         })
@@ -340,7 +340,7 @@ pub(super) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
             Packet::ConnAck(ConnAck {
                 session_present,
                 reason,
-                properties,
+                properties: properties.into(),
             })
         });
     let suback = (
@@ -351,7 +351,7 @@ pub(super) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         .prop_map(|(pid, properties, reasons)| {
             Packet::SubAck(SubAck {
                 pid,
-                properties,
+                properties: properties.into(),
                 reasons,
             })
         });
@@ -359,7 +359,7 @@ pub(super) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         |(pid, properties, filters)| {
             Packet::Unsubscribe(Unsubscribe {
                 pid,
-                properties,
+                properties: properties.into(),
                 filters,
             })
         },
@@ -373,7 +373,7 @@ pub(super) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         |(pid, properties, reasons)| {
             Packet::UnsubAck(UnsubAck {
                 pid,
-                properties,
+                properties: properties.into(),
                 reasons,
             })
         },
@@ -383,7 +383,12 @@ pub(super) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
             reason(disconnect::ALLOWED),
             props(Context::Disconnect, true),
         )
-            .prop_map(|(reason, properties)| Packet::Disconnect(Disconnect { reason, properties }))
+            .prop_map(|(reason, properties)| {
+                Packet::Disconnect(Disconnect {
+                    reason,
+                    properties: properties.into(),
+                })
+            })
             .boxed()
     } else {
         Just(Packet::Disconnect(Disconnect::new(ReasonCode::Success))).boxed()
@@ -405,8 +410,13 @@ pub(super) fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         disconnect,
     ];
     if v5 {
-        let auth = (reason(auth::ALLOWED), props(Context::Auth, true))
-            .prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties }));
+        let auth =
+            (reason(auth::ALLOWED), props(Context::Auth, true)).prop_map(|(reason, properties)| {
+                Packet::Auth(Auth {
+                    reason,
+                    properties: properties.into(),
+                })
+            });
         prop_oneof![14 => common, 1 => auth].boxed()
     } else {
         common.boxed()

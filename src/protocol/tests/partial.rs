@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::super::{decode, Ack, Disconnect, Properties, Publish, QosPid, ReasonCode};
+use super::super::{decode, Ack, Disconnect, Properties, Props, Publish, QosPid, ReasonCode};
 use super::{enc, pid, s, Packet, V4, V5};
 
 fn samples() -> Vec<Packet> {
@@ -12,11 +12,11 @@ fn samples() -> Vec<Packet> {
         qos_pid: QosPid::Level1(pid(7)),
         retain: true,
         topic: s("a/b"),
-        properties: Properties {
+        properties: Props::from(Properties {
             message_expiry_interval: Some(60),
             user_properties: vec![(s("k"), s("v"))],
             ..Properties::default()
-        },
+        }),
         // Over 127 bytes, so the Remaining Length takes two bytes.
         payload: Bytes::from(vec![0xAB; 300]),
     };
@@ -80,7 +80,7 @@ fn v3_stream_of_publishes() {
             qos_pid: QosPid::Level2(pid(i)),
             retain: false,
             topic: s("t"),
-            properties: Properties::default(),
+            properties: Props::default(),
             payload: Bytes::from(vec![u8::try_from(i).expect("small"); usize::from(i) * 50]),
         });
         super::super::encode(&p, V4, &mut buf);

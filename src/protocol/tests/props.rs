@@ -1,6 +1,6 @@
 //! v5 property blocks: allowed sets per packet, duplicates, value ranges, lengths.
 
-use super::super::{Packet, Properties};
+use super::super::{Packet, Properties, Props};
 use super::{dec, err, s, DecodeError, V5};
 use DecodeError::{Malformed, Protocol};
 
@@ -240,6 +240,22 @@ fn every_connack_property_decodes() {
         shared_subscription_available: Some(true),
         ..Properties::default()
     };
-    assert_eq!(c.properties, want);
+    assert_eq!(c.properties, Props::from(want));
     assert_eq!(super::enc(&Packet::ConnAck(c), V5), connack(&props));
+}
+
+/// Packets are moved several times between the socket and the router: properties live
+/// behind `Props` so a packet stays small (it was 472 bytes with them inline).
+#[test]
+fn packets_stay_small_and_empty_properties_allocate_nothing() {
+    assert!(std::mem::size_of::<Packet>() <= 96, "Packet");
+    assert_eq!(std::mem::size_of::<Props>(), 8);
+    // Reading an absent property allocates nothing; `from` an empty set keeps none.
+    let p = Props::from(Properties::default());
+    assert_eq!(p.topic_alias, None);
+    assert!(p.into_box().is_none());
+    // Equal whether empty ones are absent or allocated.
+    let mut allocated = Props::default();
+    allocated.topic_alias = None;
+    assert_eq!(allocated, Props::default());
 }

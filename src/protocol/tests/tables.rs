@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::super::{
-    Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Properties, ProtocolVersion, Publish, QoS,
-    QosPid, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
+    Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Properties, Props, ProtocolVersion, Publish,
+    QoS, QosPid, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
     Unsubscribe,
 };
 use super::{both_ways, dec, enc, pid, s, Packet, V3_1, V4, V5};
@@ -15,7 +15,7 @@ fn connect(protocol: ProtocolVersion, client_id: &str) -> Connect {
         protocol,
         clean_start: true,
         keep_alive: 60,
-        properties: Properties::default(),
+        properties: Props::default(),
         client_id: s(client_id),
         will: None,
         username: None,
@@ -54,7 +54,7 @@ fn connect_v3_1_1_will_username_password() {
             payload: Bytes::from_static(b"hi"),
             qos: QoS::AtLeastOnce,
             retain: true,
-            properties: Properties::default(),
+            properties: Props::default(),
         }),
         username: Some(s("u")),
         password: Some(Bytes::from_static(&[1, 2])),
@@ -89,19 +89,19 @@ fn connect_v5_with_will_properties() {
         0x00, 0x00,
     ];
     let packet = Connect {
-        properties: Properties {
+        properties: Props::from(Properties {
             session_expiry_interval: Some(120),
             ..Properties::default()
-        },
+        }),
         will: Some(LastWill {
             topic: s("t"),
             payload: Bytes::new(),
             qos: QoS::AtMostOnce,
             retain: false,
-            properties: Properties {
+            properties: Props::from(Properties {
                 will_delay_interval: Some(5),
                 ..Properties::default()
-            },
+            }),
         }),
         ..connect(V5, "a")
     };
@@ -129,7 +129,7 @@ fn connack_v3() {
     let ok = ConnAck {
         session_present: true,
         reason: ReasonCode::Success,
-        properties: Properties::default(),
+        properties: Props::default(),
     };
     both_ways(&[0x20, 0x02, 0x01, 0x00], V4, &Packet::ConnAck(ok.clone()));
     both_ways(&[0x20, 0x02, 0x01, 0x00], V3_1, &Packet::ConnAck(ok));
@@ -144,7 +144,7 @@ fn connack_v3() {
         let packet = Packet::ConnAck(ConnAck {
             session_present: false,
             reason,
-            properties: Properties::default(),
+            properties: Props::default(),
         });
         both_ways(&[0x20, 0x02, 0x00, code], V4, &packet);
     }
@@ -152,7 +152,7 @@ fn connack_v3() {
     let banned = Packet::ConnAck(ConnAck {
         session_present: false,
         reason: ReasonCode::Banned,
-        properties: Properties::default(),
+        properties: Props::default(),
     });
     assert_eq!(enc(&banned, V4), [0x20, 0x02, 0x00, 0x03]);
 }
@@ -162,10 +162,10 @@ fn connack_v5() {
     let packet = Packet::ConnAck(ConnAck {
         session_present: false,
         reason: ReasonCode::Success,
-        properties: Properties {
+        properties: Props::from(Properties {
             receive_maximum: Some(10),
             ..Properties::default()
-        },
+        }),
     });
     both_ways(
         &[0x20, 0x06, 0x00, 0x00, 0x03, 0x21, 0x00, 0x0A],
@@ -175,7 +175,7 @@ fn connack_v5() {
     let refused = Packet::ConnAck(ConnAck {
         session_present: false,
         reason: ReasonCode::NotAuthorized,
-        properties: Properties::default(),
+        properties: Props::default(),
     });
     both_ways(&[0x20, 0x03, 0x00, 0x87, 0x00], V5, &refused);
 }
@@ -187,7 +187,7 @@ fn publish_v3() {
         qos_pid: QosPid::Level0,
         retain: false,
         topic: s("a/b"),
-        properties: Properties::default(),
+        properties: Props::default(),
         payload: Bytes::from_static(b"hi"),
     };
     let bytes = [0x30, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i'];
@@ -222,13 +222,13 @@ fn publish_v5_with_properties() {
         qos_pid: QosPid::Level2(pid(11)),
         retain: false,
         topic: s("a/b"),
-        properties: Properties {
+        properties: Props::from(Properties {
             payload_format_indicator: Some(1),
             subscription_identifiers: vec![7],
             topic_alias: Some(5),
             user_properties: vec![(s("k"), s("v"))],
             ..Properties::default()
-        },
+        }),
         payload: Bytes::from_static(b"x"),
     };
     both_ways(&bytes, V5, &Packet::Publish(packet));
@@ -242,10 +242,10 @@ fn publish_v5_empty_topic_with_alias() {
         qos_pid: QosPid::Level0,
         retain: false,
         topic: s(""),
-        properties: Properties {
+        properties: Props::from(Properties {
             topic_alias: Some(1),
             ..Properties::default()
-        },
+        }),
         payload: Bytes::from_static(b"p"),
     };
     both_ways(&bytes, V5, &Packet::Publish(packet));
@@ -291,10 +291,10 @@ fn acks_v5() {
     let rec = Ack {
         pid: pid(2),
         reason: ReasonCode::UnspecifiedError,
-        properties: Properties {
+        properties: Props::from(Properties {
             reason_string: Some(s("x")),
             ..Properties::default()
-        },
+        }),
     };
     let bytes = [0x50, 0x08, 0x00, 0x02, 0x80, 0x04, 0x1F, 0x00, 0x01, b'x'];
     both_ways(&bytes, V5, &Packet::PubRec(rec));
@@ -328,7 +328,7 @@ fn subscribe_v3() {
     };
     let packet = Subscribe {
         pid: pid(10),
-        properties: Properties::default(),
+        properties: Props::default(),
         filters: vec![
             (s("a/+"), opts(QoS::AtLeastOnce)),
             (s("#"), opts(QoS::ExactlyOnce)),
@@ -349,10 +349,10 @@ fn subscribe_v5() {
     ];
     let packet = Subscribe {
         pid: pid(10),
-        properties: Properties {
+        properties: Props::from(Properties {
             subscription_identifiers: vec![5],
             ..Properties::default()
-        },
+        }),
         filters: vec![(
             s("a/b"),
             SubscriptionOptions {
@@ -370,7 +370,7 @@ fn subscribe_v5() {
 fn suback() {
     let v3 = SubAck {
         pid: pid(10),
-        properties: Properties::default(),
+        properties: Props::default(),
         reasons: vec![
             ReasonCode::Success,
             ReasonCode::GrantedQoS2,
@@ -385,7 +385,7 @@ fn suback() {
     // v3 has one failure code.
     let denied = SubAck {
         pid: pid(10),
-        properties: Properties::default(),
+        properties: Props::default(),
         reasons: vec![ReasonCode::NotAuthorized, ReasonCode::GrantedQoS1],
     };
     assert_eq!(
@@ -394,7 +394,7 @@ fn suback() {
     );
     let v5 = SubAck {
         pid: pid(10),
-        properties: Properties::default(),
+        properties: Props::default(),
         reasons: vec![
             ReasonCode::GrantedQoS1,
             ReasonCode::TopicFilterInvalid,
@@ -412,7 +412,7 @@ fn suback() {
 fn unsubscribe() {
     let packet = Unsubscribe {
         pid: pid(11),
-        properties: Properties::default(),
+        properties: Props::default(),
         filters: vec![s("a/b")],
     };
     let v3 = [0xA2, 0x07, 0x00, 0x0B, 0x00, 0x03, b'a', b'/', b'b'];
@@ -425,13 +425,13 @@ fn unsubscribe() {
 fn unsuback() {
     let v3 = UnsubAck {
         pid: pid(11),
-        properties: Properties::default(),
+        properties: Props::default(),
         reasons: Vec::new(),
     };
     both_ways(&[0xB0, 0x02, 0x00, 0x0B], V4, &Packet::UnsubAck(v3));
     let v5 = UnsubAck {
         pid: pid(11),
-        properties: Properties::default(),
+        properties: Props::default(),
         reasons: vec![ReasonCode::NoSubscriptionExisted],
     };
     both_ways(
@@ -458,10 +458,10 @@ fn disconnect() {
     both_ways(&[0xE0, 0x00], V5, &normal);
     let will = Disconnect {
         reason: ReasonCode::DisconnectWithWillMessage,
-        properties: Properties {
+        properties: Props::from(Properties {
             session_expiry_interval: Some(0),
             ..Properties::default()
-        },
+        }),
     };
     let bytes = [0xE0, 0x07, 0x04, 0x05, 0x11, 0x00, 0x00, 0x00, 0x00];
     both_ways(&bytes, V5, &Packet::Disconnect(will.clone()));
@@ -477,15 +477,15 @@ fn disconnect() {
 fn auth() {
     let ok = Packet::Auth(Auth {
         reason: ReasonCode::Success,
-        properties: Properties::default(),
+        properties: Props::default(),
     });
     both_ways(&[0xF0, 0x00], V5, &ok);
     let cont = Auth {
         reason: ReasonCode::ContinueAuthentication,
-        properties: Properties {
+        properties: Props::from(Properties {
             authentication_method: Some(s("SCRM")),
             ..Properties::default()
-        },
+        }),
     };
     let bytes = [
         0xF0, 0x09, 0x18, 0x07, 0x15, 0x00, 0x04, b'S', b'C', b'R', b'M',
