@@ -247,12 +247,9 @@ fn publish(topic: &str, payload: &'static str, qos: QoS, props: Properties) -> M
         properties: Props::from(props),
         payload: Bytes::from_static(payload.as_bytes()),
     };
-    Message::from_publish(
-        p,
-        ByteStr::from(topic),
-        Some(ClientId::from("publisher")),
-        crate::broker::clock::now(),
-    )
+    let now = crate::broker::clock::now();
+    let publisher = Some(ClientId::from("publisher"));
+    Message::from_publish(p, ByteStr::from(topic), publisher, now)
 }
 
 fn will(topic: &str, delay: Option<u32>) -> LastWill {
