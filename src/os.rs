@@ -1,5 +1,6 @@
 //! The process and the operating system: the open-file limit, and CPU time and resident
-//! memory from Linux `/proc` (elsewhere `None`), for the broker's metrics and `midge bench`.
+//! memory from Linux `/proc` (elsewhere `None`), for the broker's metrics and `midge bench`;
+//! the clock in Unix milliseconds and random ids.
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit (every connection is a file
 /// descriptor; distributions default the soft limit to 1024) and returns the soft limit
@@ -59,6 +60,17 @@ pub fn unix_ms(t: std::time::SystemTime) -> u64 {
 }
 
 /// Unix milliseconds now.
+/// 64 random bits from the OS; the clock's nanoseconds if it has no randomness to give.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    match getrandom::fill(&mut b) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    }
+}
+
 pub fn unix_ms_now() -> u64 {
     unix_ms(std::time::SystemTime::now())
 }

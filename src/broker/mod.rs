@@ -70,7 +70,7 @@ impl BrokerOptions {
             sys_interval: (c.sys.interval_secs > 0)
                 .then(|| Duration::from_secs(c.sys.interval_secs)),
             access,
-            broker_id: random_id(),
+            broker_id: crate::os::random_u64(),
             origin_seq: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -85,17 +85,6 @@ impl BrokerOptions {
                 .origin_seq
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
-    }
-}
-
-/// A random broker id; the clock's nanoseconds if the OS has no randomness to give.
-fn random_id() -> u64 {
-    let mut b = [0u8; 8];
-    match getrandom::fill(&mut b) {
-        Ok(()) => u64::from_le_bytes(b),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
     }
 }
 

@@ -82,11 +82,10 @@ pub struct RemoteOptions {
 impl RemoteOptions {
     /// Options for `url` with a fresh client id and default TLS settings.
     pub fn new(url: BrokerUrl) -> Self {
-        let client_id = format!(
-            "midge-monitor-{:x}{:x}",
-            std::process::id(),
-            now_ms() % 0xffff_ffff
-        );
+        // Random, not the pid and the time: two monitors started in the same
+        // millisecond by one process (a test, a dashboard opening two sources) shared an
+        // id, took each other's session over, and each got the other's admin replies.
+        let client_id = format!("midge-monitor-{:012x}", crate::os::random_u64() >> 16);
         Self {
             url,
             tls: TlsOptions::default(),
@@ -576,4 +575,18 @@ fn admin_fresh(shared: &Mutex<Shared>) -> bool {
             .as_ref()
             .is_some_and(|(_, at)| now_ms().saturating_sub(*at) <= ADMIN_STALE_MS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two sources opened at once get their own sessions (ids from the pid and the
+    /// millisecond collided, and each monitor got the other's admin replies).
+    #[test]
+    fn each_source_gets_its_own_client_id() {
+        let url = super::BrokerUrl::parse("mqtt://127.0.0.1:1883").expect("url");
+        let a = super::RemoteOptions::new(url.clone()).client_id;
+        let b = super::RemoteOptions::new(url).client_id;
+        assert_ne!(a, b);
+        assert!(a.starts_with("midge-monitor-") && a.len() == 26, "{a}");
+    }
 }

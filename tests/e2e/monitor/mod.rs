@@ -108,13 +108,20 @@ fn v5_client(
     let (client, mut ev) = rumqttc::v5::AsyncClient::new(o, 64);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        while let Ok(e) = ev.poll().await {
-            if let rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p)) = e
-            {
-                let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                if tx.send((topic, p.payload)).is_err() {
-                    return;
+        loop {
+            match ev.poll().await {
+                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(
+                    p,
+                ))) => {
+                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                    if tx.send((topic, p.payload)).is_err() {
+                        return;
+                    }
                 }
+                Ok(_) => {}
+                // rumqttc reconnects on the next poll: a refused or slow first
+                // connect under load must not leave the client silent for the test.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
             }
         }
     });
