@@ -179,6 +179,7 @@ async fn kick(task: &Task, client_id: String) -> String {
 pub(super) async fn serve(task: &mut Task, req: AdminRequest) -> bool {
     let AdminRequest {
         client,
+        conn_id,
         authorised,
         msg,
     } = req;
@@ -266,7 +267,11 @@ pub(super) async fn serve(task: &mut Task, req: AdminRequest) -> bool {
     };
     task.parts
         .router
-        .send(RouterMsg::DeliverTo { client, delivery })
+        .send(RouterMsg::DeliverTo {
+            client,
+            conn_id,
+            delivery,
+        })
         .await
         .is_ok()
 }

@@ -78,6 +78,7 @@ pub enum RouterMsg {
     /// Deliver a message to one client only, never through the trie (admin replies).
     DeliverTo {
         client: ClientId,
+        conn_id: u64,
         delivery: Delivery,
     },
     /// Shutdown, step 1: disconnect every client (v5: 0x8B); sessions come back as usual.
@@ -292,7 +293,11 @@ impl Router {
                 }
             }
             RouterMsg::Observe(q) => self.query(q),
-            RouterMsg::DeliverTo { client, delivery } => self.deliver(&client, delivery),
+            RouterMsg::DeliverTo {
+                client,
+                conn_id,
+                delivery,
+            } => self.deliver(&client, conn_id, delivery),
             RouterMsg::DisconnectAll => self.shutdown_all(),
             RouterMsg::Stop => return false,
         }

@@ -150,6 +150,9 @@ impl Router {
         let Some(entry) = self.clients.by_id(&client) else {
             return;
         };
+        let Some(conn_id) = entry.online.as_ref().map(|o| o.conn_id) else {
+            return;
+        };
         let info = &entry.stats.info;
         let access = &self.options.access;
         let authorised = info.internal
@@ -158,17 +161,27 @@ impl Router {
         // Bounded: requests beyond what the observer keeps up with are dropped.
         let _ = admin.try_send(super::watch::AdminRequest {
             client,
+            conn_id,
             authorised,
             msg,
         });
     }
 
-    /// Deliver one message to one client (the admin channel's replies), as `publish`
-    /// would: ACL, queue room, stored copy.
-    pub(crate) fn deliver(&mut self, client: &ClientId, d: Delivery) {
+    /// Deliver one message to one connection of a client (the admin channel's replies),
+    /// as `publish` would: ACL, queue room, stored copy. Nothing when that connection has
+    /// gone, even if the client id is back on another.
+    pub(crate) fn deliver(&mut self, client: &ClientId, conn_id: u64, d: Delivery) {
         let Some(ix) = self.clients.ix(client) else {
             return;
         };
+        let same = self
+            .clients
+            .get(ix)
+            .and_then(|e| e.online.as_ref())
+            .map(|o| o.conn_id);
+        if same != Some(conn_id) {
+            return;
+        }
         let (mut ops, mut encoded) = (Vec::new(), None);
         if let Some(d) = self.offer(ix, d, &mut ops, &mut encoded) {
             self.submit(ops, None);

@@ -121,6 +121,9 @@ pub struct InflightOut {
 #[derive(Debug)]
 pub struct AdminRequest {
     pub client: ClientId,
+    /// The connection that asked: the reply goes to it only, not to a later connection
+    /// that took its client id (and its session) over.
+    pub conn_id: u64,
     /// The ACL let this client write the request topic (or it is the broker's own).
     pub authorised: bool,
     pub msg: Arc<Message>,
