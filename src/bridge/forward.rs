@@ -247,10 +247,9 @@ impl<'a> Forward<'a> {
     /// Per-hop properties go; the rest (user properties such as `midge-origin`, content
     /// type, response topic, correlation data, expiry) travel [MQTT-3.3.2-17].
     fn carried(mut props: Props) -> Props {
-        // Read first: writing through `Props` allocates when there are none.
-        if !props.subscription_identifiers.is_empty() || props.topic_alias.is_some() {
-            props.subscription_identifiers.clear();
-            props.topic_alias = None;
+        if let Some(p) = props.present_mut() {
+            p.subscription_identifiers.clear();
+            p.topic_alias = None;
         }
         props
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::protocol::{ByteStr, LastWill, Properties, Publish, QoS};
+use crate::protocol::{ByteStr, LastWill, Properties, Props, Publish, QoS};
 
 /// A client identifier, shared cheaply between the router, sessions and snapshots.
 pub type ClientId = Arc<str>;
@@ -20,10 +20,9 @@ pub struct Message {
     pub retain: bool,
     /// Forwarded unchanged [MQTT-3.3.2-15..20]: payload format, content type, response
     /// topic, correlation data, user properties. Topic alias, subscription ids and the
-    /// expiry interval are stripped: they are per hop and recomputed on send. `None` when
-    /// there are none (most messages): a `Properties` is 400 bytes, and every message
-    /// in flight, queued or retained would carry one. Read them with `properties()`.
-    pub properties: Option<Box<Properties>>,
+    /// expiry interval are stripped: they are per hop and recomputed on send. Boxed only
+    /// when there are some (most messages have none): see [`Props`].
+    pub properties: Props,
     /// When the Message Expiry Interval runs out [MQTT-3.3.2-5].
     pub expires_at: Option<Instant>,
     /// Who published it, for No Local [MQTT-3.8.3-3]; `None` for wills and `$SYS`.
@@ -54,9 +53,7 @@ impl Origin {
             seq: seq.parse().ok()?,
         })
     }
-}
 
-impl Origin {
     /// `{:016x}:{}`, by hand and on the stack: it runs for every message delivered to a
     /// bridge (`write!` with two formatted integers, into a `String`, was ~2.5% of a
     /// bridging broker's time).
@@ -112,9 +109,9 @@ impl Message {
         publisher: Option<ClientId>,
         now: Instant,
     ) -> Self {
-        let mut properties = p.properties.into_box();
+        let mut properties = p.properties;
         let mut expires_at = None;
-        if let Some(props) = properties.as_deref_mut() {
+        if let Some(props) = properties.present_mut() {
             expires_at = props
                 .message_expiry_interval
                 .take()
@@ -127,7 +124,8 @@ impl Message {
             payload: p.payload,
             qos: p.qos_pid.qos(),
             retain: p.retain,
-            properties: properties.filter(|p| !p.is_empty()),
+            // Stripping may leave none.
+            properties: properties.into_box().into(),
             expires_at,
             publisher,
             received_at: now,
@@ -148,7 +146,7 @@ impl Message {
             payload: will.payload,
             qos: will.qos,
             retain: will.retain,
-            properties: boxed(properties),
+            properties: properties.into(),
             expires_at,
             publisher: None,
             received_at: now,
@@ -163,7 +161,7 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: None,
+            properties: Props::default(),
             expires_at: None,
             publisher: None,
             received_at: super::clock::now(),
@@ -173,9 +171,7 @@ impl Message {
 
     /// The forwarded properties (empty when there are none).
     pub fn properties(&self) -> &Properties {
-        self.properties
-            .as_deref()
-            .unwrap_or_else(|| Properties::none())
+        &self.properties
     }
 
     pub fn is_expired(&self, now: Instant) -> bool {
@@ -191,11 +187,6 @@ impl Message {
             u32::try_from(secs).unwrap_or(u32::MAX)
         })
     }
-}
-
-/// `None` for empty properties, else boxed.
-pub fn boxed(p: Properties) -> Option<Box<Properties>> {
-    (!p.is_empty()).then(|| Box::new(p))
 }
 
 /// One message bound for one subscriber: the shared message plus what differs per

@@ -132,7 +132,7 @@ pub fn decode_message(b: &mut Bytes) -> Result<Message, RecordError> {
         payload: p.payload,
         qos: p.qos_pid.qos(),
         retain: p.retain,
-        properties: p.properties.into_box(),
+        properties: p.properties,
         expires_at: (expires != 0).then(|| unix_to_instant(expires, now, unix_ms_now())),
         publisher: (!publisher.is_empty()).then(|| Arc::from(publisher)),
         received_at: now,
@@ -375,11 +375,12 @@ mod tests {
             QoS::ExactlyOnce,
             true,
         );
-        m.properties = Some(Box::new(Properties {
+        m.properties = Properties {
             content_type: Some("text/plain".into()),
             user_properties: vec![("k".into(), "v".into())],
             ..Properties::default()
-        }));
+        }
+        .into();
         m.expires_at = Some(Instant::now() + Duration::from_secs(60));
         m.publisher = Some(Arc::from("pub-1"));
         m

@@ -151,13 +151,6 @@ pub struct Properties {
 }
 
 impl Properties {
-    /// An empty set, shared: what borrowers of absent properties see.
-    pub fn none() -> &'static Properties {
-        static NONE: std::sync::LazyLock<Properties> =
-            std::sync::LazyLock::new(Properties::default);
-        &NONE
-    }
-
     /// No property set. Field by field (it runs for every packet): comparing with
     /// `Properties::default()` built and compared the whole struct each time. The
     /// destructuring names every field, so a new one must be added here.
@@ -224,8 +217,9 @@ impl Properties {
 /// A packet's properties, on the heap and only when there are some. Most packets carry
 /// none, and inline (`Properties` is ~400 bytes) they made every `Packet` 472 bytes,
 /// moved several times per decoded PUBLISH (~16% of a broker's time in `memcpy` under a
-/// QoS 1 stream). Reads see an empty `Properties` when there are none; the first write
-/// allocates.
+/// QoS 1 stream). Reads see an empty `Properties` when there are none. There is no
+/// `DerefMut`: it would allocate on any write, even one that clears what is absent; a
+/// change in place goes through [`Props::present_mut`], a new set through `From`.
 #[derive(Clone, Default)]
 pub struct Props(Option<Box<Properties>>);
 
@@ -233,6 +227,11 @@ impl Props {
     /// The properties themselves (empty when there are none).
     pub fn into_inner(self) -> Properties {
         self.0.map(|b| *b).unwrap_or_default()
+    }
+
+    /// The properties to change in place, when there are some.
+    pub fn present_mut(&mut self) -> Option<&mut Properties> {
+        self.0.as_deref_mut()
     }
 
     /// `None` when there are none, without unboxing them.
@@ -256,13 +255,9 @@ impl From<Option<Box<Properties>>> for Props {
 impl std::ops::Deref for Props {
     type Target = Properties;
     fn deref(&self) -> &Properties {
-        self.0.as_deref().unwrap_or_else(|| Properties::none())
-    }
-}
-
-impl std::ops::DerefMut for Props {
-    fn deref_mut(&mut self) -> &mut Properties {
-        self.0.get_or_insert_with(Box::default)
+        static NONE: std::sync::LazyLock<Properties> =
+            std::sync::LazyLock::new(Properties::default);
+        self.0.as_deref().unwrap_or(&NONE)
     }
 }
 

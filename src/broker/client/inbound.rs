@@ -316,11 +316,13 @@ where
 
     /// Apply v5 topic aliases [MQTT-3.3.2-7..12]; returns the topic name.
     fn resolve_alias(&mut self, p: &mut Publish) -> Result<ByteStr, Error> {
-        // Read before writing: a write through `Props` allocates when there are none.
-        let Some(alias) = p.properties.topic_alias else {
+        let Some(alias) = p
+            .properties
+            .present_mut()
+            .and_then(|p| p.topic_alias.take())
+        else {
             return Ok(p.topic.clone());
         };
-        p.properties.topic_alias = None;
         if alias == 0 || alias > TOPIC_ALIAS_MAXIMUM {
             return Err(Error::TopicAliasOutOfRange {
                 alias,
@@ -494,6 +496,7 @@ where
 
 /// A bridge's `midge-origin` user property, removed from what subscribers will see.
 fn take_origin(props: &mut crate::protocol::Props) -> Option<Origin> {
+    let props = props.present_mut()?;
     let at = props
         .user_properties
         .iter()

@@ -257,7 +257,7 @@ pub(super) async fn serve(task: &mut Task, req: AdminRequest) -> bool {
         ..Properties::default()
     };
     let mut out = Message::internal(&reply_to, Bytes::from(payload), QoS::AtMostOnce, false);
-    out.properties = Some(Box::new(properties));
+    out.properties = properties.into();
     let delivery = Delivery {
         msg: Arc::new(out),
         qos: QoS::AtMostOnce,

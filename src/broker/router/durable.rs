@@ -273,7 +273,7 @@ impl Router {
 
 /// A stored will back as a `LastWill` for the router's will timer.
 fn will_of(msg: crate::broker::message::Message) -> crate::protocol::LastWill {
-    let mut properties = msg.properties.map(|p| *p).unwrap_or_default();
+    let mut properties = msg.properties.into_inner();
     if let Some(t) = msg.expires_at {
         properties.message_expiry_interval =
             Some(t.saturating_duration_since(clock::now()).as_secs() as u32);

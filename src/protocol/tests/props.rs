@@ -255,7 +255,6 @@ fn packets_stay_small_and_empty_properties_allocate_nothing() {
     assert_eq!(p.topic_alias, None);
     assert!(p.into_box().is_none());
     // Equal whether empty ones are absent or allocated.
-    let mut allocated = Props::default();
-    allocated.topic_alias = None;
+    let allocated = Props::from(Some(Box::<Properties>::default()));
     assert_eq!(allocated, Props::default());
 }
