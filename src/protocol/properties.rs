@@ -321,7 +321,12 @@ pub(crate) fn content_len(p: &Properties) -> usize {
 
 /// Bytes of the whole block: the length prefix and the properties.
 pub(crate) fn block_len(p: &Properties) -> usize {
-    let n = content_len(p);
+    block_len_with(p, None)
+}
+
+/// [`block_len`] with `extra` as one more property.
+pub(crate) fn block_len_with(p: &Properties, extra: Extra<'_>) -> usize {
+    let n = content_len(p) + extra_len(extra);
     varint_len(n) + n
 }
 

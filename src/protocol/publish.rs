@@ -103,6 +103,15 @@ impl PublishRef<'_> {
         self.write(version, buf);
     }
 
+    /// The properties this PUBLISH carries, `extra` among them (for a trace).
+    pub fn all_properties(&self) -> Properties {
+        let mut props = self.properties.clone();
+        if let Some((k, v)) = self.extra {
+            props.user_properties.push((k.into(), v.into()));
+        }
+        props
+    }
+
     /// The exact number of bytes `encode` appends.
     pub fn encoded_len(&self, version: ProtocolVersion) -> usize {
         let body = self.body_len(version);
@@ -123,8 +132,7 @@ impl PublishRef<'_> {
     fn body_len(&self, version: ProtocolVersion) -> usize {
         let pid = if self.qos_pid.pid().is_some() { 2 } else { 0 };
         let props = if version.is_v5() {
-            let n = properties::content_len(self.properties) + properties::extra_len(self.extra);
-            varint_len(n) + n
+            properties::block_len_with(self.properties, self.extra)
         } else {
             0
         };

@@ -121,7 +121,7 @@ where
                 qos_pid,
                 retain,
                 topic: ByteStr::from(p.topic),
-                properties: Props::from(traced_properties(&p)),
+                properties: Props::from(p.all_properties()),
                 payload: msg.payload.clone(),
             });
             self.ctx.trace.record(&self.client_id, false, &packet);
@@ -231,15 +231,4 @@ impl Rewrite {
             payload: &msg.payload,
         }
     }
-}
-
-/// What a traced copy of `p` carries: its properties with the extra one among them.
-fn traced_properties(p: &PublishRef<'_>) -> Properties {
-    let mut props = p.properties.clone();
-    if let Some((k, v)) = p.extra {
-        props
-            .user_properties
-            .push((ByteStr::from(k), ByteStr::from(v)));
-    }
-    props
 }
