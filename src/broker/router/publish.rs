@@ -232,7 +232,7 @@ impl Router {
         let qos0 = d.qos == QoS::AtMostOnce;
         if !(with_store && !qos0 && e.session_expiry > 0) {
             // No stored copy: hand it over now (one look at the inbox, no second lookup).
-            let refused = match (&e.online, e.session.as_mut()) {
+            let refused = match (&e.online, &e.session) {
                 (Some(o), _) => match o.inbox.try_push(d) {
                     Ok(()) => return None,
                     // The client task is closing: its session takes it.
@@ -245,9 +245,7 @@ impl Router {
                 // QoS 0 is not queued for an offline client, nor counted as dropped.
                 (None, _) if qos0 => return None,
                 (None, Some(s)) if s.queued() < s.max_queued() => {
-                    let _ = s.enqueue(d, false);
-                    e.stats.queued_offline.store(s.queued() as u32, Relaxed);
-                    e.stats.touch(&self.metrics);
+                    queue_offline(e, d, &self.metrics);
                     return None;
                 }
                 (None, _) => d,
@@ -294,10 +292,8 @@ impl Router {
             if let Err(PushError::Full(d) | PushError::Closed(d)) = o.inbox.try_push(d) {
                 e.limbo.push(d);
             }
-        } else if let Some(s) = e.session.as_mut() {
-            let _ = s.enqueue(d, false);
-            e.stats.queued_offline.store(s.queued() as u32, Relaxed);
-            e.stats.touch(&self.metrics);
+        } else {
+            queue_offline(e, d, &self.metrics);
         }
     }
 
@@ -411,6 +407,15 @@ fn split_shared(filter: &str) -> (Option<&str>, &str) {
     match topic::parse_shared(filter) {
         Ok(Some(sf)) => (Some(sf.group), sf.filter),
         _ => (None, filter),
+    }
+}
+
+/// Queue a delivery in an offline client's session (room was checked).
+fn queue_offline(e: &mut ClientEntry, d: Delivery, metrics: &Metrics) {
+    if let Some(s) = e.session.as_mut() {
+        let _ = s.enqueue(d, false);
+        e.stats.queued_offline.store(s.queued() as u32, Relaxed);
+        e.stats.touch(metrics);
     }
 }
 
